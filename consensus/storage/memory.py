@@ -23,19 +23,20 @@ def apply_entries(log: list[Entry], offset: int, entries: Sequence[Entry]) -> No
     log.extend(entries)
 
 
-class MemoryStorage:
-    """Raft storage in memory, with a durable view and a pending view.
+_Batch = tuple[HardState | None, Sequence[Entry], Snapshot | None]
 
-    ``persist`` changes the pending view; ``sync`` copies it to the durable view;
-    ``crash`` throws the pending view away, as a power cut would.
-    """
+
+class MemoryStorage:
+    """Raft storage in memory. ``persist`` queues a batch, ``sync`` makes every queued
+    batch durable (cost proportional to the batches, not the log), and ``crash`` throws
+    the queued batches away, as a power cut would."""
 
     def __init__(self) -> None:
-        self._durable: Recovered[HardState] = Recovered()
         self._hard_state: HardState | None = None
         self._snapshot: Snapshot | None = None
         self._entries: list[Entry] = []
         self._offset = 0  # index of the last entry covered by the snapshot
+        self._pending: list[_Batch] = []
         self.syncs = 0
 
     def persist(
@@ -44,11 +45,17 @@ class MemoryStorage:
         entries: Sequence[Entry],
         snapshot: Snapshot | None,
     ) -> None:
-        if snapshot is not None:
-            self._install(snapshot)
-        apply_entries(self._entries, self._offset, entries)
-        if hard_state is not None:
-            self._hard_state = hard_state
+        self._pending.append((hard_state, entries, snapshot))
+
+    def sync(self) -> None:
+        self.syncs += 1
+        for hard_state, entries, snapshot in self._pending:
+            if snapshot is not None:
+                self._install(snapshot)
+            apply_entries(self._entries, self._offset, entries)
+            if hard_state is not None:
+                self._hard_state = hard_state
+        self._pending.clear()
 
     def _install(self, snapshot: Snapshot) -> None:
         meta = snapshot.meta
@@ -60,23 +67,16 @@ class MemoryStorage:
         self._offset = meta.index
         self._entries = keep
 
-    def sync(self) -> None:
-        self.syncs += 1
-        self._durable = Recovered(self._hard_state, self._snapshot, tuple(self._entries))
-
     def compact(self, snapshot: Snapshot) -> None:
+        self.sync()
         if self._snapshot is not None and snapshot.meta.index <= self._snapshot.meta.index:
             return
         self._install(snapshot)
-        self.sync()
 
     def recover(self) -> Recovered[HardState]:
-        return self._durable
+        """The durable state (what survives a crash now)."""
+        return Recovered(self._hard_state, self._snapshot, tuple(self._entries))
 
     def crash(self) -> None:
-        """Forget everything since the last ``sync``."""
-        d = self._durable
-        self._hard_state = d.hard_state
-        self._snapshot = d.snapshot
-        self._offset = d.snapshot.meta.index if d.snapshot else 0
-        self._entries = list(d.entries)
+        """Forget every batch persisted since the last ``sync``."""
+        self._pending.clear()
