@@ -1,0 +1,51 @@
+"""Raft's knobs, validated once, with the defaults a three-to-seven node cluster wants."""
+
+from __future__ import annotations
+
+import attrs
+
+
+def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"RaftConfig.{attribute.name} must be >= 1, got {value}")
+
+
+@attrs.frozen(slots=True)
+class RaftConfig:
+    """Timing is in ticks; sizes in entries, messages or bytes.
+
+    - ``election_ticks``: a follower that hears no leader for a random number of ticks in
+      ``[election_ticks, 2 * election_ticks)`` campaigns. A leader with ``check_quorum``
+      steps down when a quorum has not answered within ``election_ticks``.
+    - ``heartbeat_ticks``: a leader sends heartbeats this often; must be < election_ticks.
+    - ``pre_vote``: campaign in two phases so a partitioned node cannot disrupt a healthy
+      leader when it rejoins (dissertation section 9.6).
+    - ``check_quorum``: leader lease; a node that heard from a leader within
+      ``election_ticks`` ignores vote requests, and a leader without a quorum steps down.
+    - ``max_entries_per_msg`` / ``max_bytes_per_msg``: batching bounds of one AppendEntries
+      (at least one entry is always sent, however large).
+    - ``max_inflight_msgs``: AppendEntries in flight to one follower before the leader
+      waits for acknowledgements.
+    - ``max_uncommitted_entries``: proposals beyond this many uncommitted entries are
+      refused with ``ProposalDropped`` (back-pressure), never queued.
+    - ``max_committed_per_ready``: entries handed to the driver to apply in one batch.
+    - ``snapshot_chunk_bytes``: size of one InstallSnapshot chunk.
+    """
+
+    election_ticks: int = attrs.field(default=10, validator=_positive)
+    heartbeat_ticks: int = attrs.field(default=1, validator=_positive)
+    pre_vote: bool = True
+    check_quorum: bool = True
+    max_entries_per_msg: int = attrs.field(default=256, validator=_positive)
+    max_bytes_per_msg: int = attrs.field(default=1 << 20, validator=_positive)
+    max_inflight_msgs: int = attrs.field(default=64, validator=_positive)
+    max_uncommitted_entries: int = attrs.field(default=8192, validator=_positive)
+    max_committed_per_ready: int = attrs.field(default=4096, validator=_positive)
+    snapshot_chunk_bytes: int = attrs.field(default=256 * 1024, validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.heartbeat_ticks >= self.election_ticks:
+            raise ValueError(
+                f"RaftConfig.heartbeat_ticks ({self.heartbeat_ticks}) must be less than "
+                f"election_ticks ({self.election_ticks})"
+            )

@@ -1,0 +1,402 @@
+"""RaftCore: the state of one Raft node and the transitions between roles.
+
+The core is pure and deterministic (see :mod:`consensus.core` for the contract). Message
+handling is split by role: :mod:`.election` (votes, campaigns), :mod:`.replication`
+(the leader side of log replication, heartbeats, snapshots), :mod:`.follower` (the
+follower side). ``become_*`` swaps ``self._step_role``; :meth:`RaftCore.step` first applies
+the term rules every role shares, then calls it.
+
+Proposals and reads on a non-leader are refused with ``NotLeader(leader_hint)``, never
+forwarded (the client library follows the hint). Read-index requests on a follower *are*
+forwarded to the leader, since a read is harmless to repeat.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+
+from ..core import Ready, Role, Status
+from ..errors import InvariantViolation, NotLeader, ProposalDropped
+from ..messages import (
+    AppendEntries,
+    Heartbeat,
+    InstallSnapshot,
+    Message,
+    RaftMessage,
+    ReadIndex,
+    ReadIndexResponse,
+    RequestVote,
+    RequestVoteResponse,
+)
+from ..storage.base import Recovered
+from ..types import (
+    Entry,
+    EntryKind,
+    HardState,
+    NodeId,
+    ProposalTicket,
+    ReadState,
+    Snapshot,
+    Term,
+)
+from . import election, follower, replication
+from .config import RaftConfig
+from .log import RaftLog
+from .progress import Progress
+from .readindex import ReadIndexQueue
+
+
+class RaftCore:
+    """One Raft node. See the module docstring and :class:`consensus.core.ProtocolCore`."""
+
+    def __init__(
+        self,
+        id: NodeId,
+        voters: Sequence[NodeId],
+        rng: random.Random,
+        config: RaftConfig | None = None,
+        recovered: Recovered[HardState] | None = None,
+    ) -> None:
+        if id not in voters:
+            raise ValueError(f"node {id} is not among the voters {sorted(voters)}")
+        if len(set(voters)) != len(voters):
+            raise ValueError(f"voters must be distinct, got {list(voters)}")
+        self._id = id
+        self.voters: tuple[NodeId, ...] = tuple(sorted(voters))
+        self.peers: tuple[NodeId, ...] = tuple(v for v in self.voters if v != id)
+        self.rng = rng
+        self.config = config or RaftConfig()
+        rec = recovered or Recovered()
+        hs = rec.hard_state or HardState()
+        self.snapshot: Snapshot | None = rec.snapshot
+        self.log = RaftLog(rec.snapshot.meta if rec.snapshot else None, rec.entries, hs.commit)
+        self.term: Term = hs.term
+        self.vote: NodeId | None = hs.vote
+        self.leader: NodeId | None = None
+        self.role = Role.FOLLOWER
+        self._prev_hard_state = HardState(hs.term, hs.vote, self.log.committed)
+        # timers
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        self.randomized_election_ticks = self.config.election_ticks
+        # leader state
+        self.progress: dict[NodeId, Progress] = {}
+        self.reads = ReadIndexQueue()
+        self.reads_before_commit: list[tuple[bytes, NodeId]] = []
+        self.transfer_target: NodeId | None = None
+        # candidate state
+        self.votes = election.empty_tally(self)
+        # follower state
+        self.forwarded_reads: set[bytes] = set()
+        self.incoming_snapshot: tuple[Snapshot, bytearray] | None = None
+        self.pending_snapshot: Snapshot | None = None
+        # outputs, drained by ready()/advance()
+        self.msgs: list[Message] = []
+        self.read_states: list[ReadState] = []
+        self.dropped_reads: list[bytes] = []
+        self._step_role: Callable[[RaftCore, RaftMessage], None] = follower.step_follower
+        self._tick_role: Callable[[], None] = self._tick_election
+        self._reset_election_timer()
+
+    # -- identity and inspection --------------------------------------------------------
+    @property
+    def id(self) -> NodeId:
+        return self._id
+
+    def status(self) -> Status:
+        return Status(
+            id=self._id,
+            role=self.role,
+            term=self.term,
+            leader=self.leader,
+            commit_index=self.log.committed,
+            applied_index=self.log.applied,
+            last_index=self.log.last_index(),
+        )
+
+    def quorum_size(self) -> int:
+        return len(self.voters) // 2 + 1
+
+    # -- role transitions ---------------------------------------------------------------
+    def _reset(self, term: Term) -> None:
+        if term != self.term:
+            self.term = term
+            self.vote = None
+        self.leader = None
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        self._reset_election_timer()
+        self.transfer_target = None
+        if self.role is Role.LEADER:
+            self._abort_leader_reads()
+        self.progress = {}
+        self.forwarded_reads_drop()
+
+    def _reset_election_timer(self) -> None:
+        n = self.config.election_ticks
+        self.randomized_election_ticks = self.rng.randrange(n, 2 * n)
+
+    def become_follower(self, term: Term, leader: NodeId | None) -> None:
+        self._reset(term)
+        self.leader = leader
+        self.role = Role.FOLLOWER
+        self._step_role = follower.step_follower
+        self._tick_role = self._tick_election
+
+    def become_pre_candidate(self) -> None:
+        if self.role is Role.LEADER:
+            raise InvariantViolation("a leader cannot become a pre-candidate")
+        # a pre-candidate keeps its term and vote: a pre-vote changes no one's state
+        self._step_role = election.step_candidate
+        self._tick_role = self._tick_election
+        self.forwarded_reads_drop()
+        self.leader = None
+        self.role = Role.PRE_CANDIDATE
+        self.votes = election.empty_tally(self)
+
+    def become_candidate(self) -> None:
+        if self.role is Role.LEADER:
+            raise InvariantViolation("a leader cannot become a candidate")
+        self._reset(self.term + 1)
+        self.vote = self._id
+        self.role = Role.CANDIDATE
+        self._step_role = election.step_candidate
+        self._tick_role = self._tick_election
+        self.votes = election.empty_tally(self)
+
+    def become_leader(self) -> None:
+        if self.role is Role.FOLLOWER:
+            raise InvariantViolation("a follower cannot become leader without an election")
+        self._reset(self.term)
+        self.leader = self._id
+        self.role = Role.LEADER
+        self._step_role = replication.step_leader
+        self._tick_role = self._tick_heartbeat
+        last = self.log.last_index()
+        cfg = self.config
+        self.progress = {v: Progress(last + 1, cfg.max_inflight_msgs) for v in self.voters}
+        me = self.progress[self._id]
+        me.match = last
+        me.recent_active = True
+        me.become_replicate()
+        # A no-op of the new term lets the leader commit (and so serve reads) at once.
+        self.log.append(Entry(last + 1, self.term, b"", EntryKind.NOOP))
+        me.acknowledged(last + 1)
+        replication.broadcast_append(self)
+        replication.maybe_commit(self)
+
+    # -- time -----------------------------------------------------------------------------
+    def tick(self) -> None:
+        self._tick_role()
+
+    def _tick_election(self) -> None:
+        self.election_elapsed += 1
+        if self.election_elapsed >= self.randomized_election_ticks:
+            self.election_elapsed = 0
+            election.start(self, transfer=False)
+
+    def _tick_heartbeat(self) -> None:
+        self.heartbeat_elapsed += 1
+        self.election_elapsed += 1
+        if self.election_elapsed >= self.config.election_ticks:
+            self.election_elapsed = 0
+            if self.config.check_quorum and not replication.quorum_active(self):
+                self.become_follower(self.term, None)
+                return
+            self.transfer_target = None  # a transfer that took this long has failed
+        if self.heartbeat_elapsed >= self.config.heartbeat_ticks:
+            self.heartbeat_elapsed = 0
+            replication.broadcast_heartbeat(self, self.reads.last_context())
+
+    # -- messages -------------------------------------------------------------------------
+    def send(self, msg: Message) -> None:
+        self.msgs.append(msg)
+
+    def step(self, message: Message) -> None:
+        if not isinstance(message, RaftMessage) or message.dst != self._id:
+            return
+        if message.src not in self.voters or message.src == self._id:
+            return
+        m = message
+        if m.term > self.term:
+            if isinstance(m, RequestVote):
+                if not m.transfer and self._in_lease():
+                    return  # a leader is alive: do not let a stray candidate depose it
+                if m.pre_vote:
+                    election.handle_vote_request(self, m)
+                    return
+                self.become_follower(m.term, None)
+            elif isinstance(m, RequestVoteResponse) and m.pre_vote and m.granted:
+                pass  # a granted pre-vote carries the proposed term, not the voter's
+            elif isinstance(m, AppendEntries | Heartbeat | InstallSnapshot):
+                self.become_follower(m.term, m.src)
+            else:
+                self.become_follower(m.term, None)
+        elif m.term < self.term:
+            if isinstance(m, AppendEntries | Heartbeat) and (
+                self.config.check_quorum or self.config.pre_vote
+            ):
+                # A stale leader: tell it our term so it steps down. (Without this, a
+                # node that bumped its term in a partition could stall the cluster.)
+                replication.reply_stale(self, m)
+            elif isinstance(m, RequestVote) and m.pre_vote:
+                self.send(RequestVoteResponse(self._id, m.src, self.term, False, True))
+            return
+        if isinstance(m, RequestVote):
+            election.handle_vote_request(self, m)
+            return
+        self._step_role(self, m)
+
+    def _in_lease(self) -> bool:
+        return (
+            self.config.check_quorum
+            and self.leader is not None
+            and self.election_elapsed < self.config.election_ticks
+        )
+
+    # -- client requests ----------------------------------------------------------------
+    def propose(self, data: bytes) -> ProposalTicket:
+        """Append ``data`` as a new entry; only a leader accepts proposals.
+
+        Raises ``NotLeader`` on other roles, ``ProposalDropped`` during a leadership
+        transfer or when ``max_uncommitted_entries`` entries already await commit.
+        """
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader)
+        if self.transfer_target is not None:
+            raise ProposalDropped(f"leadership transfer to node {self.transfer_target} running")
+        uncommitted = self.log.last_index() - self.log.committed
+        if uncommitted >= self.config.max_uncommitted_entries:
+            raise ProposalDropped(
+                f"{uncommitted} entries await commit (max_uncommitted_entries="
+                f"{self.config.max_uncommitted_entries})"
+            )
+        entry = Entry(self.log.last_index() + 1, self.term, data)
+        self.log.append(entry)
+        self.progress[self._id].acknowledged(entry.index)
+        replication.broadcast_append(self, send_if_empty=False)
+        if len(self.voters) == 1:
+            replication.maybe_commit(self)
+        return ProposalTicket(entry.index, entry.term)
+
+    def read_index(self, context: bytes) -> None:
+        """Start a linearizable read identified by ``context`` (unique per request).
+
+        On the leader it completes once a quorum confirms leadership; a follower forwards
+        it to the leader it knows, and drops it (``dropped_reads``) when it knows none.
+        """
+        if self.role is Role.LEADER:
+            replication.leader_read(self, context, self._id)
+        elif self.leader is not None:
+            self.forwarded_reads.add(context)
+            self.send(ReadIndex(self._id, self.leader, self.term, context))
+        else:
+            self.dropped_reads.append(context)
+
+    def transfer_leadership(self, to: NodeId) -> None:
+        """Hand leadership to ``to`` (dissertation section 3.10).
+
+        The leader stops taking proposals, brings ``to`` up to date, then sends it
+        ``TimeoutNow``. The transfer is abandoned after ``election_ticks`` ticks.
+        """
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader)
+        if to not in self.voters:
+            raise ValueError(f"cannot transfer leadership to node {to}: not a voter")
+        if to == self._id:
+            return
+        self.transfer_target = to
+        self.election_elapsed = 0
+        replication.continue_transfer(self)
+
+    def compact(self, snapshot: Snapshot) -> None:
+        """The driver took ``snapshot`` of the state machine at an applied index: keep it
+        (to send to followers) and forget the entries it covers."""
+        meta = snapshot.meta
+        if self.snapshot is not None and meta.index <= self.snapshot.meta.index:
+            return
+        self.log.compact(meta.index, meta.term)
+        self.snapshot = snapshot
+
+    def forwarded_reads_drop(self) -> None:
+        if self.forwarded_reads:
+            self.dropped_reads.extend(sorted(self.forwarded_reads))
+            self.forwarded_reads.clear()
+
+    def _abort_leader_reads(self) -> None:
+        for read in self.reads.drain():
+            self._fail_read(read.context, read.origin)
+        for context, origin in self.reads_before_commit:
+            self._fail_read(context, origin)
+        self.reads_before_commit = []
+
+    def _fail_read(self, context: bytes, origin: NodeId) -> None:
+        if origin == self._id:
+            self.dropped_reads.append(context)
+        else:
+            self.send(ReadIndexResponse(self._id, origin, self.term, context, 0, False))
+
+    # -- Ready ----------------------------------------------------------------------------
+    def _hard_state(self) -> HardState:
+        return HardState(self.term, self.vote, self.log.committed)
+
+    def has_ready(self) -> bool:
+        log = self.log
+        return bool(
+            self.msgs
+            or log.stable < log.last_index()
+            or log.committed > log.applied
+            or self.pending_snapshot is not None
+            or self.read_states
+            or self.dropped_reads
+            or self._hard_state() != self._prev_hard_state
+        )
+
+    def ready(self) -> Ready[HardState]:
+        log = self.log
+        hs = self._hard_state()
+        prev = self._prev_hard_state
+        hs_changed = hs != prev
+        entries = tuple(log.unstable())
+        snap = self.pending_snapshot
+        must_sync = (
+            bool(entries) or snap is not None or hs.term != prev.term or hs.vote != prev.vote
+        )
+        committed: tuple[Entry, ...] = ()
+        if snap is None:
+            committed = tuple(log.next_committed(self.config.max_committed_per_ready))
+        return Ready(
+            hard_state=hs if hs_changed else None,
+            entries=entries,
+            snapshot=snap,
+            must_sync=must_sync,
+            messages=tuple(self.msgs),
+            committed=committed,
+            read_states=tuple(self.read_states),
+            dropped_reads=tuple(self.dropped_reads),
+        )
+
+    def advance(self, ready: Ready[HardState]) -> None:
+        log = self.log
+        if ready.hard_state is not None:
+            self._prev_hard_state = ready.hard_state
+        if ready.snapshot is not None:
+            meta = ready.snapshot.meta
+            if self.pending_snapshot is ready.snapshot:
+                self.pending_snapshot = None
+            if meta.index > log.applied:
+                log.applied = meta.index
+        if ready.entries:
+            last = ready.entries[-1]
+            log.stable_to(last.index, last.term)
+        if ready.committed:
+            log.applied_to(ready.committed[-1].index)
+        del self.msgs[: len(ready.messages)]
+        del self.read_states[: len(ready.read_states)]
+        del self.dropped_reads[: len(ready.dropped_reads)]
+        if log.applied > log.committed or log.committed > log.last_index():
+            raise InvariantViolation(
+                f"node {self._id}: applied {log.applied} <= committed {log.committed} "
+                f"<= last {log.last_index()} does not hold"
+            )
