@@ -216,11 +216,16 @@ class Codec:
         fields = tag.value
         if type(fields) not in _ARRAY or len(fields) != len(schema.converters):
             raise DecodeError(f"{schema.cls.__name__}: expected {len(schema.names)} fields")
+        values = []
+        for name, conv, value in zip(schema.names, schema.converters, fields, strict=True):
+            try:
+                values.append(conv(value))
+            except DecodeError as exc:
+                raise DecodeError(f"{schema.cls.__name__}.{name}: {exc}") from None
         try:
-            values = [c(v) for c, v in zip(schema.converters, fields, strict=True)]
-        except DecodeError as exc:
-            raise DecodeError(f"{schema.cls.__name__}: {exc}") from None
-        return schema.cls(*values)
+            return schema.cls(*values)
+        except ValueError as exc:  # a record's own validation (e.g. Entry.index >= 1)
+            raise DecodeError(str(exc)) from None
 
     def decode(self, data: bytes) -> Any:
         """Decode exactly one record; raises :class:`DecodeError` for anything else."""
@@ -229,6 +234,11 @@ class Codec:
         except DecodeError:
             raise
         except Exception as exc:  # cbor2 and constructors raise many types; fold them
+            cause: BaseException | None = exc
+            while cause is not None:  # cbor2 wraps what the tag hook raised
+                if isinstance(cause, DecodeError):
+                    raise DecodeError(str(cause)) from None
+                cause = cause.__cause__ or cause.__context__
             raise DecodeError(f"invalid CBOR record: {type(exc).__name__}: {exc}") from None
         if type(value) not in self._by_cls:
             raise _bad("a record", value)
