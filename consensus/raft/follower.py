@@ -56,8 +56,21 @@ def _heard_from_leader(core: RaftCore, leader: int) -> None:
         core.leader = leader
 
 
+def well_formed(m: AppendEntries) -> bool:
+    """Entries must follow ``prev_index`` contiguously, with terms that never decrease,
+    start at ``prev_term`` or later and do not exceed the sender's term."""
+    prev_term = m.prev_term
+    for pos, e in enumerate(m.entries):
+        if e.index != m.prev_index + 1 + pos or not prev_term <= e.term <= m.term:
+            return False
+        prev_term = e.term
+    return True
+
+
 def handle_append(core: RaftCore, m: AppendEntries) -> None:
     log = core.log
+    if not well_formed(m):
+        return  # a correct leader never sends this; ignoring it keeps our log sound
     if m.prev_index < log.committed:
         # Everything up to our commit index already matches the leader's log.
         core.send(AppendEntriesResponse(core.id, m.src, core.term, True, log.committed))

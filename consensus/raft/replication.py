@@ -36,6 +36,8 @@ def step_leader(core: RaftCore, m: RaftMessage) -> None:
         return
     if isinstance(m, AppendEntriesResponse):
         pr.recent_active = True
+        if m.index > core.log.last_index():
+            return  # acknowledges entries we never sent: not from a correct follower
         if m.success:
             _acknowledged(core, m.src, m.index)
         else:
