@@ -1,0 +1,83 @@
+"""``consensus cluster``: start a local cluster of node processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from ..runtime.local import CLUSTER_FILE, LocalCluster, write_cluster_file
+
+HELP = "start a local cluster of node processes on 127.0.0.1 and print client endpoints"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")
+    parser.add_argument("--protocol", choices=["raft", "multipaxos"], default="raft")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        required=True,
+        help="directory for cluster.toml, node data and logs; an existing "
+        "cluster.toml there is reused (restart)",
+    )
+    parser.add_argument("--cluster-id", default="local")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.nodes < 1:
+        print("consensus cluster: error: --nodes must be >= 1", file=sys.stderr)
+        return 2
+    path = args.data_dir / CLUSTER_FILE
+    if not path.exists():
+        write_cluster_file(
+            args.data_dir, args.nodes, protocol=args.protocol, cluster_id=args.cluster_id
+        )
+    cluster = LocalCluster(path, log_level=args.log_level)
+    if len(cluster.endpoints) != args.nodes:
+        print(
+            f"consensus cluster: error: {path} describes {len(cluster.endpoints)} nodes, "
+            f"not {args.nodes}",
+            file=sys.stderr,
+        )
+        return 2
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        cluster.start_all()
+    except RuntimeError as exc:
+        cluster.stop_all()
+        print(f"consensus cluster: error: {exc}", file=sys.stderr)
+        return 1
+    print(",".join(cluster.endpoints[n] for n in sorted(cluster.endpoints)), flush=True)
+    print(
+        f"# {args.nodes} nodes up; logs in {args.data_dir}/node-*.log; Ctrl-C stops them",
+        file=sys.stderr,
+        flush=True,
+    )
+    reported: set[int] = set()
+    while not stopping:
+        time.sleep(0.2)
+        for node, proc in cluster.processes.items():
+            if proc.poll() is not None and node not in reported:
+                reported.add(node)
+                print(
+                    f"# node {node} exited with status {proc.returncode}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    codes = cluster.stop_all()
+    print(f"# stopped: {codes}", file=sys.stderr)
+    return 0

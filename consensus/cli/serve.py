@@ -1,0 +1,120 @@
+"""``consensus serve``: run one node of a cluster over TCP, serving the key-value store."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import trio
+
+from ..runtime.config import ConfigError, NodeConfig, build_config
+from ..runtime.logs import configure_logging
+from ..runtime.node import Node, StartupError
+from ..storage.base import StorageError
+
+HELP = "run one node of a cluster over TCP (key-value store on the client port)"
+
+log = logging.getLogger("consensus.serve")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="cluster TOML file (see docs/runtime.md)")
+    parser.add_argument("--id", type=int, dest="node_id", help="this node's id")
+    parser.add_argument("--listen", help="HOST:PORT for peers (overrides the file)")
+    parser.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        metavar="ID=HOST:PORT",
+        help="another node (repeatable; replaces the file's list)",
+    )
+    parser.add_argument("--client-listen", help="HOST:PORT for clients")
+    parser.add_argument("--cluster-id", help="cluster name every node must share")
+    parser.add_argument("--protocol", choices=["raft", "multipaxos"], help="default raft")
+    parser.add_argument("--data-dir", type=Path, help="durable storage directory")
+    parser.add_argument("--tls-ca", type=Path, help="cluster CA certificate (mutual TLS)")
+    parser.add_argument("--tls-cert", type=Path, help="this node's certificate")
+    parser.add_argument("--tls-key", type=Path, help="this node's private key")
+    parser.add_argument("--tick-ms", type=float, help="tick length in ms (default 10)")
+    parser.add_argument("--election-ticks", type=int, help="election timeout in ticks")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> NodeConfig:
+    return build_config(
+        config_file=args.config,
+        node_id=args.node_id,
+        listen=args.listen,
+        peers=args.peer,
+        client_listen=args.client_listen,
+        cluster_id=args.cluster_id,
+        protocol=args.protocol,
+        data_dir=args.data_dir,
+        tls_ca=args.tls_ca,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tick_ms=args.tick_ms,
+        election_ticks=args.election_ticks,
+    )
+
+
+async def serve(config: NodeConfig) -> None:
+    """Run the node until SIGTERM or SIGINT, then hand over leadership and stop."""
+    from statemachines.kv import KvStateMachine
+
+    node = Node(config, KvStateMachine())
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(node.run)
+
+            async def stop_on_signal() -> None:
+                async for signum in signals:
+                    log.info(
+                        "signal received",
+                        extra={
+                            "fields": {
+                                "node": config.node_id,
+                                "signal": signal.Signals(signum).name,
+                            }
+                        },
+                    )
+                    await node.stop()
+                    nursery.cancel_scope.cancel()
+                    return
+
+            nursery.start_soon(stop_on_signal)
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level)
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        print(f"consensus serve: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        trio.run(serve, config)
+    except BaseException as group:
+        error = _unwrap(group)
+        if isinstance(error, StartupError | StorageError):
+            print(f"consensus serve: error: {error}", file=sys.stderr)
+            log.error(
+                "node failed", extra={"fields": {"node": config.node_id, "error": str(error)}}
+            )
+            return 1
+        if isinstance(error, KeyboardInterrupt):
+            return 130
+        raise
+    log.info("node stopped", extra={"fields": {"node": config.node_id}})
+    return 0

@@ -1,0 +1,104 @@
+"""The client protocol: CBOR frames between clients and a node's client port.
+
+Records use their own :class:`~consensus.codec.Codec` (type ids 160-191, so a client
+talking to a peer port, or a peer to a client port, fails to decode at once). A client
+may pipeline many requests on one connection; every reply echoes its request's
+``request_id``. Requests:
+
+- :class:`ProposeRequest`: replicate ``command`` (state-machine bytes); answered with
+  :class:`ResultReply` once applied, or :class:`RedirectReply`/:class:`ErrorReply`.
+- :class:`QueryRequest`: a linearizable read (read barrier, then the state machine's
+  ``query``); same answers.
+- :class:`StatusRequest`: answered at once with :class:`StatusReply`.
+
+``ErrorReply.kind`` is one of :data:`ERROR_KINDS`; all but ``bad-request`` are worth
+retrying (with the same command bytes, so the state machine deduplicates).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from ..codec import Codec
+
+CLIENT_FRAME_BYTES_MAX = 4 * 1024 * 1024
+
+
+@attrs.frozen(slots=True)
+class ProposeRequest:
+    request_id: int
+    command: bytes
+
+
+@attrs.frozen(slots=True)
+class QueryRequest:
+    request_id: int
+    query: bytes
+
+
+@attrs.frozen(slots=True)
+class StatusRequest:
+    request_id: int
+
+
+@attrs.frozen(slots=True)
+class ResultReply:
+    request_id: int
+    result: bytes
+
+
+@attrs.frozen(slots=True)
+class RedirectReply:
+    """This node is not the leader. ``leader_id`` is the leader it knows (None if none);
+    ``leader_endpoint`` its client address when this node knows it, else ""."""
+
+    request_id: int
+    leader_id: int | None
+    leader_endpoint: str
+
+
+@attrs.frozen(slots=True)
+class ErrorReply:
+    request_id: int
+    kind: str
+    message: str
+
+
+@attrs.frozen(slots=True)
+class StatusReply:
+    request_id: int
+    node_id: int
+    role: str
+    term: int
+    leader: int | None
+    commit_index: int
+    applied_index: int
+    last_index: int
+    protocol: str
+
+
+ERROR_KINDS = (
+    "dropped",  # not taken, never applied: retry
+    "busy",  # back-pressure: retry later
+    "timeout",  # outcome unknown: retry with the same command
+    "unknown",  # outcome unknown: retry with the same command
+    "stopped",  # node shutting down: try another node
+    "bad-request",  # the request itself is wrong: do not retry
+)
+
+Request = ProposeRequest | QueryRequest | StatusRequest
+Reply = ResultReply | RedirectReply | ErrorReply | StatusReply
+
+CLIENT_CODEC = Codec(
+    {
+        160: ProposeRequest,
+        161: QueryRequest,
+        162: StatusRequest,
+        170: ResultReply,
+        171: RedirectReply,
+        172: ErrorReply,
+        173: StatusReply,
+    },
+    frame_bytes_max=CLIENT_FRAME_BYTES_MAX,
+)
+"""The codec of the client protocol."""

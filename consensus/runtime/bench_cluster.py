@@ -1,0 +1,215 @@
+"""Benchmark a local 3-node cluster of real processes (not a test; prints figures).
+
+    python -m consensus.runtime.bench_cluster [--protocol raft] [--seconds 5]
+        [--writes 2000] [--clients 64] [--rounds 3] [--failovers 5] [--data-dir DIR]
+
+Measures, with every node on its own durable data dir (fsync on when the storage is
+durable; the report says which storage ran):
+
+1. sequential writes from one client: latency p50/p99;
+2. ``--clients`` concurrent clients (each its own connection and session) for
+   ``--seconds``: throughput and latency p50/p99;
+3. unavailability after SIGKILL of the leader: time from the kill to the first write
+   that succeeds after it, ``--failovers`` times (the killed node is restarted and
+   caught up in between); median and all samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ..client import Client, ClientError, KvClient
+from .local import LocalCluster, write_cluster_file
+
+
+def fsync_probe(directory: Path, count: int = 200) -> float:
+    """Median latency in ms of appending 100 bytes and fdatasync-ing, in ``directory``:
+    the floor under any durable write on this machine right now."""
+    path = directory / "fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    samples = []
+    try:
+        for _ in range(count):
+            os.write(fd, b"x" * 100)
+            start = time.perf_counter()
+            getattr(os, "fdatasync", os.fsync)(fd)
+            samples.append(time.perf_counter() - start)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return statistics.median(samples) * 1e3
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def find_leader(endpoints: list[str], timeout_s: float = 10.0) -> int:
+    deadline = trio.current_time() + timeout_s
+    async with Client(endpoints, timeout_s=0.5, attempt_timeout_s=0.5) as client:
+        while trio.current_time() < deadline:
+            for endpoint in endpoints:
+                try:
+                    st = await client.status(endpoint)
+                except ClientError:
+                    continue
+                if st.role == "leader":
+                    return st.node_id
+            await trio.sleep(0.02)
+    raise RuntimeError("no leader")
+
+
+async def sequential(endpoints: list[str], writes: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    async with KvClient(endpoints) as kv:
+        for i in range(50):  # warm up
+            await kv.put(f"warm-{i}", b"x")
+        for i in range(writes):
+            start = time.perf_counter()
+            await kv.put(f"seq-{i % 100}", b"v" * 16)
+            latencies.append(time.perf_counter() - start)
+    return {
+        "writes": writes,
+        "p50_ms": percentile(latencies, 0.5) * 1e3,
+        "p99_ms": percentile(latencies, 0.99) * 1e3,
+    }
+
+
+async def concurrent(endpoints: list[str], clients: int, seconds: float) -> dict[str, Any]:
+    latencies: list[float] = []
+    done = 0
+    stop_at = 0.0
+
+    async def worker(n: int) -> None:
+        nonlocal done
+        async with KvClient(endpoints) as kv:
+            await kv.put(f"c{n}", b"warm")
+            while time.perf_counter() < stop_at:
+                start = time.perf_counter()
+                await kv.put(f"c{n}-{done % 64}", b"v" * 16)
+                latencies.append(time.perf_counter() - start)
+                done += 1
+
+    stop_at = time.perf_counter() + seconds + 1.0
+    begin = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for n in range(clients):
+            nursery.start_soon(worker, n)
+    elapsed = time.perf_counter() - begin
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 2),
+        "writes": done,
+        "throughput_per_s": done / elapsed,
+        "p50_ms": percentile(latencies, 0.5) * 1e3,
+        "p99_ms": percentile(latencies, 0.99) * 1e3,
+    }
+
+
+async def failover_once(cluster: LocalCluster, endpoints: list[str]) -> float:
+    leader = await find_leader(endpoints)
+    async with KvClient(
+        endpoints, timeout_s=30, attempt_timeout_s=0.3, connect_timeout_s=0.3
+    ) as kv:
+        await kv.put("failover", b"before")
+        killed_at = time.perf_counter()
+        cluster.kill(leader)
+        await kv.put("failover", b"after")
+        unavailable = time.perf_counter() - killed_at
+    cluster.start(leader)
+    await trio.to_thread.run_sync(cluster.wait_ready, [leader])
+    await trio.sleep(1.0)  # let it catch up before the next round
+    return unavailable
+
+
+async def bench(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    conditions = {
+        "load_average_1m_before": os.getloadavg()[0],
+        "fdatasync_p50_ms_before": fsync_probe(data_dir),
+    }
+    path = write_cluster_file(
+        data_dir, 3, protocol=args.protocol, cluster_id="bench", durable=not args.memory
+    )
+    cluster = LocalCluster(path, log_level="info")
+    cluster.start_all()
+    endpoints = [cluster.endpoints[n] for n in sorted(cluster.endpoints)]
+    try:
+        await find_leader(endpoints)
+        durable = "durable (FileStorage, fsync on)" if _durable(data_dir) else "memory (no fsync)"
+        report: dict[str, Any] = {
+            "protocol": args.protocol,
+            "storage": durable,
+            "conditions": conditions,
+        }
+        seq = [await sequential(endpoints, args.writes) for _ in range(args.rounds)]
+        report["sequential"] = _medians(seq)
+        conc = [await concurrent(endpoints, args.clients, args.seconds) for _ in range(args.rounds)]
+        report["concurrent"] = _medians(conc)
+        samples = [await failover_once(cluster, endpoints) for _ in range(args.failovers)]
+        report["failover"] = {
+            "median_ms": statistics.median(samples) * 1e3,
+            "samples_ms": [round(s * 1e3, 1) for s in samples],
+        }
+        conditions["load_average_1m_after"] = os.getloadavg()[0]
+        conditions["fdatasync_p50_ms_after"] = fsync_probe(data_dir)
+        return report
+    finally:
+        cluster.stop_all()
+
+
+def _medians(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each figure over the rounds, and every round's figures."""
+    keys = [k for k in rounds[0] if k.endswith(("_ms", "_per_s"))]
+    summary: dict[str, Any] = {
+        f"median_{k}": round(statistics.median(r[k] for r in rounds), 3) for k in keys
+    }
+    summary["rounds"] = [
+        {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in rounds
+    ]
+    return summary
+
+
+def _durable(data_dir: Path) -> bool:
+    for log in data_dir.glob("node-*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if '"node started"' in line:
+                return '"durable": true' in line
+    return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--protocol", default="raft", choices=["raft", "multipaxos"])
+    parser.add_argument("--writes", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--failovers", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3, help="repeat phases 1-2; medians")
+    parser.add_argument("--data-dir", type=Path)
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="in-memory storage (no fsync): separates CPU from disk costs",
+    )
+    args = parser.parse_args()
+    if args.data_dir is not None:
+        report = trio.run(bench, args, args.data_dir)
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
+            report = trio.run(bench, args, Path(tmp))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Errors of the replicated-log facade, beyond the core's ``NotLeader``/``ProposalDropped``.
+
+- ``NotLeader(hint)``: this node cannot take the request; try ``hint``.
+- ``ProposalDropped``: the proposal will never be applied; safe to retry.
+- :class:`Backpressure` (a ``ProposalDropped``): too many requests already wait here.
+- :class:`Timeout`: the deadline passed first. For a proposal the outcome is unknown:
+  it may still commit later.
+- :class:`OutcomeUnknown`: the node lost track of a proposal (a snapshot from the
+  leader replaced the log around it); it may or may not have been applied.
+- :class:`NodeStopped`: the node is shutting down or stopped.
+"""
+
+from __future__ import annotations
+
+from ..errors import ConsensusError, NotLeader, ProposalDropped
+
+
+class Backpressure(ProposalDropped):
+    """Too many proposals or reads are already waiting on this node."""
+
+
+class Timeout(ConsensusError):
+    """The request's deadline passed; a proposal's outcome is then unknown."""
+
+
+class OutcomeUnknown(ConsensusError):
+    """The proposal may or may not have been applied."""
+
+
+class NodeStopped(ConsensusError):
+    """The node is stopping or has stopped; nothing more is served here."""
+
+
+__all__ = [
+    "Backpressure",
+    "NodeStopped",
+    "NotLeader",
+    "OutcomeUnknown",
+    "ProposalDropped",
+    "Timeout",
+]

@@ -1,0 +1,152 @@
+"""The replicated-log interface applications use; the same for Raft and Multi-Paxos.
+
+::
+
+    async with open_log(core, storage, transport, state_machine) as log:
+        result = await log.propose(command)          # bytes from state_machine.apply
+        await log.read_barrier()                      # then read the local state machine
+        answer = await log.query(request)             # read barrier + state_machine.query
+        async with log.committed() as entries: ...    # applied entries, as they come
+        log.status()                                  # role, term, leader, indexes
+        await log.shutdown()                          # hand over leadership, then stop
+
+Errors (see :mod:`consensus.runtime.errors`): ``NotLeader(hint)`` and
+``ProposalDropped`` (including ``Backpressure``) mean "not taken, retry"; ``Timeout``
+means the deadline passed (a proposal may still commit); ``OutcomeUnknown`` and
+``NodeStopped`` say what they say. Every call also honours the caller's own Trio cancel
+scopes and deadlines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from typing import Any, TypeVar
+
+import trio
+
+from ..core import ProtocolCore
+from ..storage.base import CoreStorage
+from ..transport.base import Transport
+from ..types import Entry, Index, Snapshot
+from .driver import Driver, DriverConfig, NodeStatus
+from .errors import Timeout
+from .statemachine import StateMachine
+from .waiters import Resolver
+
+log = logging.getLogger("consensus.runtime")
+
+T = TypeVar("T")
+
+
+class ReplicatedLog:
+    """The application's handle on a running node (see the module docstring)."""
+
+    def __init__(self, driver: Driver, protocol: str = "raft") -> None:
+        self._driver = driver
+        self.protocol = protocol
+        self._stop_scope: trio.CancelScope | None = None
+
+    @property
+    def driver(self) -> Driver:
+        return self._driver
+
+    @property
+    def state_machine(self) -> StateMachine:
+        return self._driver.state_machine
+
+    async def _within(self, timeout_s: float | None, what: str, call: Awaitable[T]) -> T:
+        if timeout_s is None:
+            return await call
+        with trio.move_on_after(timeout_s):
+            return await call
+        raise Timeout(f"{what} did not finish within {timeout_s}s")
+
+    async def propose(self, command: bytes, *, timeout_s: float | None = None) -> bytes:
+        """Replicate ``command``; return the state machine's result for it.
+
+        Returns only after the command committed (durable on a quorum) and was applied
+        here. On ``Timeout`` it may still commit later.
+        """
+        return await self._within(timeout_s, "proposal", self._driver.propose(command))
+
+    def propose_nowait(self, command: bytes, resolver: Resolver[bytes]) -> None:
+        """The callback form of :meth:`propose` (no deadline): ``resolver.set(result)`` or
+        ``resolver.fail(error)`` is called once; errors that stop the proposal from being
+        taken at all are raised at once."""
+        self._driver.propose_nowait(command, resolver)
+
+    async def read_barrier(self, *, timeout_s: float | None = None) -> Index:
+        """Return once the local state machine reflects every write that completed before
+        this call (linearizable read). Returns the read index."""
+        return await self._within(timeout_s, "read barrier", self._driver.read_barrier())
+
+    async def query(self, request: bytes, *, timeout_s: float | None = None) -> bytes:
+        """A linearizable read: ``read_barrier`` then ``state_machine.query(request)``."""
+        await self.read_barrier(timeout_s=timeout_s)
+        return self._driver.state_machine.query(request)
+
+    @contextlib.contextmanager
+    def committed(self) -> Iterator[trio.MemoryReceiveChannel[Entry]]:
+        """A context manager yielding a Trio channel of every entry applied from now on.
+
+        A subscriber more than ``DriverConfig.subscriber_entries_max`` entries behind is
+        cut off: its channel ends early.
+        """
+        channel = self._driver.subscribe()
+        with channel:
+            yield channel
+
+    def status(self) -> NodeStatus:
+        return self._driver.status()
+
+    async def shutdown(self, *, transfer_timeout_s: float = 2.0) -> bool:
+        """Stop the node; a leader first hands leadership to its most up-to-date peer
+        (where the protocol can). Returns whether a transfer completed."""
+        transferred = False
+        target = self._driver.transfer_target()
+        if target is not None:
+            log.info(
+                "transferring leadership",
+                extra={"fields": {"node": self._driver.core.id, "to": target}},
+            )
+            try:
+                self._driver.start_transfer(target)
+            except Exception as exc:  # the core refused: stop anyway
+                log.warning(
+                    "leadership transfer refused",
+                    extra={"fields": {"node": self._driver.core.id, "error": str(exc)}},
+                )
+            else:
+                with trio.move_on_after(transfer_timeout_s):
+                    while self._driver.is_leader():
+                        await trio.sleep(self._driver.config.tick_s)
+                    transferred = True
+        if self._stop_scope is not None:
+            self._stop_scope.cancel()
+        return transferred
+
+
+@contextlib.asynccontextmanager
+async def open_log(
+    core: ProtocolCore[Any],
+    storage: CoreStorage[Any],
+    transport: Transport,
+    state_machine: StateMachine,
+    config: DriverConfig | None = None,
+    *,
+    snapshot: Snapshot | None = None,
+    protocol: str = "raft",
+) -> AsyncIterator[ReplicatedLog]:
+    """Run a node for the duration of the block. ``snapshot`` is the recovered one (if
+    any), to restore the state machine from before anything is applied."""
+    driver = Driver(core, storage, transport, state_machine, config, snapshot=snapshot)
+    replicated = ReplicatedLog(driver, protocol)
+    async with trio.open_nursery() as nursery:
+        replicated._stop_scope = nursery.cancel_scope
+        await nursery.start(driver.run)
+        try:
+            yield replicated
+        finally:
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,218 @@
+"""One node process: storage, protocol core, TCP transport, driver and client port.
+
+:class:`Node` puts the pieces together from a :class:`~.config.NodeConfig`. Start-up
+problems (a bad protocol name, a port in use, a data directory of another cluster or
+node) raise :class:`StartupError` with a message for the operator, before the node
+serves anything. The state machine is passed in, so this layer does not depend on the
+key-value store above it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import random
+from typing import Any
+
+import trio
+
+from ..storage.base import CoreStorage, StorageError
+from ..storage.memory import MemoryStorage
+from ..transport.tcp import Address, TcpTransport, bind_listeners, open_tcp_transport
+from .config import NodeConfig
+from .driver import DriverConfig
+from .log import ReplicatedLog, open_log
+from .protocols import CoreTiming, ProtocolUnavailable, make_core
+from .server import ClientServer
+from .statemachine import StateMachine
+
+log = logging.getLogger("consensus.node")
+
+
+class StartupError(Exception):
+    """The node cannot start; the message says why."""
+
+
+def _file_storage_class() -> Any:
+    """``FileStorage`` from the storage package (exported, or from its module)."""
+    storage_pkg = importlib.import_module("consensus.storage")
+    found = getattr(storage_pkg, "FileStorage", None)
+    if found is None:
+        try:
+            found = importlib.import_module("consensus.storage.wal.file_storage").FileStorage
+        except (ImportError, AttributeError):
+            return None
+    return found
+
+
+def open_storage(config: NodeConfig) -> tuple[CoreStorage[Any], bool]:
+    """The node's storage and whether it is durable.
+
+    With a data directory, Raft uses ``FileStorage``, which refuses a directory written
+    by another cluster or node (or held by another process). Without one the node keeps
+    its state in memory and loses it when it stops.
+    """
+    if config.protocol != "raft":
+        if config.data_dir is not None:
+            raise StartupError(
+                f"--data-dir is not supported for {config.protocol} yet: there is no durable "
+                f"storage for its hard state; run without --data-dir (in memory)"
+            )
+        return _memory_storage(config.protocol), False
+    if config.data_dir is None:
+        return MemoryStorage(), False
+    file_storage = _file_storage_class()
+    if file_storage is None:
+        raise StartupError("durable storage (FileStorage) is not available in this install")
+    try:
+        storage: CoreStorage[Any] = file_storage.open(
+            str(config.data_dir), cluster_id=config.cluster_id, node_id=config.node_id
+        )
+    except StorageError as exc:
+        raise StartupError(str(exc)) from None
+    except OSError as exc:
+        raise StartupError(f"cannot open data dir {config.data_dir}: {exc}") from None
+    return storage, True
+
+
+def _memory_storage(protocol: str) -> CoreStorage[Any]:
+    """In-memory storage for ``protocol`` (Paxos hard states are deltas to merge)."""
+    if protocol == "raft":
+        return MemoryStorage()
+    try:
+        module = importlib.import_module("consensus.storage.paxos_memory")
+    except ImportError:
+        raise StartupError(f"no storage for {protocol} is available in this install") from None
+    storage: CoreStorage[Any] = module.PaxosMemoryStorage()
+    return storage
+
+
+async def _bind(address: Address, what: str) -> list[trio.SocketListener]:
+    try:
+        return await bind_listeners(address)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise StartupError(f"cannot listen for {what} on {address}: {reason}") from None
+
+
+class Node:
+    """Runs one node until :meth:`stop` (or cancellation)."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        state_machine: StateMachine,
+        *,
+        driver_config: DriverConfig | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.config = config
+        self.state_machine = state_machine
+        self.driver_config = driver_config or DriverConfig(
+            tick_s=config.tick_s, snapshot_entries=config.snapshot_entries
+        )
+        self.seed = seed
+        self.log: ReplicatedLog | None = None
+        self.transport: TcpTransport | None = None
+        self.server: ClientServer | None = None
+        self.peer_address: Address | None = None
+        self.client_address: Address | None = None
+        self.durable = False
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        storage, self.durable = open_storage(self.config)
+        try:
+            await self._run(storage, task_status)
+        finally:
+            close = getattr(storage, "close", None)
+            if close is not None:
+                close()
+
+    async def _run(self, storage: CoreStorage[Any], task_status: trio.TaskStatus[None]) -> None:
+        config = self.config
+        recovered = storage.recover()
+        rng = random.Random(self.seed)
+        try:
+            core = make_core(
+                config.protocol,
+                config.node_id,
+                config.voters,
+                rng,
+                recovered,
+                CoreTiming(config.election_ticks, config.heartbeat_ticks),
+            )
+        except ProtocolUnavailable as exc:
+            raise StartupError(str(exc)) from None
+        try:
+            server_tls = config.tls.server_context() if config.tls else None
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
+        peer_listeners = await _bind(config.listen, "peers")
+        client_listeners = (
+            await _bind(config.client_listen, "clients") if config.client_listen else None
+        )
+        self.peer_address = _bound(config.listen, peer_listeners)
+        if client_listeners is not None and config.client_listen is not None:
+            self.client_address = _bound(config.client_listen, client_listeners)
+        async with open_tcp_transport(
+            config.node_id,
+            config.cluster_id,
+            config.listen,
+            config.peers,
+            tls=config.tls,
+            seed=self.seed,
+            listeners=peer_listeners,
+        ) as transport:
+            self.transport = transport
+            snapshot = getattr(recovered, "snapshot", None)
+            async with open_log(
+                core,
+                storage,
+                transport,
+                self.state_machine,
+                self.driver_config,
+                snapshot=snapshot,
+                protocol=config.protocol,
+            ) as replicated:
+                self.log = replicated
+                async with trio.open_nursery() as nursery:
+                    if client_listeners is not None:
+                        self.server = ClientServer(
+                            replicated, config.client_endpoints, tls=server_tls
+                        )
+                        await nursery.start(self.server.serve, client_listeners)
+                    log.info(
+                        "node started",
+                        extra={
+                            "fields": {
+                                "node": config.node_id,
+                                "cluster": config.cluster_id,
+                                "protocol": config.protocol,
+                                "peer_listen": str(self.peer_address),
+                                "client_listen": str(self.client_address)
+                                if self.client_address
+                                else None,
+                                "durable": self.durable,
+                                "voters": list(config.voters),
+                            }
+                        },
+                    )
+                    task_status.started()
+                    await trio.sleep_forever()
+
+    async def stop(self, *, transfer_timeout_s: float = 2.0) -> None:
+        """Hand over leadership (if leader), then stop everything."""
+        if self.log is not None:
+            transferred = await self.log.shutdown(transfer_timeout_s=transfer_timeout_s)
+            log.info(
+                "node stopping",
+                extra={
+                    "fields": {"node": self.config.node_id, "transferred_leadership": transferred}
+                },
+            )
+
+
+def _bound(requested: Address, listeners: list[trio.SocketListener]) -> Address:
+    port = listeners[0].socket.getsockname()[1]
+    return Address(requested.host, port)
