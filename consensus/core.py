@@ -7,6 +7,7 @@ driver feeds it with :meth:`ProtocolCore.tick`, :meth:`ProtocolCore.step`,
 
     while core.has_ready():
         rd = core.ready()
+        0. send rd.early_messages (may overlap with step 1)
         1. persist rd.snapshot, rd.hard_state and rd.entries; fsync when rd.must_sync
         2. send rd.messages
         3. apply rd.committed in order; answer proposals and rd.read_states whose
@@ -15,6 +16,10 @@ driver feeds it with :meth:`ProtocolCore.tick`, :meth:`ProtocolCore.step`,
 
 Step 1 before step 2 is what makes the protocols safe across crashes: a vote, a promise
 or an acknowledgement never leaves a node before the state it vouches for is on disk.
+``early_messages`` vouch for nothing on the local disk (a Raft leader's replication
+traffic: the leader counts its own copy of an entry towards commit only once ``advance``
+reports it persisted), so the driver may send them while it persists (Raft dissertation
+section 10.2.1): the leader's fsync and its followers' fsyncs overlap.
 Calling ``ready()`` twice without ``advance`` returns the same batch; inputs may be given
 between ``ready()`` and ``advance()`` and show up in the next batch.
 """
@@ -41,7 +46,8 @@ class Ready(Generic[HS]):
       stored entry at i and every entry after it. (Multi-Paxos documents its own rule.)
     - ``snapshot``: a snapshot received from the leader, to persist and install before
       anything in ``committed``.
-    - ``must_sync``: the persisted state must be fsynced before any message is sent.
+    - ``must_sync``: the persisted state must be fsynced before ``messages`` are sent.
+    - ``early_messages``: may be sent before or while persisting this batch.
     - ``messages``: to send, after persisting.
     - ``committed``: entries now known committed, in index order, to apply.
     - ``read_states``: completed read-index requests.
@@ -53,6 +59,7 @@ class Ready(Generic[HS]):
     entries: tuple[Entry, ...] = ()
     snapshot: Snapshot | None = None
     must_sync: bool = False
+    early_messages: tuple[Message, ...] = ()
     messages: tuple[Message, ...] = ()
     committed: tuple[Entry, ...] = ()
     read_states: tuple[ReadState, ...] = ()
@@ -64,6 +71,7 @@ class Ready(Generic[HS]):
             or self.entries
             or self.snapshot is not None
             or self.messages
+            or self.early_messages
             or self.committed
             or self.read_states
             or self.dropped_reads

@@ -30,6 +30,7 @@ class RaftConfig:
       refused with ``ProposalDropped`` (back-pressure), never queued.
     - ``max_committed_per_ready``: entries handed to the driver to apply in one batch.
     - ``snapshot_chunk_bytes``: size of one InstallSnapshot chunk.
+    - ``max_pending_reads``: read-index requests waiting on one node; more are dropped.
     """
 
     election_ticks: int = attrs.field(default=10, validator=_positive)
@@ -42,6 +43,7 @@ class RaftConfig:
     max_uncommitted_entries: int = attrs.field(default=8192, validator=_positive)
     max_committed_per_ready: int = attrs.field(default=4096, validator=_positive)
     snapshot_chunk_bytes: int = attrs.field(default=256 * 1024, validator=_positive)
+    max_pending_reads: int = attrs.field(default=4096, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
         if self.heartbeat_ticks >= self.election_ticks:

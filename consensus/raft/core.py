@@ -28,6 +28,7 @@ from ..messages import (
     ReadIndexResponse,
     RequestVote,
     RequestVoteResponse,
+    TimeoutNow,
 )
 from ..storage.base import Recovered
 from ..types import (
@@ -45,6 +46,13 @@ from .config import RaftConfig
 from .log import RaftLog
 from .progress import Progress
 from .readindex import ReadIndexQueue
+
+
+_LEADER_EARLY = frozenset(
+    {AppendEntries, Heartbeat, InstallSnapshot, TimeoutNow, ReadIndexResponse}
+)
+"""What a leader may send before its own batch is on disk (see ``Ready.early_messages``):
+its log, commit index and reads vouch for nothing that only its local disk holds."""
 
 
 class RaftCore:
@@ -93,6 +101,7 @@ class RaftCore:
         self.pending_snapshot: Snapshot | None = None
         # outputs, drained by ready()/advance()
         self.msgs: list[Message] = []
+        self.early_msgs: list[Message] = []
         self.read_states: list[ReadState] = []
         self.dropped_reads: list[bytes] = []
         self._step_role: Callable[[RaftCore, RaftMessage], None] = follower.step_follower
@@ -177,12 +186,12 @@ class RaftCore:
         cfg = self.config
         self.progress = {v: Progress(last + 1, cfg.max_inflight_msgs) for v in self.voters}
         me = self.progress[self._id]
-        me.match = last
         me.recent_active = True
         me.become_replicate()
+        # The leader's own copy counts towards commit only once it is persisted.
+        me.acknowledged(self.log.stable)
         # A no-op of the new term lets the leader commit (and so serve reads) at once.
         self.log.append(Entry(last + 1, self.term, b"", EntryKind.NOOP))
-        me.acknowledged(last + 1)
         replication.broadcast_append(self)
         replication.maybe_commit(self)
 
@@ -207,11 +216,14 @@ class RaftCore:
             self.transfer_target = None  # a transfer that took this long has failed
         if self.heartbeat_elapsed >= self.config.heartbeat_ticks:
             self.heartbeat_elapsed = 0
-            replication.broadcast_heartbeat(self, self.reads.last_context())
+            replication.broadcast_heartbeat(self, self.reads.last_round())
 
     # -- messages -------------------------------------------------------------------------
     def send(self, msg: Message) -> None:
-        self.msgs.append(msg)
+        if self.role is Role.LEADER and type(msg) in _LEADER_EARLY:
+            self.early_msgs.append(msg)
+        else:
+            self.msgs.append(msg)
 
     def step(self, message: Message) -> None:
         if not isinstance(message, RaftMessage) or message.dst != self._id:
@@ -274,10 +286,7 @@ class RaftCore:
             )
         entry = Entry(self.log.last_index() + 1, self.term, data)
         self.log.append(entry)
-        self.progress[self._id].acknowledged(entry.index)
         replication.broadcast_append(self, send_if_empty=False)
-        if len(self.voters) == 1:
-            replication.maybe_commit(self)
         return ProposalTicket(entry.index, entry.term)
 
     def read_index(self, context: bytes) -> None:
@@ -285,10 +294,11 @@ class RaftCore:
 
         On the leader it completes once a quorum confirms leadership; a follower forwards
         it to the leader it knows, and drops it (``dropped_reads``) when it knows none.
+        Beyond ``max_pending_reads`` waiting reads, new ones are dropped at once.
         """
         if self.role is Role.LEADER:
             replication.leader_read(self, context, self._id)
-        elif self.leader is not None:
+        elif self.leader is not None and len(self.forwarded_reads) < self.config.max_pending_reads:
             self.forwarded_reads.add(context)
             self.send(ReadIndex(self._id, self.leader, self.term, context))
         else:
@@ -326,12 +336,12 @@ class RaftCore:
 
     def _abort_leader_reads(self) -> None:
         for read in self.reads.drain():
-            self._fail_read(read.context, read.origin)
+            self.fail_read(read.context, read.origin)
         for context, origin in self.reads_before_commit:
-            self._fail_read(context, origin)
+            self.fail_read(context, origin)
         self.reads_before_commit = []
 
-    def _fail_read(self, context: bytes, origin: NodeId) -> None:
+    def fail_read(self, context: bytes, origin: NodeId) -> None:
         if origin == self._id:
             self.dropped_reads.append(context)
         else:
@@ -345,6 +355,7 @@ class RaftCore:
         log = self.log
         return bool(
             self.msgs
+            or self.early_msgs
             or log.stable < log.last_index()
             or log.committed > log.applied
             or self.pending_snapshot is not None
@@ -371,6 +382,7 @@ class RaftCore:
             entries=entries,
             snapshot=snap,
             must_sync=must_sync,
+            early_messages=tuple(self.early_msgs),
             messages=tuple(self.msgs),
             committed=committed,
             read_states=tuple(self.read_states),
@@ -390,9 +402,12 @@ class RaftCore:
         if ready.entries:
             last = ready.entries[-1]
             log.stable_to(last.index, last.term)
+            if self.role is Role.LEADER:
+                replication.self_persisted(self)
         if ready.committed:
             log.applied_to(ready.committed[-1].index)
         del self.msgs[: len(ready.messages)]
+        del self.early_msgs[: len(ready.early_messages)]
         del self.read_states[: len(ready.read_states)]
         del self.dropped_reads[: len(ready.dropped_reads)]
         if log.applied > log.committed or log.committed > log.last_index():

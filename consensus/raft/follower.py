@@ -98,7 +98,7 @@ def handle_snapshot(core: RaftCore, m: InstallSnapshot) -> None:
         )
         return
     incoming = core.incoming_snapshot
-    if incoming is None or incoming[0].meta != meta or m.offset == 0:
+    if incoming is None or incoming[0].meta != meta:
         if m.offset != 0:
             core.send(InstallSnapshotResponse(core.id, m.src, core.term, meta.index, True, 0))
             return

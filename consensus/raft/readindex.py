@@ -4,6 +4,10 @@ A read asked at commit index c is safe to serve at c once a quorum has answered 
 heartbeat sent after the request: that proves no newer leader existed at the moment the
 request arrived. Requests are released in arrival order: when request k is confirmed, so is
 every request before it, since the same heartbeat answers vouch for them too.
+
+Heartbeats carry the leader's own round number (8 bytes, big-endian), never the caller's
+context, so an answer to an earlier round can never confirm a later read, whatever
+contexts callers choose.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import attrs
 from ..quorum import majority
 from ..types import Index, NodeId
 
+ROUND_BYTES = 8
+
 
 @attrs.define(slots=True)
 class PendingRead:
@@ -25,28 +31,31 @@ class PendingRead:
 
 
 class ReadIndexQueue:
-    """Pending reads keyed by context. Contexts should be unique per request; a context
-    already pending is answered together with the first one."""
+    """Pending reads in arrival order, each under a fresh round number."""
 
-    __slots__ = ("_pending",)
+    __slots__ = ("_next_round", "_pending")
 
     def __init__(self) -> None:
-        self._pending: OrderedDict[bytes, PendingRead] = OrderedDict()
+        self._pending: OrderedDict[int, PendingRead] = OrderedDict()
+        self._next_round = 1
 
     def __len__(self) -> int:
         return len(self._pending)
 
-    def add(self, context: bytes, index: Index, origin: NodeId, self_id: NodeId) -> bool:
-        """Queue a read; returns False if that context was already pending."""
-        if context in self._pending:
-            return False
-        self._pending[context] = PendingRead(context, index, origin, {self_id})
-        return True
+    def add(self, context: bytes, index: Index, origin: NodeId, self_id: NodeId) -> bytes:
+        """Queue a read; returns the heartbeat context that confirms it."""
+        number = self._next_round
+        self._next_round += 1
+        self._pending[number] = PendingRead(context, index, origin, {self_id})
+        return number.to_bytes(ROUND_BYTES, "big")
 
-    def ack(self, context: bytes, voter: NodeId, voters: int) -> list[PendingRead]:
-        """Record ``voter``'s heartbeat answer for ``context``; return the reads this
-        confirms (in arrival order), removed from the queue."""
-        read = self._pending.get(context)
+    def ack(self, round_context: bytes, voter: NodeId, voters: int) -> list[PendingRead]:
+        """Record ``voter``'s answer to the heartbeat of ``round_context``; return the reads
+        this confirms (in arrival order), removed from the queue."""
+        if len(round_context) != ROUND_BYTES:
+            return []
+        number = int.from_bytes(round_context, "big")
+        read = self._pending.get(number)
         if read is None:
             return []
         read.acks.add(voter)
@@ -54,9 +63,9 @@ class ReadIndexQueue:
             return []
         done: list[PendingRead] = []
         while self._pending:
-            ctx, first = self._pending.popitem(last=False)
+            key, first = self._pending.popitem(last=False)
             done.append(first)
-            if ctx == context:
+            if key == number:
                 break
         return done
 
@@ -66,5 +75,8 @@ class ReadIndexQueue:
         self._pending.clear()
         return reads
 
-    def last_context(self) -> bytes | None:
-        return next(reversed(self._pending)) if self._pending else None
+    def last_round(self) -> bytes | None:
+        """The context of the newest pending round (re-sent with every heartbeat)."""
+        if not self._pending:
+            return None
+        return next(reversed(self._pending)).to_bytes(ROUND_BYTES, "big")

@@ -94,6 +94,12 @@ def _acknowledged(core: RaftCore, peer: NodeId, index: int) -> None:
         continue_transfer(core)
 
 
+def self_persisted(core: RaftCore) -> None:
+    """The driver persisted the leader's log up to ``log.stable``: count our own copy."""
+    if core.progress[core.id].acknowledged(core.log.stable) and maybe_commit(core):
+        _release_reads_waiting_for_commit(core)
+
+
 def maybe_commit(core: RaftCore) -> bool:
     """Advance the commit index to what a majority has, if that entry is of our term."""
     log = core.log
@@ -189,13 +195,18 @@ def leader_read(core: RaftCore, context: bytes, origin: NodeId) -> None:
     """Start confirming a read for ``origin`` (this node or a follower that forwarded)."""
     if core.log.term(core.log.committed) != core.term:
         # Until an entry of our term commits we do not know the true commit index.
-        core.reads_before_commit.append((context, origin))
+        if len(core.reads_before_commit) >= core.config.max_pending_reads:
+            core.fail_read(context, origin)
+        else:
+            core.reads_before_commit.append((context, origin))
         return
     if len(core.voters) == 1:
         _answer_read(core, context, core.log.committed, origin)
         return
-    if core.reads.add(context, core.log.committed, origin, core.id):
-        broadcast_heartbeat(core, context)
+    if len(core.reads) >= core.config.max_pending_reads:
+        core.fail_read(context, origin)
+        return
+    broadcast_heartbeat(core, core.reads.add(context, core.log.committed, origin, core.id))
 
 
 def _release_reads_waiting_for_commit(core: RaftCore) -> None:

@@ -249,6 +249,11 @@ class Driver:
             self._apply(committed[:split])
             committed = committed[split:]
             self.early_applies += 1
+        send = self.transport.send
+        # A leader's replication traffic leaves before its own fsync, so the followers'
+        # fsyncs overlap with ours (the core counts our copy only after ``advance``).
+        for message in rd.early_messages:
+            send(message)
         if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
             self.storage.persist(rd.hard_state, rd.entries, rd.snapshot)
         if rd.must_sync:
@@ -257,7 +262,6 @@ class Driver:
             if rd.snapshot is not None:
                 self._synced_index = rd.snapshot.meta.index
             self._note_synced(rd.entries)
-        send = self.transport.send
         for message in rd.messages:
             send(message)
         if rd.snapshot is not None:
