@@ -1,0 +1,378 @@
+"""The Wing-Gong-Lowe linearizability search over one independent sub-history.
+
+Following Lowe ("Testing for linearizability", 2017) and Porcupine: the history is a
+doubly linked list of call and return entries in real-time order. Scanning from the head,
+a *call* whose operation is legal in the current model state is *lifted* (its call and
+return entries unlinked, the operation pushed on a stack) and the scan restarts at the
+head; a *return* entry means its operation had to be linearized by now and was not, so
+the search backtracks (pops, unlifts, tries the next entry). A cache of configurations
+(set of linearized operations, model state) prunes configurations already explored.
+
+Operations open until the end of the history (``info`` or never completed) have no
+return entry: nothing forces them to be linearized, and reaching the end of the list
+means every remaining operation is open, so the history is linearizable.
+
+Candidates are tried in this order: a legal read-only operation if there is one (alone,
+see below); else first the *blocker*, the operation whose return entry comes first (it
+must be linearized soonest), then the others in list order. Three reductions, each losing
+no linearization (the arguments are in docs/checker.md):
+
+- *Forced reads.* If a read-only operation (``Model.read_only``) is a candidate and legal
+  now, it is linearized now with no alternative tried: moving it to the front of any
+  linearization from here keeps that linearization valid.
+- *Equivalent operations.* Operations with the same ``f``, input and output are
+  interchangeable for the model; among equivalent candidates only the one that returns
+  first is tried (it is the most constrained), and equivalent open operations are used
+  in call order.
+- *Small cache keys.* The linearized set is kept as a *frontier* (the lowest
+  unlinearized finite operation) plus a bitset *window* above it, and a separate bitset
+  of open operations, so keys stay small however long the history is.
+
+Hot loop details: the list is Python ``int`` arrays (entry ``2i+1`` is operation ``i``'s
+call, ``2i+2`` its return, ``0`` the head: no per-entry objects); lifting and unlifting
+are dancing-links pointer swaps. The time and memory budgets are checked every
+``_BUDGET_EVERY`` lifts and backtracks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Sequence
+
+import attrs
+
+from ..history.ops import Operation
+from ..models.base import Model, Partition, State
+from .result import Counterexample, KeyResult, Verdict
+
+MAX_CACHE_ENTRIES = 5_000_000
+"""Default memory budget: configurations cached per partition (roughly 150 bytes each)."""
+
+TIME_LIMIT_REASON = "time limit reached"
+
+_BUDGET_EVERY = 2048
+_BACKTRACK = -1  # a pseudo entry: this configuration has no candidate left
+# How the current configuration's candidates are being tried (kept in each stack frame):
+_FORCED = 0  # a legal read-only operation, which needs no alternative
+_BLOCKER = 1  # first the operation whose return comes first: it must go soonest
+_SCAN = 2  # then the other candidates, in list (call) order
+
+
+@attrs.frozen
+class _Outcome:
+    verdict: Verdict
+    explored: int
+    best_depth: int
+    reason: str | None = None
+    capture: tuple[tuple[int, ...], State, int] | None = None  # (op indexes, state, failing)
+
+
+def check_partition(
+    model: Model,
+    partition: Partition,
+    deadline: float | None = None,
+    max_cache_entries: int = MAX_CACHE_ENTRIES,
+) -> KeyResult:
+    """Search one partition. ``deadline`` is a :func:`time.monotonic` instant after which
+    the answer is UNKNOWN; so is exhausting ``max_cache_entries``. On NOT_LINEARIZABLE the
+    search is replayed to the deepest backtrack to build the :class:`Counterexample`."""
+    started = time.perf_counter()
+    ops = partition.ops
+    init = model.init(partition.key)
+    outcome = _search(model, ops, init, deadline, max_cache_entries, None)
+    counterexample = None
+    if outcome.verdict is Verdict.NOT_LINEARIZABLE:
+        replay = _search(model, ops, init, None, max_cache_entries, outcome.best_depth)
+        if replay.capture is not None:
+            order, state, failing = replay.capture
+            counterexample = Counterexample(
+                key=partition.key,
+                failing_op=ops[failing],
+                linearization=tuple(ops[i] for i in order),
+                state=state,
+                state_text=model.describe_state(state),
+            )
+    return KeyResult(
+        key=partition.key,
+        verdict=outcome.verdict,
+        operations=len(ops),
+        time_s=time.perf_counter() - started,
+        explored=outcome.explored,
+        counterexample=counterexample,
+        reason=outcome.reason,
+    )
+
+
+def _search(
+    model: Model,
+    ops: Sequence[Operation],
+    init: State,
+    deadline: float | None,
+    max_cache: int,
+    capture_depth: int | None,
+) -> _Outcome:
+    """Run the search; with ``capture_depth``, stop at the first backtrack at that depth
+    and return the partial linearization there."""
+    lay = _Layout.build(model, ops)
+    nxt = lay.nxt
+    prv = lay.prv
+    finite = lay.finite
+    open_bit = lay.open_bit
+    read_only = lay.read_only
+    call = lay.call
+    ret = lay.ret
+    cls = lay.cls
+    sooner = lay.sooner
+    open_members = lay.open_members
+    open_used = [0] * len(open_members)  # per class: how many open members are linearized
+    lifted = [False] * len(ops)
+    step = model.step
+    cache: set[tuple[int, int, int, State]] = set()
+    stack: list[tuple[int, State, int, int, int, int, int, int]] = []
+    state = init
+    window = base = opened = 0  # linearized: ops below base, window bits above, opened bits
+    best = 0
+    budget = _BUDGET_EVERY
+    fresh = True  # arrived at a new configuration
+    mode = _SCAN
+    first_ret = blocker = e = 0  # event index of the first return entry; its op's call
+    resume = nxt[0]  # where the search for a read to force starts
+    while True:
+        if fresh:  # force a legal read-only operation if there is one, else try the blocker
+            fresh = False
+            e = resume
+            while e & 1:  # the candidates: calls before the first return entry
+                i = e >> 1
+                if read_only[i] and step(state, ops[i])[0]:
+                    break
+                e = nxt[e]
+            if e & 1:
+                mode = _FORCED
+            elif not e:  # no return entry left: every remaining operation is open
+                return _Outcome(Verdict.LINEARIZABLE, len(cache), best)
+            else:
+                first_ret = ret[(e >> 1) - 1]
+                blocker = e - 1
+                if read_only[blocker >> 1]:  # not legal here (it would have been forced)
+                    mode = _SCAN
+                    e = nxt[0]
+                else:
+                    mode = _BLOCKER
+                    e = blocker
+        i = e >> 1
+        if mode == _SCAN:  # choose the next candidate to try, in list order
+            if not e & 1:  # the first return entry: nothing fits here; backtrack
+                e = _BACKTRACK
+            elif read_only[i] or e == blocker:  # illegal (or it would have been forced); tried
+                e = nxt[e]
+                continue
+            elif finite[i] < 0:  # open: equivalent open operations are used in call order
+                if open_members[cls[i]][open_used[cls[i]]] != i:
+                    e = nxt[e]
+                    continue
+            else:  # an equivalent candidate that returns sooner is tried instead
+                k = sooner[i]
+                while k >= 0 and ret[k] >= first_ret:
+                    if not lifted[k] and call[k] < first_ret:
+                        break
+                    k = sooner[k]
+                else:
+                    k = -1
+                if k >= 0:
+                    e = nxt[e]
+                    continue
+        if e != _BACKTRACK:
+            if mode == _FORCED:
+                legal, after = True, state
+            else:
+                legal, after = step(state, ops[i])
+            if legal:
+                j = finite[i]
+                if j >= 0:
+                    j -= base
+                    new_window = window | (1 << j)
+                    new_base = base
+                    if j == 0:  # the frontier moves past the run of linearized ops
+                        shift = (new_window ^ (new_window + 1)).bit_length() - 1
+                        new_window >>= shift
+                        new_base += shift
+                    new_opened = opened
+                else:
+                    new_window = window
+                    new_base = base
+                    new_opened = opened | open_bit[i]
+                key = (new_window, new_base, new_opened, after)
+                if key not in cache:
+                    cache.add(key)
+                    stack.append((e, state, window, base, opened, mode, first_ret, blocker))
+                    state = after
+                    window = new_window
+                    base = new_base
+                    opened = new_opened
+                    lifted[i] = True
+                    p = prv[e]  # lift: unlink the call ...
+                    q = nxt[e]
+                    nxt[p] = q
+                    prv[q] = p
+                    if j >= 0:  # ... and the return
+                        r = e + 1
+                        p = prv[r]
+                        q = nxt[r]
+                        nxt[p] = q
+                        prv[q] = p
+                    else:
+                        open_used[cls[i]] += 1
+                    fresh = True
+                    # after a forced read the state is unchanged and the calls before it
+                    # are known not to be legal reads: resume the scan there
+                    resume = nxt[prv[e]] if mode == _FORCED else nxt[0]
+                    budget -= 1
+                    if not budget:
+                        budget = _BUDGET_EVERY
+                        reason = _over_budget(deadline, len(cache), max_cache)
+                        if reason is not None:
+                            return _Outcome(Verdict.UNKNOWN, len(cache), best, reason)
+                    continue
+            if mode == _BLOCKER:  # now the other candidates, in list order
+                mode = _SCAN
+                e = nxt[0]
+                continue
+            if mode == _SCAN:
+                e = nxt[e]
+                continue
+            # a forced read whose configuration already failed: so does this one
+        # this configuration fails: some operation should have been linearized by now
+        depth = len(stack)
+        if depth > best:
+            best = depth
+        if depth == capture_depth:
+            order = tuple(frame[0] >> 1 for frame in stack)
+            return _Outcome(
+                Verdict.NOT_LINEARIZABLE, len(cache), best, None, (order, state, _blocker(nxt))
+            )
+        while True:  # forced frames are popped too: they had no alternative
+            if not stack:
+                return _Outcome(Verdict.NOT_LINEARIZABLE, len(cache), best)
+            e, state, window, base, opened, mode, first_ret, blocker = stack.pop()
+            i = e >> 1
+            lifted[i] = False
+            if finite[i] >= 0:  # unlift, in the reverse order of lifting
+                r = e + 1
+                nxt[prv[r]] = r
+                prv[nxt[r]] = r
+            else:
+                open_used[cls[i]] -= 1
+            nxt[prv[e]] = e
+            prv[nxt[e]] = e
+            if mode != _FORCED:
+                break
+        if mode == _BLOCKER:  # the blocker failed: now the others, in list order
+            mode = _SCAN
+            e = nxt[0]
+        else:
+            e = nxt[e]
+        budget -= 1
+        if not budget:
+            budget = _BUDGET_EVERY
+            reason = _over_budget(deadline, len(cache), max_cache)
+            if reason is not None:
+                return _Outcome(Verdict.UNKNOWN, len(cache), best, reason)
+
+
+@attrs.define
+class _Layout:
+    """The search's arrays, built once per partition (operation ``i`` is local index).
+
+    ``nxt``/``prv``: the doubly linked entry list (see module docstring). ``finite[i]``:
+    bit of a finite operation (-1 if open); ``open_bit[i]``: bit of an open one.
+    ``cls[i]``: equivalence class (same ``f``, input and output: interchangeable for the
+    model). ``sooner[i]``: the finite member of ``i``'s class returning just before it
+    (-1: none). ``open_members``: per class, its open members in call order, then -1.
+    """
+
+    nxt: list[int]
+    prv: list[int]
+    finite: list[int]
+    open_bit: list[int]
+    read_only: list[bool]
+    call: list[int]
+    ret: list[int]
+    cls: list[int]
+    sooner: list[int]
+    open_members: list[list[int]]
+
+    @classmethod
+    def build(cls, model: Model, ops: Sequence[Operation]) -> _Layout:
+        n = len(ops)
+        never = 1 << 62
+        entries: list[tuple[int, int]] = []
+        finite = [-1] * n
+        open_bit = [0] * n
+        call = [op.call for op in ops]
+        ret = [op.ret if op.ret is not None else never for op in ops]
+        classes: dict[tuple[str, object, object], int] = {}
+        op_class = [0] * n
+        n_finite = n_open = 0
+        for i, op in enumerate(ops):
+            op_class[i] = classes.setdefault((op.f, op.input, op.output), len(classes))
+            entries.append((op.call, 2 * i + 1))
+            if op.ret is None:
+                open_bit[i] = 1 << n_open
+                n_open += 1
+            else:
+                entries.append((op.ret, 2 * i + 2))
+                finite[i] = n_finite
+                n_finite += 1
+        entries.sort()
+        nxt = [0] * (2 * n + 1)
+        prv = [0] * (2 * n + 1)
+        last = 0
+        for _, entry in entries:
+            nxt[last] = entry
+            prv[entry] = last
+            last = entry
+        nxt[last] = 0
+        prv[0] = last
+        members: list[list[int]] = [[] for _ in classes]
+        opens: list[list[int]] = [[] for _ in classes] if n_open else []
+        for i in range(n):
+            if finite[i] >= 0:
+                members[op_class[i]].append(i)
+            else:
+                opens[op_class[i]].append(i)
+        sooner = [-1] * n
+        for group in members:
+            group.sort(key=ret.__getitem__)
+            for before, after in itertools.pairwise(group):
+                sooner[after] = before
+        for group in opens:
+            group.append(-1)
+        return cls(
+            nxt=nxt,
+            prv=prv,
+            finite=finite,
+            open_bit=open_bit,
+            read_only=[model.read_only(op) for op in ops],
+            call=call,
+            ret=ret,
+            cls=op_class,
+            sooner=sooner,
+            open_members=opens,
+        )
+
+
+def _blocker(nxt: list[int]) -> int:
+    """The operation blocking progress: the one whose return entry comes first."""
+    e = nxt[0]
+    while e & 1:
+        e = nxt[e]
+    return (e >> 1) - 1
+
+
+def _over_budget(deadline: float | None, cached: int, max_cache: int) -> str | None:
+    if cached > max_cache:
+        return f"memory budget spent ({cached} configurations cached)"
+    if deadline is not None and time.monotonic() > deadline:
+        return TIME_LIMIT_REASON
+    return None

@@ -1,0 +1,71 @@
+"""Budgets give UNKNOWN (never success); worker processes give the same answers."""
+
+from __future__ import annotations
+
+import random
+
+import attrs
+from jl_builders import events
+
+from jepsen_lite.checker import Verdict, check
+from jepsen_lite.history import History, pair_events
+from jepsen_lite.history.simulate import SimConfig, simulate
+from jepsen_lite.models import make_model
+
+CAS = make_model("cas-register")
+
+
+HARD = SimConfig(operations=3000, processes=50, keys=1, info_rate=0.02, fail_rate=0.02)
+"""One key, 50 concurrent processes, crashed writes: about 60,000 configurations (0.2 s of
+CPU); the budget is checked every 2,048 steps, so a 1 ms limit is noticed early."""
+
+
+def hard_history() -> History:
+    return pair_events(simulate(HARD, random.Random(7)))
+
+
+def test_tiny_time_limit_on_a_hard_history_is_unknown_not_success() -> None:
+    result = check(CAS, hard_history(), time_limit_s=0.001)
+    assert result.verdict is Verdict.UNKNOWN
+    assert not result.is_linearizable
+    assert result.results[0].reason == "time limit reached"
+    assert result.counterexample is None
+
+
+def test_memory_budget_gives_unknown() -> None:
+    result = check(CAS, hard_history(), max_cache_entries=100)
+    assert result.verdict is Verdict.UNKNOWN
+    reason = result.results[0].reason
+    assert reason is not None and reason.startswith("memory budget spent")
+
+
+def test_not_linearizable_wins_over_unknown() -> None:
+    # key "hard" cannot finish in the budget; key "bad" has a stale read
+    hard = [attrs.evolve(e, key="hard") for e in simulate(HARD, random.Random(7))]
+    stale = events("""
+        9000 invoke write @bad 1
+        9000 ok     write @bad 1
+        9001 invoke read  @bad
+        9001 ok     read  @bad 0
+    """)
+    late = [attrs.evolve(e, time=10**9 + n) for n, e in enumerate(stale)]
+    result = check(CAS, pair_events(hard + late), time_limit_s=0.001)
+    verdicts = {r.key: r.verdict for r in result.results}
+    assert verdicts == {"hard": Verdict.UNKNOWN, "bad": Verdict.NOT_LINEARIZABLE}
+    assert result.verdict is Verdict.NOT_LINEARIZABLE
+
+
+def test_worker_processes_give_the_same_results_as_sequential() -> None:
+    config = SimConfig(operations=2000, processes=6, keys=8, info_rate=0.05, fail_rate=0.05)
+    events = simulate(config, random.Random(3))
+    reads = [n for n, e in enumerate(events) if e.type.value == "ok" and e.f == "read"]
+    events[reads[10]] = attrs.evolve(events[reads[10]], value=99)  # break one key
+    history = pair_events(events)
+    sequential = check(CAS, history, workers=1)
+    parallel = check(CAS, history, workers=2, parallel_after_s=0.0)
+    assert parallel.parallel and not sequential.parallel
+    assert sequential.verdict is parallel.verdict is Verdict.NOT_LINEARIZABLE
+    assert [(r.key, r.verdict, r.operations) for r in sequential.results] == [
+        (r.key, r.verdict, r.operations) for r in parallel.results
+    ]
+    assert parallel.counterexample == sequential.counterexample
