@@ -3,8 +3,9 @@
 Wire format
 -----------
 A record (any attrs class listed in a :class:`Codec`'s table) is a CBOR tag
-``TAG_BASE + type_id`` around an array of its field values in declaration order. Nested
-records nest as tags; tuples are arrays; enums are their integer values.
+``TAG_BASE + type_id`` around an array of its field values in declaration order. Records
+nested in fields are plain arrays of their fields (the field's annotation says which
+class); tuples are arrays; enums are their integer values.
 
 A frame is a 4-byte big-endian payload length followed by that many bytes of CBOR.
 
@@ -20,6 +21,7 @@ longer than ``frame_bytes_max`` is refused from its header, before its body is r
 from __future__ import annotations
 
 import enum
+import operator
 import struct
 import types
 import typing
@@ -29,7 +31,7 @@ from typing import Any
 import attrs
 import cbor2
 
-from .messages import RAFT_MESSAGES
+from .messages import PAXOS_RECORDS, RAFT_MESSAGES
 from .types import Entry, EntryKind, HardState, ProposalTicket, ReadState, Snapshot, SnapshotMeta
 
 TAG_BASE = 0x6373_0000
@@ -89,112 +91,166 @@ def _conv_float(v: Any) -> float:
     return v
 
 
-def _converter(tp: Any) -> _Convert:
-    """Build a checker/converter for values annotated ``tp`` (supported shapes only)."""
-    simple: dict[Any, _Convert] = {
-        int: _conv_int,
-        bool: _conv_bool,
-        bytes: _conv_bytes,
-        str: _conv_str,
-        float: _conv_float,
-    }
-    if tp in simple:
-        return simple[tp]
+_SIMPLE: dict[Any, _Convert] = {
+    int: _conv_int,
+    bool: _conv_bool,
+    bytes: _conv_bytes,
+    str: _conv_str,
+    float: _conv_float,
+}
+
+
+class _Shape:
+    """How values of one annotation go to CBOR (``out``: None when they go as they are)
+    and come back, checked (``back``)."""
+
+    __slots__ = ("back", "out")
+
+    def __init__(self, out: _Convert | None, back: _Convert) -> None:
+        self.out = out
+        self.back = back
+
+
+def _shape(tp: Any, records: dict[type, _RecordSchema]) -> _Shape:
+    """The shape of values annotated ``tp`` (supported annotations only)."""
+    if tp in _SIMPLE:
+        return _Shape(None, _SIMPLE[tp])
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
         inner = [a for a in args if a is not type(None)]
         if len(inner) != 1 or len(args) != 2:
             raise TypeError(f"codec supports only X | None unions, not {tp!r}")
-        conv = _converter(inner[0])
-        return lambda v: None if v is None else conv(v)
+        sub = _shape(inner[0], records)
+        sub_out, sub_back = sub.out, sub.back
+        out = None if sub_out is None else (lambda v: None if v is None else sub_out(v))
+        return _Shape(out, lambda v: None if v is None else sub_back(v))
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
-            item = _converter(args[0])
+            item = _shape(args[0], records)
+            item_out, item_back = item.out, item.back
 
-            def conv_tuple(v: Any) -> tuple[Any, ...]:
+            def back_tuple(v: Any) -> tuple[Any, ...]:
                 if type(v) not in _ARRAY:
                     raise _bad("an array", v)
-                return tuple(item(x) for x in v)
+                return tuple([item_back(x) for x in v])
 
-            return conv_tuple
-        items = [_converter(a) for a in args]
+            out = None if item_out is None else (lambda v: [item_out(x) for x in v])
+            return _Shape(out, back_tuple)
+        items = [_shape(a, records) for a in args]
+        backs = [i.back for i in items]
 
-        def conv_fixed(v: Any) -> tuple[Any, ...]:
-            if type(v) not in _ARRAY or len(v) != len(items):
-                raise _bad(f"an array of {len(items)}", v)
-            return tuple(c(x) for c, x in zip(items, v, strict=True))
+        def back_fixed(v: Any) -> tuple[Any, ...]:
+            if type(v) not in _ARRAY or len(v) != len(backs):
+                raise _bad(f"an array of {len(backs)}", v)
+            return tuple([c(x) for c, x in zip(backs, v, strict=True)])
 
-        return conv_fixed
+        outs = [i.out for i in items]
+        if all(o is None for o in outs):
+            return _Shape(None, back_fixed)
+        return _Shape(
+            lambda v: [x if o is None else o(x) for o, x in zip(outs, v, strict=True)],
+            back_fixed,
+        )
     if isinstance(tp, type) and issubclass(tp, enum.IntEnum):
         enum_type = tp
+        members = {int(m): m for m in enum_type}
 
-        def conv_enum(v: Any) -> Any:
-            if type(v) is not int:
+        def back_enum(v: Any) -> Any:
+            if type(v) is not int or v not in members:
                 raise _bad(enum_type.__name__, v)
-            try:
-                return enum_type(v)
-            except ValueError:
-                raise _bad(enum_type.__name__, v) from None
+            return members[v]
 
-        return conv_enum
+        return _Shape(int, back_enum)
     if isinstance(tp, type) and attrs.has(tp):
-        record_type = tp
-
-        def conv_record(v: Any) -> Any:
-            if type(v) is not record_type:
-                raise _bad(record_type.__name__, v)
-            return v
-
-        return conv_record
+        schema = _record_schema(tp, records)
+        return _Shape(schema.to_wire, schema.from_wire)
     raise TypeError(f"codec cannot check fields of type {tp!r}")
 
 
-@attrs.frozen(slots=True)
-class _Schema:
-    cls: type
-    type_id: int
-    names: tuple[str, ...]
-    converters: tuple[_Convert, ...]
+class _RecordSchema:
+    """One attrs class as a CBOR array of its fields, in declaration order."""
+
+    __slots__ = ("backs", "cls", "get", "names", "outs")
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+        self.names: tuple[str, ...] = ()
+        self.outs: tuple[_Convert | None, ...] = ()
+        self.backs: tuple[_Convert, ...] = ()
+        self.get: Callable[[Any], Any] = lambda v: ()
+
+    def fill(self, records: dict[type, _RecordSchema]) -> None:
+        hints = typing.get_type_hints(self.cls)
+        fields = attrs.fields(self.cls)
+        self.names = tuple(f.name for f in fields)
+        shapes = [_shape(hints[f.name], records) for f in fields]
+        self.outs = tuple(sh.out for sh in shapes)
+        self.backs = tuple(sh.back for sh in shapes)
+        getter = operator.attrgetter(*self.names)
+        if len(self.names) == 1:
+            self.get = lambda v: (getter(v),)
+        else:
+            self.get = getter
+
+    def to_wire(self, record: Any) -> list[Any]:
+        values = self.get(record)
+        return [v if o is None else o(v) for o, v in zip(self.outs, values, strict=True)]
+
+    def from_wire(self, fields: Any) -> Any:
+        name = self.cls.__name__
+        if type(fields) not in _ARRAY:
+            raise _bad(f"{name} fields", fields)
+        if len(fields) != len(self.backs):
+            raise DecodeError(f"{name}: expected {len(self.backs)} fields, got {len(fields)}")
+        values = []
+        for field, back, value in zip(self.names, self.backs, fields, strict=True):
+            try:
+                values.append(back(value))
+            except DecodeError as exc:
+                raise DecodeError(f"{name}.{field}: {exc}") from None
+        try:
+            return self.cls(*values)
+        except ValueError as exc:  # a record's own validation (e.g. Entry.index >= 1)
+            raise DecodeError(str(exc)) from None
+
+
+def _record_schema(cls: type, records: dict[type, _RecordSchema]) -> _RecordSchema:
+    schema = records.get(cls)
+    if schema is None:
+        schema = records[cls] = _RecordSchema(cls)
+        schema.fill(records)  # after registering: a record may nest its own type
+    return schema
 
 
 class Codec:
     """Encodes and decodes the records of one table ``{type_id: attrs class}``.
 
-    Type ids are part of the wire and storage format: never reuse or renumber one.
+    Only top-level records carry a tag; records nested in fields are plain arrays, since
+    the field's annotation already says what they are. Type ids are part of the wire and
+    storage format: never reuse or renumber one.
     """
 
     def __init__(self, table: Mapping[int, type], frame_bytes_max: int = FRAME_BYTES_MAX_DEFAULT):
         self.frame_bytes_max = frame_bytes_max
-        self._by_id: dict[int, _Schema] = {}
-        self._by_cls: dict[type, _Schema] = {}
+        self._schemas: dict[type, _RecordSchema] = {}
+        self._by_tag: dict[int, _RecordSchema] = {}
+        self._tag_of: dict[type, int] = {}
         for type_id, cls in table.items():
             if not attrs.has(cls):
                 raise TypeError(f"{cls!r} is not an attrs class")
-            if cls in self._by_cls:
+            if cls in self._tag_of:
                 raise ValueError(f"{cls.__name__} listed twice")
-            hints = typing.get_type_hints(cls)
-            fields = attrs.fields(cls)
-            names = tuple(f.name for f in fields)
-            convs = tuple(_converter(hints[f.name]) for f in fields)
-            schema = _Schema(cls, type_id, names, convs)
-            self._by_id[TAG_BASE + type_id] = schema
-            self._by_cls[cls] = schema
+            self._by_tag[TAG_BASE + type_id] = _record_schema(cls, self._schemas)
+            self._tag_of[cls] = TAG_BASE + type_id
 
     # -- encoding ---------------------------------------------------------------------
-    def _default(self, encoder: Any, value: Any) -> None:
-        schema = self._by_cls.get(type(value))
-        if schema is None:
-            raise TypeError(f"cannot encode {type(value).__name__}: not in the codec table")
-        encoder.encode(
-            cbor2.CBORTag(schema.type_id + TAG_BASE, [getattr(value, n) for n in schema.names])
-        )
-
     def encode(self, record: Any) -> bytes:
         """Encode one record (raises ``TypeError`` if it is not in the table)."""
-        if type(record) not in self._by_cls:
+        tag = self._tag_of.get(type(record))
+        if tag is None:
             raise TypeError(f"cannot encode {type(record).__name__}: not in the codec table")
-        return cbor2.dumps(record, default=self._default)
+        return cbor2.dumps(cbor2.CBORTag(tag, self._schemas[type(record)].to_wire(record)))
 
     def encode_frame(self, record: Any) -> bytes:
         """Encode one record as a frame: 4-byte big-endian length, then the CBOR."""
@@ -207,42 +263,18 @@ class Codec:
         return FRAME_HEADER.pack(len(body)) + body
 
     # -- decoding ---------------------------------------------------------------------
-    def _tag_hook(self, first: Any, second: Any) -> Any:
-        # cbor2 >= 6 calls tag_hook(tag, immutable); cbor2 5 called tag_hook(decoder, tag).
-        tag = first if isinstance(first, cbor2.CBORTag) else second
-        schema = self._by_id.get(tag.tag)
-        if schema is None:
-            raise DecodeError(f"unknown tag {tag.tag}")
-        fields = tag.value
-        if type(fields) not in _ARRAY or len(fields) != len(schema.converters):
-            raise DecodeError(f"{schema.cls.__name__}: expected {len(schema.names)} fields")
-        values = []
-        for name, conv, value in zip(schema.names, schema.converters, fields, strict=True):
-            try:
-                values.append(conv(value))
-            except DecodeError as exc:
-                raise DecodeError(f"{schema.cls.__name__}.{name}: {exc}") from None
-        try:
-            return schema.cls(*values)
-        except ValueError as exc:  # a record's own validation (e.g. Entry.index >= 1)
-            raise DecodeError(str(exc)) from None
-
     def decode(self, data: bytes) -> Any:
         """Decode exactly one record; raises :class:`DecodeError` for anything else."""
         try:
-            value = cbor2.loads(data, tag_hook=self._tag_hook)
-        except DecodeError:
-            raise
-        except Exception as exc:  # cbor2 and constructors raise many types; fold them
-            cause: BaseException | None = exc
-            while cause is not None:  # cbor2 wraps what the tag hook raised
-                if isinstance(cause, DecodeError):
-                    raise DecodeError(str(cause)) from None
-                cause = cause.__cause__ or cause.__context__
+            value = cbor2.loads(data)
+        except Exception as exc:  # cbor2 raises many types for bad input; fold them
             raise DecodeError(f"invalid CBOR record: {type(exc).__name__}: {exc}") from None
-        if type(value) not in self._by_cls:
+        if type(value) is not cbor2.CBORTag:
             raise _bad("a record", value)
-        return value
+        schema = self._by_tag.get(value.tag)
+        if schema is None:
+            raise DecodeError(f"unknown tag {value.tag}")
+        return schema.from_wire(value.value)
 
 
 class FrameDecoder:
@@ -299,6 +331,7 @@ RECORDS: dict[int, type] = {
 
 WIRE_TABLE: dict[int, type] = dict(RECORDS)
 WIRE_TABLE.update({32 + i: cls for i, cls in enumerate(RAFT_MESSAGES)})
+WIRE_TABLE.update({64 + i: cls for i, cls in enumerate(PAXOS_RECORDS)})
 
 WIRE = Codec(WIRE_TABLE)
 """The codec for everything nodes send each other and write to disk."""
