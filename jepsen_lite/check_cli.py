@@ -1,6 +1,6 @@
 """``jepsen-lite check``: check history files for linearizability and report.
 
-Each argument is a history file or a directory (every ``*.jsonl`` and ``*.edn`` file
+Each argument is a history file or a directory (every ``*.jsonl``, ``*.edn`` and ``*.log`` file
 directly in it, in name order). Per file it prints the verdict and a one-line summary,
 or with ``--json`` one JSON object per line::
 
@@ -37,7 +37,7 @@ EXIT_LINEARIZABLE = 0
 EXIT_NOT_LINEARIZABLE = 1
 EXIT_UNKNOWN = 2
 EXIT_BAD_INPUT = 3
-HISTORY_SUFFIXES = (".jsonl", ".edn")
+HISTORY_SUFFIXES = (".jsonl", ".edn", ".log")
 
 
 class BadInput(Exception):
@@ -49,13 +49,16 @@ def add_check_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "check",
         help="check histories for linearizability",
-        description="Check each history file (or every *.jsonl/*.edn file in a directory) "
+        description="Check each history file (or every *.jsonl/*.edn/*.log file in a directory) "
         "for linearizability. Exit status: 0 all linearizable, 1 any not linearizable, "
         "2 any unknown (budget spent; never success), 3 bad input.",
     )
     parser.add_argument("histories", nargs="+", metavar="HISTORY", help="file or directory")
     parser.add_argument(
-        "--format", choices=FORMATS, default=None, help="default: edn for *.edn, else jsonl"
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="default: edn for *.edn, jepsen-log for *.log, else jsonl",
     )
     parser.add_argument("--model", choices=MODEL_NAMES, default="cas-register")
     parser.add_argument(
@@ -134,7 +137,9 @@ def expand(arguments: list[str]) -> tuple[list[Path], bool]:
                 p for p in path.iterdir() if p.is_file() and p.suffix.lower() in HISTORY_SUFFIXES
             )
             if not found:
-                raise BadInput(f"{path}: no history files (*.jsonl, *.edn) in this directory")
+                raise BadInput(
+                    f"{path}: no history files (*.jsonl, *.edn, *.log) in this directory"
+                )
             files.extend(found)
         elif path.exists():
             files.append(path)
