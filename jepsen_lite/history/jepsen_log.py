@@ -7,9 +7,10 @@
 
 Rules (documented in ``docs/history-format.md``):
 
-- Only ``jepsen.util`` operation lines count: ``PROCESS<TAB>:TYPE<TAB>:F<TAB>VALUE``;
-  every other line (setup chatter, stack traces) is skipped. ``:nemesis`` lines are
-  dropped.
+- Only ``jepsen.util`` operation lines count: ``PROCESS<TAB>:TYPE<TAB>:F<TAB>VALUE``
+  (any run of spaces or tabs separates the fields, as in Porcupine's parser: some of its
+  etcd logs are space-aligned); every other line (setup chatter, stack traces) is
+  skipped. ``:nemesis`` lines are dropped.
 - ``VALUE`` is ``nil``, an integer, a keyword, or a vector of those (``[3 0]``).
 - ``nil`` means nil: an ``:ok`` read of ``nil`` saw the empty register, as in Porcupine's
   etcd model (whose registers start out nil). This differs from the EDN rule, which
@@ -28,7 +29,8 @@ from .errors import HistoryError
 from .ops import F_NAMES, Event, EventType, History, Process, Value
 from .pairing import pair_events
 
-_LINE = re.compile(r"jepsen\.util\s+-\s+(\S+)\t:(\w+)\t:([\w-]+)\t(.*?)\s*$")
+_LINE = re.compile(r"jepsen\.util\s+-\s+(\S+)\s+:(\w+)\s+:([\w-]+)\s+(.*?)\s*$")
+_OPLIKE = re.compile(r"jepsen\.util\s+-\s+(?::?\w+)\s+:(?:invoke|ok|fail|info)\b")
 _TYPES = {t.value: t for t in EventType}
 _TOKEN = re.compile(r"\[|\]|[^\s\[\]]+")
 
@@ -73,6 +75,8 @@ def iter_jepsen_log_events(lines: Iterable[str], source: str) -> Iterator[Event]
             continue
         match = _LINE.search(line)
         if match is None:
+            if _OPLIKE.search(line):  # an operation line we cannot read: never skip it
+                raise HistoryError(source, number, f"unreadable operation line {line.strip()!r}")
             continue
         raw_process, raw_type, f, raw_value = match.groups()
         if raw_process == ":nemesis":

@@ -24,6 +24,7 @@ class RegisterModel(KeyedModel):
 
     name: ClassVar[str] = "register"
     fs: ClassVar[frozenset[str]] = frozenset({"read", "write"})
+    lazy_open_ops: ClassVar[bool] = True  # see jepsen_lite.checker.wgl.lazy_open_ops
 
     def step(self, state: State, op: Operation) -> tuple[bool, State]:
         f = op.f

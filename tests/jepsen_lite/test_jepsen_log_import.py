@@ -98,6 +98,7 @@ def test_values(text: str, value: object) -> None:
         ("0\t:invoke\t:write\t1.5", r"jepsen\.log:2: unsupported value '1\.5'"),
         ("0\t:invoke\t:frob\t1", r"jepsen\.log:2: unsupported :f :frob"),
         ("0\t:begin\t:write\t1", r"jepsen\.log:2: unknown operation type :begin"),
+        ("0\t:ok", r"jepsen\.log:2: unreadable operation line"),
     ],
 )
 def test_bad_lines_name_the_file_and_line(tmp_path: Path, row: str, reason: str) -> None:
