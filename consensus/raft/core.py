@@ -47,7 +47,6 @@ from .log import RaftLog
 from .progress import Progress
 from .readindex import ReadIndexQueue
 
-
 _LEADER_EARLY = frozenset(
     {AppendEntries, Heartbeat, InstallSnapshot, TimeoutNow, ReadIndexResponse}
 )
@@ -289,6 +288,37 @@ class RaftCore:
         replication.broadcast_append(self, send_if_empty=False)
         return ProposalTicket(entry.index, entry.term)
 
+    def propose_batch(self, datas: Sequence[bytes]) -> list[ProposalTicket]:
+        """Append ``datas`` as that many :meth:`propose` calls would, but replicate them
+        together: one AppendEntries per follower (more only past ``max_entries_per_msg``
+        and within the in-flight window), instead of one per proposal.
+
+        Takes the longest prefix that :meth:`propose` would take, one by one, and returns
+        its tickets. Raises what :meth:`propose` raises only when it takes none (so a
+        caller offering the rest again learns why they were refused).
+        """
+        if not datas:
+            return []
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader)
+        if self.transfer_target is not None:
+            raise ProposalDropped(f"leadership transfer to node {self.transfer_target} running")
+        log = self.log
+        room = self.config.max_uncommitted_entries - (log.last_index() - log.committed)
+        if room <= 0:
+            raise ProposalDropped(
+                f"{log.last_index() - log.committed} entries await commit "
+                f"(max_uncommitted_entries={self.config.max_uncommitted_entries})"
+            )
+        term = self.term
+        tickets: list[ProposalTicket] = []
+        for data in datas[:room]:
+            entry = Entry(log.last_index() + 1, term, data)
+            log.append(entry)
+            tickets.append(ProposalTicket(entry.index, term))
+        replication.broadcast_new_entries(self)
+        return tickets
+
     def read_index(self, context: bytes) -> None:
         """Start a linearizable read identified by ``context`` (unique per request).
 
@@ -348,11 +378,9 @@ class RaftCore:
             self.send(ReadIndexResponse(self._id, origin, self.term, context, 0, False))
 
     # -- Ready ----------------------------------------------------------------------------
-    def _hard_state(self) -> HardState:
-        return HardState(self.term, self.vote, self.log.committed)
-
     def has_ready(self) -> bool:
         log = self.log
+        prev = self._prev_hard_state
         return bool(
             self.msgs
             or self.early_msgs
@@ -361,24 +389,28 @@ class RaftCore:
             or self.pending_snapshot is not None
             or self.read_states
             or self.dropped_reads
-            or self._hard_state() != self._prev_hard_state
+            or self.term != prev.term
+            or self.vote != prev.vote
+            or log.committed != prev.commit
         )
 
     def ready(self) -> Ready[HardState]:
         log = self.log
-        hs = self._hard_state()
         prev = self._prev_hard_state
-        hs_changed = hs != prev
+        vouched_changed = self.term != prev.term or self.vote != prev.vote
+        hs = (
+            HardState(self.term, self.vote, log.committed)
+            if vouched_changed or log.committed != prev.commit
+            else None
+        )
         entries = tuple(log.unstable())
         snap = self.pending_snapshot
-        must_sync = (
-            bool(entries) or snap is not None or hs.term != prev.term or hs.vote != prev.vote
-        )
+        must_sync = bool(entries) or snap is not None or vouched_changed
         committed: tuple[Entry, ...] = ()
         if snap is None:
             committed = tuple(log.next_committed(self.config.max_committed_per_ready))
         return Ready(
-            hard_state=hs if hs_changed else None,
+            hard_state=hs,
             entries=entries,
             snapshot=snap,
             must_sync=must_sync,

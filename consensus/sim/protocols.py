@@ -12,13 +12,16 @@ protocol's spec and invariant checker live beside this module (``raft_spec.py``,
 
 from __future__ import annotations
 
+import importlib
 import random
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any, Protocol
 
 import attrs
 
 from ..core import ProtocolCore, Ready
+from ..storage.fs import CrashMode, SimFileSystem
 from ..types import Entry, NodeId, Snapshot
 
 
@@ -39,11 +42,24 @@ class SimStorage(Protocol):
         """Lose everything persisted since the last sync."""
 
 
+class SimDisk(SimStorage, Protocol):
+    """Storage on a simulated disk, which the simulator's disk faults reach into:
+    ``fs.fail_next_fsync()`` and the ``crash_mode`` the next ``crash()`` uses."""
+
+    fs: SimFileSystem
+    crash_mode: CrashMode
+
+
 class ProtocolInvariants(Protocol):
     """Protocol-specific safety checks, fed incrementally; raise ``InvariantViolation``.
 
-    ``observe`` is called for every ``Ready`` a node produces, before the simulator
-    persists or sends anything from it, with the core that produced it.
+    ``observe`` is called for every ``Ready`` a node produces, with the core that produced
+    it, after the simulator persisted the batch (and synced it, if ``must_sync``) and
+    before it sends ``messages`` or applies anything. A batch the node does not survive is
+    observed only as far as it took effect: after a crash between sending
+    ``early_messages`` and persisting, as a batch of just those messages; after a storage
+    failure, not at all. So whatever a checker observes was sent, and a must-sync state
+    it observes is durable.
     """
 
     def observe(self, node: NodeId, core: Any, ready: Ready[Any]) -> None: ...
@@ -56,27 +72,57 @@ MakeCore = Callable[[NodeId, tuple[NodeId, ...], random.Random, Any], ProtocolCo
 """(node id, all voters, seeded rng, recovered state or None) -> a fresh core."""
 
 
+Compact = Callable[[Any, Snapshot], None]
+"""(core, snapshot of the state machine at an applied index) -> None: the core forgets the
+log entries the snapshot covers (Raft: ``RaftCore.compact``)."""
+
+
 @attrs.frozen
 class ProtocolSpec:
+    """How to build and check one protocol in the simulator.
+
+    - ``make_core``: a fresh core (see :data:`MakeCore`); on restart it gets
+      ``storage.recover()``. If that value has a ``snapshot`` attribute (as
+      ``consensus.storage.base.Recovered`` does), the simulator restores the node's state
+      machine from it.
+    - ``make_storage``: one per node, kept across the node's crashes.
+    - ``make_invariants``: one checker per run, shared by all nodes.
+    - ``compact``: None when the protocol cannot compact its log; otherwise the simulator
+      takes state-machine snapshots (how often is drawn from the seed) and hands them to
+      storage (``storage.compact``) and to the core through this hook.
+    - ``reads``: whether ``read_index`` is supported (clients issue reads only then).
+    - ``make_disk_storage``: the protocol's file-backed storage over a simulated disk,
+      seeded with the given random stream; used instead of ``make_storage`` when a run
+      enables ``disk`` faults. None: ``disk`` is not available for this protocol.
+    """
+
     name: str
     make_core: MakeCore
     make_storage: Callable[[], SimStorage]
     make_invariants: Callable[[], ProtocolInvariants]
+    compact: Compact | None = None
+    reads: bool = True
+    make_disk_storage: Callable[[random.Random], SimDisk] | None = None
+
+
+def _spec_module(name: str) -> ModuleType | None:
+    """Import ``.name``; None only when that module does not exist (a broken import inside
+    it is an error, not a missing protocol)."""
+    full = f"{__package__}.{name}"
+    try:
+        return importlib.import_module(full)
+    except ModuleNotFoundError as exc:
+        if exc.name == full:
+            return None
+        raise
 
 
 def protocols() -> dict[str, ProtocolSpec]:
     """Every protocol the simulator can run, by name (imported lazily)."""
     found: dict[str, ProtocolSpec] = {}
-    try:
-        from .raft_spec import RAFT_SPEC
-    except ImportError:
-        pass
-    else:
-        found[RAFT_SPEC.name] = RAFT_SPEC
-    try:
-        from .paxos_spec import MULTIPAXOS_SPEC
-    except ImportError:
-        pass
-    else:
-        found[MULTIPAXOS_SPEC.name] = MULTIPAXOS_SPEC
+    for module_name, attribute in (("raft_spec", "RAFT_SPEC"), ("paxos_spec", "MULTIPAXOS_SPEC")):
+        module = _spec_module(module_name)
+        if module is not None:
+            spec: ProtocolSpec = getattr(module, attribute)
+            found[spec.name] = spec
     return found

@@ -1,0 +1,314 @@
+"""A cluster of pure cores, each driven exactly by the Ready contract of ``consensus.core``.
+
+:class:`Cluster` knows nothing about time or network faults: it turns inputs (a tick, a
+delivered message, a proposal, a read, a crash, a restart) into calls on one node's core,
+then drains that node's ``Ready`` batches in the contract's order:
+
+1. send ``early_messages``; if ``crash_point`` says so, crash right after (the power cut
+   the early send exposes: messages out, batch not on disk);
+2. persist hard state, entries and snapshot; sync when ``must_sync``. A ``StorageError``
+   stops the node (a failed fsync is never retried) and ``storage_failed`` hears of it;
+3. the protocol's invariant checker observes the batch: it is now durable (if it had to
+   be) and none of its ``messages`` has left;
+4. send the messages (hand them to ``send``: the simulated network, or a test's mailbox);
+5. install a snapshot, apply committed entries, answer reads (the generic checks of
+   :class:`~consensus.sim.history.History` run here);
+6. ``advance``; then, when the node has applied enough, take a state-machine snapshot.
+
+A batch the node does not survive is observed only as far as it took effect: after a torn
+crash, a batch holding just the early messages; after a storage failure, nothing. So an
+invariant checker may take whatever it observes as sent, and a must-sync state it
+observes as durable.
+
+A crashed node keeps only its storage's synced state (``storage.crash()``); its core,
+state machine and pending requests are gone. ``restart`` rebuilds the core from
+``storage.recover()`` with a fresh random stream derived from the cluster's.
+
+The simulator drives a Cluster from its event queue; the Hypothesis state machine in
+``tests/sim`` drives the same class one rule at a time.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+
+from ..core import ProtocolCore, Ready, Role
+from ..errors import ConsensusError
+from ..messages import Message
+from ..storage.base import StorageError
+from ..types import NodeId, ProposalTicket, Snapshot, SnapshotMeta, Term
+from .history import History, Replica, Resolved
+from .protocols import ProtocolInvariants, ProtocolSpec, SimStorage
+
+
+class NodeDown(Exception):
+    """The node asked to do something is crashed."""
+
+    def __init__(self, node: NodeId) -> None:
+        self.node = node
+        super().__init__(f"node {node} is down")
+
+
+class Host:
+    """One node: its durable storage (outlives crashes) and, while up, core and replica."""
+
+    __slots__ = ("core", "id", "leader_term", "replica", "snapshot_index", "storage")
+
+    def __init__(self, node: NodeId, storage: SimStorage, record: bool) -> None:
+        self.id = node
+        self.storage = storage
+        self.core: ProtocolCore[object] | None = None
+        self.replica = Replica(node, record)
+        self.leader_term: Term = -1  # the term in which this node last was leader
+        self.snapshot_index = 0
+
+
+class Cluster:
+    """Nodes ``1..nodes`` of protocol ``spec``.
+
+    ``send`` receives every message a node emits. ``snapshot_every_entries`` > 0 makes each
+    node snapshot its state machine whenever it has applied that many entries since its
+    last snapshot (only if the protocol can compact). ``record_applied`` keeps every
+    applied entry per node (for tests).
+    """
+
+    def __init__(
+        self,
+        spec: ProtocolSpec,
+        nodes: int,
+        rng: random.Random,
+        send: Callable[[Message], None],
+        *,
+        history: History | None = None,
+        invariants: ProtocolInvariants | None = None,
+        snapshot_every_entries: int = 0,
+        record_applied: bool = False,
+        make_storage: Callable[[], SimStorage] | None = None,
+    ) -> None:
+        if nodes < 1:
+            raise ValueError(f"a cluster needs at least one node, got {nodes}")
+        self.spec = spec
+        self.voters: tuple[NodeId, ...] = tuple(range(1, nodes + 1))
+        self.history = history or History()
+        self.invariants = invariants or spec.make_invariants()
+        self._rng = rng
+        self._send = send
+        self._snapshot_every = snapshot_every_entries if spec.compact is not None else 0
+        self._record = record_applied
+        self.crash_point: Callable[[NodeId], bool] | None = None
+        """Asked after a node sent a batch's ``early_messages`` and before it persisted
+        the batch; True crashes the node right there."""
+        self.storage_failed: Callable[[NodeId], None] | None = None
+        """Told when a node's storage raised ``StorageError``, just before the node stops
+        (a failed fsync is never retried: only a restart brings the node back)."""
+        self.storage_failures = 0
+        new_storage = make_storage or spec.make_storage
+        self.hosts: list[Host] = [Host(n, new_storage(), record_applied) for n in self.voters]
+        self.elections = 0
+        self.messages = 0
+        self.readies = 0
+        for host in self.hosts:
+            self._start(host, None)
+
+    # -- inspection -----------------------------------------------------------------------
+    def host(self, node: NodeId) -> Host:
+        if not 1 <= node <= len(self.hosts):
+            raise ValueError(f"no node {node} in a cluster of {len(self.hosts)}")
+        return self.hosts[node - 1]
+
+    def is_up(self, node: NodeId) -> bool:
+        return self.host(node).core is not None
+
+    def core(self, node: NodeId) -> ProtocolCore[object]:
+        core = self.host(node).core
+        if core is None:
+            raise NodeDown(node)
+        return core
+
+    def up_cores(self) -> Iterator[ProtocolCore[object]]:
+        for host in self.hosts:
+            if host.core is not None:
+                yield host.core
+
+    def leader_hint(self, node: NodeId) -> NodeId | None:
+        """Who ``node`` believes leads (itself included), or None (also when down)."""
+        core = self.host(node).core
+        return None if core is None else core.status().leader
+
+    # -- inputs ---------------------------------------------------------------------------
+    def tick(self, node: NodeId) -> None:
+        host = self.hosts[node - 1]
+        core = host.core
+        if core is None:
+            return
+        core.tick()
+        if core.has_ready():
+            self._drain(host, core)
+
+    def deliver(self, msg: Message) -> bool:
+        """Step ``msg`` into its destination; False (dropped) when that node is down."""
+        host = self.hosts[msg.dst - 1]
+        core = host.core
+        if core is None:
+            return False
+        core.step(msg)
+        if core.has_ready():
+            self._drain(host, core)
+        return True
+
+    def propose(self, node: NodeId, data: bytes, done: Resolved | None = None) -> ProposalTicket:
+        """Propose ``data`` at ``node``; raises ``NotLeader``/``ProposalDropped`` as the
+        core does, ``NodeDown`` when the node is down. ``done`` hears the outcome."""
+        host = self.host(node)
+        core = host.core
+        if core is None:
+            raise NodeDown(node)
+        ticket = core.propose(data)
+        self.history.proposed(node, ticket, data, done)
+        if core.has_ready():
+            self._drain(host, core)
+        return ticket
+
+    def read_index(self, node: NodeId, context: bytes, done: Resolved | None = None) -> None:
+        """Start a linearizable read at ``node``; ``done`` hears whether it completed."""
+        host = self.host(node)
+        core = host.core
+        if core is None:
+            raise NodeDown(node)
+        self.history.read_started(node, context, done)
+        try:
+            core.read_index(context)
+        except ConsensusError:
+            self.history.read_dropped(node, context)
+            return
+        if core.has_ready():
+            self._drain(host, core)
+
+    def crash(self, node: NodeId) -> None:
+        """Power cut: unsynced writes, the core and the state machine are lost."""
+        host = self.host(node)
+        if host.core is None:
+            raise NodeDown(node)
+        host.core = None
+        host.storage.crash()
+        host.replica = Replica(node, self._record)
+        host.leader_term = -1
+        self.history.forget(node)
+
+    def restart(self, node: NodeId) -> None:
+        """Rebuild a crashed node's core from what its storage recovers."""
+        host = self.host(node)
+        if host.core is not None:
+            raise ValueError(f"node {node} is not down")
+        self._start(host, host.storage.recover())
+
+    def _start(self, host: Host, recovered: object) -> None:
+        core_rng = random.Random(self._rng.getrandbits(64))
+        core = self.spec.make_core(host.id, self.voters, core_rng, recovered)
+        snapshot = getattr(recovered, "snapshot", None)
+        if isinstance(snapshot, Snapshot):
+            self.history.install(host.replica, snapshot)
+            host.snapshot_index = snapshot.meta.index
+        else:
+            host.snapshot_index = 0
+        host.core = core
+        if recovered is not None:
+            self.invariants.restarted(host.id, core)
+        if core.has_ready():
+            self._drain(host, core)
+
+    # -- the Ready loop -------------------------------------------------------------------
+    def _drain(self, host: Host, core: ProtocolCore[object]) -> None:
+        """The hot path: every batch of every node goes through here. The caller has just
+        seen ``core.has_ready()`` be true."""
+        node = host.id
+        storage = host.storage
+        replica = host.replica
+        history = self.history
+        observe = self.invariants.observe
+        send = self._send
+        durable = False
+        readies = 0
+        more = True
+        while more:
+            rd = core.ready()
+            readies += 1
+            if rd.early_messages:
+                if rd.must_sync and self.crash_point is not None and self.crash_point(node):
+                    self._torn(host, core, rd)
+                    break
+                self.messages += len(rd.early_messages)
+                for msg in rd.early_messages:
+                    send(msg)
+            try:
+                if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
+                    storage.persist(rd.hard_state, rd.entries, rd.snapshot)
+                if rd.must_sync:
+                    storage.sync()
+                    durable = True
+            except StorageError:
+                self._stop(host)
+                break
+            observe(node, core, rd)
+            if rd.messages:
+                self.messages += len(rd.messages)
+                for msg in rd.messages:
+                    send(msg)
+            if rd.snapshot is not None:
+                history.install(replica, rd.snapshot)
+                host.snapshot_index = rd.snapshot.meta.index
+            if rd.committed:
+                apply = history.apply
+                for entry in rd.committed:
+                    apply(replica, entry)
+            if rd.read_states:
+                for state in rd.read_states:
+                    history.read_state(node, state)
+            if rd.dropped_reads:
+                for context in rd.dropped_reads:
+                    history.read_dropped(node, context)
+            core.advance(rd)
+            if (
+                self._snapshot_every
+                and replica.applied - host.snapshot_index >= self._snapshot_every
+            ):
+                try:
+                    self._take_snapshot(host, core)
+                except StorageError:
+                    self._stop(host)
+                    break
+            more = core.has_ready()
+        else:
+            # A node becomes leader in a durable batch (its new term, vote or first
+            # entry): only then can the answer change, so only then ask for status().
+            if durable:
+                status = core.status()
+                if status.role is Role.LEADER and status.term != host.leader_term:
+                    host.leader_term = status.term
+                    self.elections += 1
+        self.readies += readies
+
+    def _stop(self, host: Host) -> None:
+        """The node's storage failed: the node stops (a crash, as far as the disk goes)."""
+        self.storage_failures += 1
+        if self.storage_failed is not None:
+            self.storage_failed(host.id)  # before the crash: it may pick the crash mode
+        self.crash(host.id)
+
+    def _torn(self, host: Host, core: ProtocolCore[object], rd: Ready[object]) -> None:
+        """Power cut after the early send: only the early messages ever happened."""
+        self.messages += len(rd.early_messages)
+        for msg in rd.early_messages:
+            self._send(msg)
+        self.invariants.observe(host.id, core, Ready(early_messages=rd.early_messages))
+        self.crash(host.id)
+
+    def _take_snapshot(self, host: Host, core: ProtocolCore[object]) -> None:
+        replica = host.replica
+        entry = self.history.entry_at(replica.applied)
+        assert entry is not None and self.spec.compact is not None
+        snapshot = Snapshot(SnapshotMeta(entry.index, entry.term, self.voters), replica.image())
+        host.storage.compact(snapshot)
+        self.spec.compact(core, snapshot)
+        host.snapshot_index = entry.index

@@ -1,0 +1,241 @@
+"""The knobs of one simulated run: the cluster and workload (:class:`SimConfig`, chosen by
+the user) and the faults (:class:`FaultOptions`, drawn from the seed).
+
+Swarm testing: the user names the fault kinds a sweep may use; each seed then enables a
+random non-empty subset of them, each with a random intensity. Different seeds thereby
+explore different mixes (a run with only loss finds other bugs than a run with loss,
+partitions and crashes together), and one seed still determines everything.
+
+All times are integer microseconds of virtual time (``*_us``); rates are probabilities
+per message.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Callable, Iterable
+
+import attrs
+
+
+class FaultKind(enum.Enum):
+    PARTITION = "partition"
+    LOSS = "loss"
+    DUPLICATE = "duplicate"
+    REORDER = "reorder"
+    DELAY = "delay"
+    CRASH = "crash"
+    DISK = "disk"
+
+
+FAULT_NAMES: tuple[str, ...] = tuple(k.value for k in FaultKind)
+
+
+def available_faults(disk: bool = True) -> tuple[FaultKind, ...]:
+    """The kinds the simulator can inject; ``disk`` only for a protocol with a storage on
+    a simulated disk (``ProtocolSpec.make_disk_storage``)."""
+    return tuple(k for k in FaultKind if disk or k is not FaultKind.DISK)
+
+
+def parse_faults(text: str, available: Iterable[FaultKind] | None = None) -> frozenset[FaultKind]:
+    """``"all"``, ``"none"`` or a comma list of fault names -> the set of kinds.
+
+    ``all`` means every kind in ``available``. Raises ``ValueError`` naming an unknown or
+    unavailable kind.
+    """
+    allowed = tuple(available_faults() if available is None else available)
+    words = [w.strip() for w in text.split(",")]
+    if words == ["all"]:
+        return frozenset(allowed)
+    if words == ["none"]:
+        return frozenset()
+    kinds: set[FaultKind] = set()
+    names = ", ".join(k.value for k in allowed)
+    for word in words:
+        if not word:
+            raise ValueError(f"empty fault name in {text!r}; choose from: all, none, {names}")
+        try:
+            kind = FaultKind(word)
+        except ValueError:
+            raise ValueError(f"unknown fault {word!r}; choose from: all, none, {names}") from None
+        if kind not in allowed:
+            raise ValueError(f"fault {word!r} is not available here; choose from: {names}")
+        kinds.add(kind)
+    return frozenset(kinds)
+
+
+def _at_least(minimum: int) -> Callable[[object, attrs.Attribute[int], int], None]:
+    def check(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+        if value < minimum:
+            raise ValueError(f"SimConfig.{attribute.name} must be >= {minimum}, got {value}")
+
+    return check
+
+
+@attrs.frozen(slots=True)
+class SimConfig:
+    """What the user chooses for a run (everything else comes from the seed).
+
+    - ``nodes``: cluster size; node ids are 1..nodes.
+    - ``duration_us``: length of the fault phase; the heal phase follows it.
+    - ``faults``: the kinds the seed may enable (see :meth:`FaultOptions.draw`).
+    - ``tick_interval_us``: each node ticks this often, give or take its drift
+      (``tick_drift_max``, a fraction drawn per node in ``[-max, +max]``).
+    - ``delay_us_min`` / ``delay_us_max``: the fault-free one-way message delay (at least
+      1 us, so that every message hop advances virtual time: a message loop cannot spin
+      forever at one instant).
+    - ``clients``: closed-loop clients; each waits ``think_us_mean`` (exponential) between
+      operations and gives up on one after ``client_timeout_us``. ``read_fraction`` of
+      operations are read-index requests.
+    - ``heal_limit_us``: after the heal the cluster must commit ``probes`` new proposals
+      and converge within this much virtual time, or the run fails with ``liveness``.
+    - ``link_queue_max``: messages in flight on one directed link; more are dropped.
+    """
+
+    nodes: int = attrs.field(default=5, validator=_at_least(1))
+    duration_us: int = attrs.field(default=10_000_000, validator=_at_least(0))
+    faults: frozenset[FaultKind] = frozenset()
+    tick_interval_us: int = attrs.field(default=10_000, validator=_at_least(1))
+    tick_drift_max: float = 0.02
+    delay_us_min: int = attrs.field(default=500, validator=_at_least(1))
+    delay_us_max: int = attrs.field(default=3_000, validator=_at_least(0))
+    clients: int = attrs.field(default=3, validator=_at_least(0))
+    think_us_mean: int = attrs.field(default=20_000, validator=_at_least(1))
+    client_timeout_us: int = attrs.field(default=500_000, validator=_at_least(1))
+    read_fraction: float = 0.2
+    heal_limit_us: int = attrs.field(default=10_000_000, validator=_at_least(1))
+    probes: int = attrs.field(default=3, validator=_at_least(1))
+    link_queue_max: int = attrs.field(default=1024, validator=_at_least(1))
+
+    def __attrs_post_init__(self) -> None:
+        if self.delay_us_max < self.delay_us_min:
+            raise ValueError(
+                f"SimConfig.delay_us_max ({self.delay_us_max}) must be >= delay_us_min "
+                f"({self.delay_us_min})"
+            )
+        if not 0.0 <= self.tick_drift_max < 0.5:
+            raise ValueError(
+                f"SimConfig.tick_drift_max must be in [0, 0.5), got {self.tick_drift_max}"
+            )
+        if not 0.0 <= self.read_fraction <= 1.0:
+            raise ValueError(f"SimConfig.read_fraction must be in [0, 1], got {self.read_fraction}")
+
+
+@attrs.frozen(slots=True)
+class FaultOptions:
+    """The faults of one run, drawn from its seed. A zero (or 0.0) knob is off.
+
+    - ``loss_rate``: each message is lost with this probability.
+    - ``duplicate_rate``: each message is delivered twice with this probability.
+    - ``reorder_jitter_us``: when > 0, each message gets an extra uniform delay in
+      ``[0, jitter)`` and links are not FIFO; when 0, every link delivers in send order.
+    - ``spike_rate`` / ``spike_us_max``: a message is slowed by up to ``spike_us_max``
+      with probability ``spike_rate`` (longer than an election timeout, often).
+    - ``partition_every_us`` / ``partition_us_max``: a partition of a random shape starts
+      on average every ``partition_every_us`` and lasts up to ``partition_us_max``.
+    - ``crash_every_us`` / ``downtime_us_max``: a random node crashes on average every
+      ``crash_every_us`` (losing what it had not synced) and restarts up to
+      ``downtime_us_max`` later.
+    - ``torn_crash_rate``: (with crashes on) a node that has sent a batch's
+      ``early_messages`` crashes before persisting that batch with this probability.
+    - ``disk``: nodes keep their state in the protocol's file-backed storage on a
+      simulated disk; every crash then picks a random crash mode (power loss, torn or
+      sector-scrambled write-back of unsynced bytes, or a process kill that loses
+      nothing), and an fsync fails with EIO on average every ``fsync_fail_every_us``
+      (the node stops, as it must, and is restarted like a crashed one).
+    """
+
+    loss_rate: float = 0.0
+    duplicate_rate: float = 0.0
+    reorder_jitter_us: int = 0
+    spike_rate: float = 0.0
+    spike_us_max: int = 0
+    partition_every_us: int = 0
+    partition_us_max: int = 0
+    crash_every_us: int = 0
+    downtime_us_max: int = 0
+    torn_crash_rate: float = 0.0
+    disk: bool = False
+    fsync_fail_every_us: int = 0
+
+    def enabled(self) -> tuple[FaultKind, ...]:
+        """The kinds this record turns on, in :class:`FaultKind` order."""
+        on = {
+            FaultKind.PARTITION: self.partition_every_us > 0,
+            FaultKind.LOSS: self.loss_rate > 0,
+            FaultKind.DUPLICATE: self.duplicate_rate > 0,
+            FaultKind.REORDER: self.reorder_jitter_us > 0,
+            FaultKind.DELAY: self.spike_rate > 0,
+            FaultKind.CRASH: self.crash_every_us > 0,
+            FaultKind.DISK: self.disk,
+        }
+        return tuple(k for k in FaultKind if on[k])
+
+    def describe(self) -> str:
+        """A short human summary, e.g. ``loss=0.12 partition/1.50s crash/0.80s``."""
+        parts: list[str] = []
+        if self.partition_every_us:
+            parts.append(f"partition/{self.partition_every_us / 1e6:.2f}s")
+        if self.loss_rate:
+            parts.append(f"loss={self.loss_rate:.3f}")
+        if self.duplicate_rate:
+            parts.append(f"dup={self.duplicate_rate:.3f}")
+        if self.reorder_jitter_us:
+            parts.append(f"reorder<{self.reorder_jitter_us / 1e3:.1f}ms")
+        if self.spike_rate:
+            parts.append(f"delay={self.spike_rate:.3f}<{self.spike_us_max / 1e3:.0f}ms")
+        if self.crash_every_us:
+            parts.append(f"crash/{self.crash_every_us / 1e6:.2f}s")
+        if self.torn_crash_rate:
+            parts.append(f"torn={self.torn_crash_rate:.4f}")
+        if self.disk:
+            parts.append(f"disk(eio/{self.fsync_fail_every_us / 1e6:.2f}s)")
+        return " ".join(parts) or "none"
+
+    @classmethod
+    def draw(
+        cls, rng: random.Random, requested: frozenset[FaultKind], tick_interval_us: int
+    ) -> FaultOptions:
+        """Swarm testing: enable a random non-empty subset of ``requested`` (each kind
+        with probability 1/2, and one at random if that left none), with random
+        intensities scaled to the tick (an election timeout is about 10-20 ticks).
+
+        The draw order is fixed (every kind consumes its random numbers whether or not it
+        was requested), so adding a kind to ``requested`` never changes how the others
+        are drawn for the same seed.
+        """
+        kinds = list(FaultKind)
+        coins = {k: rng.random() < 0.5 for k in kinds}
+        pick = kinds[rng.randrange(len(kinds))]
+        wanted = [k for k in kinds if k in requested]
+        chosen = {k for k in wanted if coins[k]}
+        if wanted and not chosen:
+            chosen = {pick} if pick in requested else {wanted[0]}
+        tick = tick_interval_us
+        loss = rng.uniform(0.01, 0.3)
+        dup = rng.uniform(0.01, 0.2)
+        jitter = int(rng.uniform(0.1, 5.0) * tick)
+        spike_rate = rng.uniform(0.005, 0.1)
+        spike_max = int(rng.uniform(5, 300) * tick)
+        part_every = int(rng.uniform(20, 500) * tick)
+        part_max = int(rng.uniform(20, 500) * tick)
+        crash_every = int(rng.uniform(20, 500) * tick)
+        down_max = int(rng.uniform(1, 300) * tick)
+        torn = rng.uniform(0.0005, 0.01)
+        eio_every = int(rng.uniform(50, 1000) * tick)
+        on = chosen.__contains__
+        return cls(
+            loss_rate=loss if on(FaultKind.LOSS) else 0.0,
+            duplicate_rate=dup if on(FaultKind.DUPLICATE) else 0.0,
+            reorder_jitter_us=jitter if on(FaultKind.REORDER) else 0,
+            spike_rate=spike_rate if on(FaultKind.DELAY) else 0.0,
+            spike_us_max=spike_max if on(FaultKind.DELAY) else 0,
+            partition_every_us=part_every if on(FaultKind.PARTITION) else 0,
+            partition_us_max=part_max if on(FaultKind.PARTITION) else 0,
+            crash_every_us=crash_every if on(FaultKind.CRASH) else 0,
+            downtime_us_max=down_max if on(FaultKind.CRASH) else 0,
+            torn_crash_rate=torn if on(FaultKind.CRASH) else 0.0,
+            disk=on(FaultKind.DISK),
+            fsync_fail_every_us=eio_every if on(FaultKind.DISK) else 0,
+        )

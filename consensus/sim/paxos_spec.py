@@ -1,0 +1,160 @@
+"""Multi-Paxos in the simulator: how to build a node, and Paxos's own safety invariants.
+
+:class:`MultiPaxosInvariants` is fed every ``Ready`` (before the driver persists or sends
+anything) and checks, incrementally:
+
+- one value per slot (learned): the first value any node learns or delivers at a slot is
+  recorded; every later one, from any node, must be the same entry. Sources: chosen
+  values a node stores (``Ready.entries``) and delivers (``Ready.committed``), and a
+  restarted node's recovered chosen values.
+- one value per slot (voted): the votes in ``Ready.hard_state`` deltas are counted per
+  (slot, ballot); one ballot proposes one value per slot, and once a majority of nodes
+  voted for a value in one ballot it is chosen, whether or not anyone learned it yet:
+  it must agree with the recorded value. (The simulator syncs a ``must_sync`` batch before
+  anything else happens to the node, and votes always come with ``must_sync``, so an
+  observed vote is a durable vote.)
+- delivery in slot order: a node delivers slot i+1 right after slot i (after a restart
+  or an installed snapshot, from the snapshot's index, or slot 1).
+- promises never go back: a node's promised ballot never decreases, across restarts too
+  (a restarted node must promise at least what it had synced).
+
+Cost: constant work per vote, per learned value and per delivered entry.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from ..core import Ready
+from ..messages import ZERO_BALLOT, Ballot, PaxosHardState
+from ..paxos import PaxosConfig, PaxosCore
+from ..quorum import majority
+from ..storage.base import Recovered
+from ..storage.paxos_memory import PaxosMemoryStorage
+from ..storage.sim_disk import PaxosSimDiskStorage
+from ..types import Entry, Index, NodeId, Snapshot
+from .protocols import ProtocolSpec
+from .violation import APPLY_ORDER, SimViolation
+
+ONE_VALUE_PER_SLOT = "one-value-per-slot"
+"""At most one value is chosen at each slot (Paxos's safety property)."""
+PROMISE_MONOTONE = "promise-monotone"
+"""An acceptor's promised ballot never decreases, not even across a crash."""
+
+SIM_PAXOS_CONFIG = PaxosConfig()
+"""The configuration simulated nodes run with (the library defaults)."""
+
+
+class MultiPaxosInvariants:
+    """Multi-Paxos's safety properties over one simulated cluster (see the module doc)."""
+
+    def __init__(self) -> None:
+        self._chosen: dict[Index, tuple[Entry, str]] = {}
+        self._votes: dict[tuple[Index, Ballot], tuple[Entry, set[NodeId]]] = {}
+        self._delivered: dict[NodeId, Index] = {}
+        self._promised: dict[NodeId, Ballot] = {}
+        self._synced_promise: dict[NodeId, Ballot] = {}
+
+    def observe(self, node: NodeId, core: Any, ready: Ready[Any]) -> None:
+        paxos: PaxosCore = core
+        for entry in ready.entries:
+            self._check_chosen(entry, f"node {node} learned it")
+        if ready.snapshot is not None:
+            index = ready.snapshot.meta.index
+            self._delivered[node] = max(self._delivered.get(node, 0), index)
+        if ready.committed:
+            last = self._delivered.get(node, paxos.chosen.base)
+            for entry in ready.committed:
+                if entry.index != last + 1:
+                    raise SimViolation(
+                        APPLY_ORDER, f"node {node} delivered slot {entry.index} after {last}"
+                    )
+                last = entry.index
+                self._check_chosen(entry, f"node {node} delivered it")
+            self._delivered[node] = last
+        hs: PaxosHardState | None = ready.hard_state
+        if hs is not None:
+            self._check_promise(node, hs.promised, "promised")
+            if ready.must_sync:
+                self._synced_promise[node] = hs.promised
+            need = majority(len(paxos.voters))
+            for vote in hs.accepted:
+                self._count_vote(node, vote.slot, vote.ballot, vote.entry, need)
+
+    def restarted(self, node: NodeId, core: Any) -> None:
+        paxos: PaxosCore = core
+        self._delivered[node] = paxos.chosen.applied
+        synced = self._synced_promise.get(node, ZERO_BALLOT)
+        if paxos.acceptor.promised < synced:
+            raise SimViolation(
+                PROMISE_MONOTONE,
+                f"node {node} restarted promising {paxos.acceptor.promised}, below the "
+                f"{synced} it had synced",
+            )
+        self._promised[node] = paxos.acceptor.promised
+        for entry in paxos.chosen.run(paxos.chosen.base + 1, paxos.chosen.commit):
+            self._check_chosen(entry, f"node {node} recovered it")
+
+    # -- the checks -----------------------------------------------------------------------
+    def _check_chosen(self, entry: Entry, how: str) -> None:
+        seen = self._chosen.get(entry.index)
+        if seen is None:
+            self._chosen[entry.index] = (entry, how)
+        elif seen[0] != entry:
+            raise SimViolation(
+                ONE_VALUE_PER_SLOT,
+                f"slot {entry.index}: {entry!r} ({how}) but {seen[0]!r} is chosen ({seen[1]})",
+            )
+
+    def _check_promise(self, node: NodeId, promised: Ballot, how: str) -> None:
+        before = self._promised.get(node, ZERO_BALLOT)
+        if promised < before:
+            raise SimViolation(
+                PROMISE_MONOTONE, f"node {node} {how} {promised} after promising {before}"
+            )
+        self._promised[node] = promised
+
+    def _count_vote(
+        self, node: NodeId, slot: Index, ballot: Ballot, entry: Entry, need: int
+    ) -> None:
+        key = (slot, ballot)
+        seen = self._votes.get(key)
+        if seen is None:
+            seen = (entry, set())
+            self._votes[key] = seen
+        elif seen[0] != entry:
+            raise SimViolation(
+                ONE_VALUE_PER_SLOT,
+                f"slot {slot}: ballot {ballot} proposed {seen[0]!r} and {entry!r}",
+            )
+        voters = seen[1]
+        voters.add(node)
+        if len(voters) == need:
+            self._check_chosen(entry, f"a majority voted for it in ballot {ballot}")
+
+
+def _make_core(
+    node: NodeId, voters: tuple[NodeId, ...], rng: random.Random, recovered: Any
+) -> PaxosCore:
+    rec: Recovered[PaxosHardState] | None = recovered
+    return PaxosCore(node, voters, rng, SIM_PAXOS_CONFIG, rec)
+
+
+def _compact(core: Any, snapshot: Snapshot) -> None:
+    paxos: PaxosCore = core
+    paxos.compact(snapshot)
+
+
+def _disk_storage(rng: random.Random) -> PaxosSimDiskStorage:
+    return PaxosSimDiskStorage(rng)
+
+
+MULTIPAXOS_SPEC = ProtocolSpec(
+    name="multipaxos",
+    make_core=_make_core,
+    make_storage=PaxosMemoryStorage,
+    make_invariants=MultiPaxosInvariants,
+    compact=_compact,
+    make_disk_storage=_disk_storage,
+)

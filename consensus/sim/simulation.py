@@ -1,0 +1,300 @@
+"""One simulated run: a cluster, a network, clients and a nemesis on virtual time, all
+determined by one seed.
+
+The seed feeds one ``random.Random`` master, from which a fixed sequence of sub-seeds is
+drawn: fault options, network, nemesis, workload, cores (one fresh stream per node start),
+tick phases. The run:
+
+1. fault phase, ``[0, duration)``: nodes tick, clients propose and read, the network
+   delays/loses/duplicates/reorders, the nemesis partitions and crashes;
+2. heal phase, from ``duration``: links restored, crashed nodes restarted, message faults
+   off, clients stopped; a probe client must get ``probes`` proposals acknowledged and every
+   node must apply the same log up to the same index within ``heal_limit_us``, else the run
+   fails with ``liveness``. Every acknowledged proposal must then be applied everywhere.
+
+Safety is checked while the run goes (each ``Ready`` of each node, see :mod:`.cluster`); the
+first violation ends the run. An exception escaping a core is reported as
+``core-exception``. With ``trace`` the run writes one line per event; the same seed gives a
+byte-identical trace in any process (nothing here hashes strings or iterates sets).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from typing import TextIO
+
+import attrs
+
+from .cluster import Cluster
+from .events import (
+    CHECK,
+    CLIENT,
+    DEADLINE,
+    DELIVER,
+    HEAL,
+    KIND_NAMES,
+    NEMESIS,
+    TICK,
+    Clock,
+    EventQueue,
+)
+from .history import History
+from .nemesis import Nemesis
+from .network import NetworkStats, SimNetwork
+from .options import FaultOptions, SimConfig
+from .protocols import ProtocolSpec
+from .violation import CORE_EXCEPTION, LIVENESS, SimViolation, Violation
+from .workload import Workload
+
+
+@attrs.frozen(slots=True)
+class SimResult:
+    """What one seed did. ``commits`` is the highest index any node applied."""
+
+    seed: int
+    protocol: str
+    nodes: int
+    faults: FaultOptions
+    snapshot_every_entries: int
+    commits: int
+    acked: int
+    reads: int
+    elections: int
+    messages: int
+    events: int
+    crashes: int
+    storage_failures: int
+    partitions: int
+    end_us: int
+    network: NetworkStats
+    violation: Violation | None
+
+    @property
+    def ok(self) -> bool:
+        return self.violation is None
+
+
+class Simulation:
+    """Build with a spec, a config and a seed; :meth:`run` once."""
+
+    def __init__(
+        self,
+        spec: ProtocolSpec,
+        config: SimConfig,
+        seed: int,
+        trace: TextIO | None = None,
+        faults: FaultOptions | None = None,
+    ) -> None:
+        """``faults`` replaces the options the seed would draw (for targeted runs)."""
+        self.spec = spec
+        self.config = config
+        self.seed = seed
+        self._trace = trace
+        master = random.Random(seed)
+        options_rng, net_rng, nemesis_rng, workload_rng, cores_rng, ticks_rng, disk_rng = (
+            random.Random(master.getrandbits(64)) for _ in range(7)
+        )
+        drawn = FaultOptions.draw(options_rng, config.faults, config.tick_interval_us)
+        self.faults = drawn if faults is None else faults
+        self.snapshot_every_entries = (
+            options_rng.randrange(10, 500) if options_rng.random() < 0.5 else 0
+        )
+        self.clock = Clock()
+        self.queue = EventQueue()
+        self.network = SimNetwork(
+            range(1, config.nodes + 1), net_rng, config, self.faults, self.queue, self.clock
+        )
+        self.history = History()
+        make_disk = spec.make_disk_storage
+        if self.faults.disk and make_disk is None:
+            raise ValueError(f"protocol {spec.name} has no simulated disk: no disk faults")
+        self.cluster = Cluster(
+            spec,
+            config.nodes,
+            cores_rng,
+            self.network.send,
+            history=self.history,
+            snapshot_every_entries=self.snapshot_every_entries,
+            make_storage=(
+                (lambda: make_disk(random.Random(disk_rng.getrandbits(64))))
+                if self.faults.disk and make_disk is not None
+                else None
+            ),
+        )
+        self.workload = Workload(self.cluster, self.queue, self.clock, workload_rng, config)
+        self.nemesis = Nemesis(
+            self.cluster,
+            self.network,
+            self.queue,
+            self.clock,
+            nemesis_rng,
+            self.faults,
+            config.tick_interval_us,
+        )
+        tick = config.tick_interval_us
+        drift = config.tick_drift_max
+        self._periods = [tick]  # index 0 unused: node ids start at 1
+        for node in self.cluster.voters:
+            period = max(1, round(tick * (1 + ticks_rng.uniform(-drift, drift))))
+            self._periods.append(period)
+            self.queue.push(ticks_rng.randrange(period), TICK, node)
+        self.queue.push(config.duration_us, HEAL, None)
+        self.events = 0
+        self._finished = False
+        self.violation: Violation | None = None
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self) -> SimResult:
+        if self._trace is not None:
+            self._trace.write(
+                f"# seed {self.seed} protocol {self.spec.name} nodes {self.config.nodes} "
+                f"faults {self.faults.describe()} snapshot_every {self.snapshot_every_entries}\n"
+            )
+        try:
+            if self._trace is None:
+                self._loop()
+            else:
+                self._traced_loop(self._trace)
+        except SimViolation as exc:
+            self.violation = Violation(exc.invariant, exc.detail, self.clock.now_us)
+        except Exception as exc:  # a core (or storage) broke its contract
+            detail = f"{type(exc).__name__}: {exc}"
+            self.violation = Violation(CORE_EXCEPTION, detail, self.clock.now_us)
+        if self._trace is not None and self.violation is not None:
+            self._trace.write(f"# violation {self.violation.describe()}\n")
+        return self._result()
+
+    def _loop(self) -> None:
+        """The hot path: ticks and deliveries inline, everything else in :meth:`_other`."""
+        heap = self.queue.heap
+        queue = self.queue
+        pop = heapq.heappop
+        push = heapq.heappush
+        clock = self.clock
+        arrive = self.network.arrive
+        deliver = self.cluster.deliver
+        tick = self.cluster.tick
+        periods = self._periods
+        events = self.events
+        try:
+            while not self._finished:
+                now, _, kind, payload = pop(heap)
+                clock.now_us = now
+                events += 1
+                if kind == DELIVER:
+                    if arrive(payload):
+                        deliver(payload)
+                elif kind == TICK:
+                    tick(payload)
+                    queue.seq += 1
+                    push(heap, (now + periods[payload], queue.seq, TICK, payload))
+                else:
+                    self._other(kind, payload)
+        finally:
+            self.events = events
+
+    def _traced_loop(self, out: TextIO) -> None:
+        """The same loop, writing one line per event."""
+        heap = self.queue.heap
+        while not self._finished:
+            now, _, kind, payload = heapq.heappop(heap)
+            self.clock.now_us = now
+            self.events += 1
+            if kind == DELIVER:
+                if not self.network.arrive(payload):
+                    what = "cut"
+                elif not self.cluster.deliver(payload):
+                    what = "down"
+                else:
+                    what = "ok"
+                out.write(f"{now} deliver {what} {payload!r}\n")
+            elif kind == TICK:
+                self.cluster.tick(payload)
+                self.queue.push(now + self._periods[payload], TICK, payload)
+                out.write(f"{now} tick {payload}\n")
+            else:
+                out.write(f"{now} {KIND_NAMES[kind]} {self._other(kind, payload)}\n")
+
+    def _other(self, kind: int, payload: object) -> str:
+        if kind == CLIENT:
+            assert isinstance(payload, tuple)
+            return self.workload.fire(*payload)
+        if kind == NEMESIS:
+            assert isinstance(payload, tuple)
+            return self.nemesis.fire(*payload)
+        if kind == HEAL:
+            return self._heal()
+        if kind == CHECK:
+            return self._check()
+        if kind == DEADLINE:
+            self._finished = True
+            raise SimViolation(LIVENESS, self._stuck())
+        raise ValueError(f"unknown event kind {kind}")
+
+    # -- the heal phase -------------------------------------------------------------------
+    def _heal(self) -> str:
+        what = self.nemesis.heal()
+        self.network.calm()
+        self.workload.heal()
+        now = self.clock.now_us
+        self.queue.push(now + self.config.tick_interval_us, CHECK, None)
+        self.queue.push(now + self.config.heal_limit_us, DEADLINE, None)
+        return what
+
+    def _check(self) -> str:
+        if self.workload.probes_acked >= self.config.probes:
+            replicas = [h.replica for h in self.cluster.hosts]
+            first = replicas[0]
+            if all(r.applied == first.applied and r.hash == first.hash for r in replicas):
+                self.history.check_acked(replicas)
+                self._finished = True
+                return f"converged at index {first.applied}"
+        self.queue.push(self.clock.now_us + self.config.tick_interval_us, CHECK, None)
+        return "not converged"
+
+    def _stuck(self) -> str:
+        parts = []
+        for core in self.cluster.up_cores():
+            st = core.status()
+            parts.append(
+                f"node {st.id} {st.role.value} term {st.term} leader {st.leader} "
+                f"commit {st.commit_index} applied {st.applied_index} last {st.last_index}"
+            )
+        return (
+            f"not converged {self.config.heal_limit_us / 1e6:g}s after the heal "
+            f"({self.workload.probes_acked}/{self.config.probes} probes acknowledged): "
+            + "; ".join(parts)
+        )
+
+    def _result(self) -> SimResult:
+        return SimResult(
+            seed=self.seed,
+            protocol=self.spec.name,
+            nodes=self.config.nodes,
+            faults=self.faults,
+            snapshot_every_entries=self.snapshot_every_entries,
+            commits=self.history.applied_max,
+            acked=len(self.history.acked),
+            reads=self.history.reads_done,
+            elections=self.cluster.elections,
+            messages=self.cluster.messages,
+            events=self.events,
+            crashes=self.nemesis.crashes,
+            storage_failures=self.cluster.storage_failures,
+            partitions=self.nemesis.partitions,
+            end_us=self.clock.now_us,
+            network=self.network.stats,
+            violation=self.violation,
+        )
+
+
+def run_seed(
+    spec: ProtocolSpec,
+    config: SimConfig,
+    seed: int,
+    trace: TextIO | None = None,
+    faults: FaultOptions | None = None,
+) -> SimResult:
+    """Simulate ``seed`` once (see the module docstring)."""
+    return Simulation(spec, config, seed, trace, faults).run()
