@@ -1,10 +1,33 @@
 """Every protocol message, as frozen slotted attrs classes with a shared base.
 
-Raft's messages live in :mod:`consensus.messages.raft`. :mod:`consensus.codec` gives
-each message class a wire tag.
+Raft's messages live in :mod:`consensus.messages.raft`, Paxos's (and the records they
+carry) in :mod:`consensus.messages.paxos`. :mod:`consensus.codec` gives each message class
+a wire tag.
 """
 
 from ._base import Message
+from .paxos import (
+    PAXOS_MESSAGES,
+    PAXOS_RECORDS,
+    ZERO_BALLOT,
+    Accept,
+    Accepted,
+    AcceptedRecord,
+    Ballot,
+    CatchUp,
+    Chosen,
+    ChosenSnapshot,
+    Commit,
+    Nack,
+    PaxosHardState,
+    PaxosHeartbeat,
+    PaxosHeartbeatAck,
+    PaxosMessage,
+    Prepare,
+    Promise,
+    ReadForward,
+    ReadForwardReply,
+)
 from .raft import (
     RAFT_MESSAGES,
     AppendEntries,
@@ -22,15 +45,35 @@ from .raft import (
 )
 
 __all__ = [
+    "PAXOS_MESSAGES",
+    "PAXOS_RECORDS",
     "RAFT_MESSAGES",
+    "ZERO_BALLOT",
+    "Accept",
+    "Accepted",
+    "AcceptedRecord",
     "AppendEntries",
     "AppendEntriesResponse",
+    "Ballot",
+    "CatchUp",
+    "Chosen",
+    "ChosenSnapshot",
+    "Commit",
     "Heartbeat",
     "HeartbeatResponse",
     "InstallSnapshot",
     "InstallSnapshotResponse",
     "Message",
+    "Nack",
+    "PaxosHardState",
+    "PaxosHeartbeat",
+    "PaxosHeartbeatAck",
+    "PaxosMessage",
+    "Prepare",
+    "Promise",
     "RaftMessage",
+    "ReadForward",
+    "ReadForwardReply",
     "ReadIndex",
     "ReadIndexResponse",
     "RequestVote",
