@@ -27,6 +27,7 @@ class ProgressState(enum.Enum):
 
 class Progress:
     __slots__ = (
+        "acked_since_heartbeat",
         "inflight",
         "match",
         "max_inflight",
@@ -44,6 +45,7 @@ class Progress:
         self.state = ProgressState.PROBE
         self.paused = False
         self.recent_active = False
+        self.acked_since_heartbeat = False
         self.max_inflight = max_inflight
         self.inflight: deque[Index] = deque()  # last index of each message in flight
         self.snapshot_index: Index = 0
@@ -93,6 +95,7 @@ class Progress:
         while inflight and inflight[0] <= index:
             inflight.popleft()
         self.paused = False
+        self.acked_since_heartbeat = True
         if index > self.match:
             self.match = index
             self.next_index = max(self.next_index, index + 1)

@@ -54,12 +54,23 @@ def step_leader(core: RaftCore, m: RaftMessage) -> None:
     elif isinstance(m, HeartbeatResponse):
         pr.recent_active = True
         pr.paused = False
-        if pr.state is ProgressState.REPLICATE and len(pr.inflight) >= pr.max_inflight:
-            pr.inflight.popleft()  # appends may have been lost: let one more go out
+        stalled = not pr.acked_since_heartbeat
         if pr.state is ProgressState.SNAPSHOT:
             _send_snapshot_chunk(core, m.src)
-        elif pr.match < core.log.last_index():
-            send_append(core, m.src)
+        elif pr.state is ProgressState.PROBE:
+            if pr.match < core.log.last_index():
+                send_append(core, m.src)  # the probe (or its answer) may have been lost
+        elif pr.match < core.log.last_index() and (
+            stalled or pr.next_index <= core.log.last_index()
+        ):
+            # Replicating, yet no acknowledgement came back between the heartbeat and its
+            # answer (links are mostly FIFO, acks leave before heartbeat answers): appends
+            # may have been lost. Free a slot and send what comes next; a gap makes the
+            # follower reject, and the leader falls back to probing. (While acks flow,
+            # nothing extra is sent: the next append carries the next entries.)
+            if stalled and pr.inflight:
+                pr.inflight.popleft()
+            send_append(core, m.src, send_if_empty=stalled)
         if m.context is not None:
             for read in core.reads.ack(m.context, m.src, len(core.voters)):
                 _answer_read(core, read.context, read.index, read.origin)
@@ -158,11 +169,22 @@ def broadcast_append(core: RaftCore, send_if_empty: bool = True) -> None:
         send_append(core, peer, send_if_empty)
 
 
+def broadcast_new_entries(core: RaftCore) -> None:
+    """Send every follower its entries up to the last index, as many messages as its
+    progress allows right now (what a proposal per entry would have sent, batched)."""
+    last = core.log.last_index()
+    for peer in core.peers:
+        pr = core.progress[peer]
+        while not pr.is_paused() and pr.next_index <= last:
+            send_append(core, peer, send_if_empty=False)
+
+
 def broadcast_heartbeat(core: RaftCore, context: bytes | None) -> None:
     committed = core.log.committed
     for peer in core.peers:
-        match = core.progress[peer].match
-        core.send(Heartbeat(core.id, peer, core.term, min(match, committed), context))
+        pr = core.progress[peer]
+        pr.acked_since_heartbeat = False
+        core.send(Heartbeat(core.id, peer, core.term, min(pr.match, committed), context))
 
 
 def reply_stale(core: RaftCore, m: RaftMessage) -> None:

@@ -261,3 +261,27 @@ def test_the_leader_counts_its_own_copy_only_once_persisted() -> None:
     assert core.log.committed == 1  # 2 is on one of three disks only
     core.advance(rd)  # the driver reports our copy durable
     assert core.log.committed == 2
+
+
+def test_heartbeat_answers_send_nothing_while_acknowledgements_flow() -> None:
+    """A follower that acknowledged since the last heartbeat gets no extra (empty) append
+    when it answers that heartbeat: only a stalled follower is re-probed."""
+    leader = make_core(1)
+    follower = make_core(2)
+    elect(leader)
+    pump([leader, follower], drop=lambda m: m.dst == 3)
+    for _ in range(leader.config.heartbeat_ticks):
+        leader.tick()
+    heartbeat = [m for m in drain(leader) if m.dst == 2]
+    leader.propose(b"x")
+    for m in drain(leader):
+        if m.dst == 2:
+            follower.step(m)
+    answers = drain(follower)  # the append's ack, then the heartbeat's answer
+    for m in heartbeat:
+        follower.step(m)
+    answers += drain(follower)
+    for m in answers:
+        leader.step(m)
+    assert leader.progress[2].match == 2
+    assert appends(drain(leader), to=2) == []
