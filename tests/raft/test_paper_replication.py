@@ -265,23 +265,24 @@ def test_the_leader_counts_its_own_copy_only_once_persisted() -> None:
 
 def test_heartbeat_answers_send_nothing_while_acknowledgements_flow() -> None:
     """A follower that acknowledged since the last heartbeat gets no extra (empty) append
-    when it answers that heartbeat: only a stalled follower is re-probed."""
+    when it answers that heartbeat, even with a newer append still in flight: only a
+    stalled follower is re-probed."""
     leader = make_core(1)
     follower = make_core(2)
     elect(leader)
     pump([leader, follower], drop=lambda m: m.dst == 3)
+    leader.propose(b"x")
+    to_follower = [m for m in drain(leader) if m.dst == 2]
     for _ in range(leader.config.heartbeat_ticks):
         leader.tick()
-    heartbeat = [m for m in drain(leader) if m.dst == 2]
-    leader.propose(b"x")
-    for m in drain(leader):
-        if m.dst == 2:
-            follower.step(m)
-    answers = drain(follower)  # the append's ack, then the heartbeat's answer
-    for m in heartbeat:
+    to_follower += [m for m in drain(leader) if m.dst == 2]
+    for m in to_follower:  # the append, then the heartbeat
         follower.step(m)
-    answers += drain(follower)
-    for m in answers:
-        leader.step(m)
+    ack, answer = drain(follower)
+    assert isinstance(ack, AppendEntriesResponse) and isinstance(answer, HeartbeatResponse)
+    leader.step(ack)
     assert leader.progress[2].match == 2
+    leader.propose(b"y")  # its append is in flight when the heartbeat answer arrives
+    assert len(appends(drain(leader), to=2)) == 1
+    leader.step(answer)
     assert appends(drain(leader), to=2) == []
