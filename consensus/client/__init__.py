@@ -10,6 +10,7 @@ from .client import ClientTimeout as ClientTimeout
 from .client import RequestRejected as RequestRejected
 from .kv import KvClient as KvClient
 from .kv import KvError as KvError
+from .kv import KvSession as KvSession
 
 __all__ = [
     "BlockingKvClient",
@@ -18,5 +19,6 @@ __all__ = [
     "ClientTimeout",
     "KvClient",
     "KvError",
+    "KvSession",
     "RequestRejected",
 ]

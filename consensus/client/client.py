@@ -18,7 +18,9 @@ unknown.
 
 from __future__ import annotations
 
+import heapq
 import itertools
+import math
 import random
 import ssl
 from collections.abc import Callable, Sequence
@@ -29,6 +31,7 @@ from typing import Self
 import trio
 
 from ..codec import DecodeError, FrameDecoder
+from ..transport.sockio import SocketIO
 from ..transport.tcp import Address
 from .protocol import (
     CLIENT_CODEC,
@@ -60,54 +63,153 @@ class ConnectionLost(ClientError):
     """The connection to a node broke while a request was waiting on it."""
 
 
+class _Call:
+    """One request waiting for its reply (``reply`` stays None if the connection died or
+    the deadline passed, which ``expired`` tells)."""
+
+    __slots__ = ("done", "expired", "reply")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.reply: Reply | None = None
+        self.expired = False
+
+
 class _Connection:
+    """One connection to one node, shared by every task of the client.
+
+    Requests are pipelined: ``request`` queues the frame and waits; one writer task sends
+    everything queued so far in one ``send_all``, and the reader hands each reply to the
+    request with its id. So many concurrent callers cost one system call per batch, not
+    one per request, and the node reads them all at once. A request that finds nothing
+    else in flight on an idle connection is written at once by its own task (no writer
+    task to wake: the one-request-at-a-time case).
+
+    Deadlines: one timer task fails the requests whose deadline passed (a heap of
+    deadlines), instead of a Trio cancel scope per request, which would cost more than
+    everything else a request does here.
+    """
+
     def __init__(self, endpoint: str, stream: trio.abc.Stream) -> None:
         self.endpoint = endpoint
         self.stream = stream
-        self.pending: dict[int, trio.MemorySendChannel[Reply]] = {}
-        self.send_lock = trio.StrictFIFOLock()
+        self.pending: dict[int, _Call] = {}
+        self._out: list[bytes] = []
+        self._wake = trio.Event()
+        self._io = SocketIO.wrap(stream)
+        self._writing = False
+        self._deadlines: list[tuple[float, int]] = []  # heap; entries of done calls linger
+        self._timer_at = math.inf
+        self._timer_wake = trio.Event()
         self.closed = False
+        self.reason = "closed"
 
-    async def request(self, request: Request) -> Reply:
+    async def request(self, request: Request, deadline: float) -> Reply:
+        """Send ``request`` and wait for its reply until ``deadline`` (Trio time);
+        ``trio.TooSlowError`` after it, ``ConnectionLost`` if the connection dies."""
         if self.closed:
-            raise ConnectionLost(f"connection to {self.endpoint} is closed")
-        send, receive = trio.open_memory_channel[Reply](1)
-        self.pending[request.request_id] = send
-        try:
-            async with self.send_lock:
-                await self.stream.send_all(CLIENT_CODEC.encode_frame(request))
+            raise ConnectionLost(f"connection to {self.endpoint} is {self.reason}")
+        rid = request.request_id
+        call = _Call()
+        pending = self.pending
+        pending[rid] = call
+        frame = CLIENT_CODEC.encode_frame(request)
+        io = self._io
+        if io is not None and len(pending) == 1 and not self._out and not self._writing:
             try:
-                return await receive.receive()
-            except trio.EndOfChannel:
-                raise ConnectionLost(f"connection to {self.endpoint} closed") from None
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            self.close()
-            raise ConnectionLost(f"connection to {self.endpoint} broke: {exc}") from None
+                sent = io.try_send(frame)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                sent = 0  # the writer task meets the error and closes the connection
+            if sent < len(frame):
+                self._out.append(frame[sent:])
+                self._wake.set()
+        else:
+            self._out.append(frame)
+            self._wake.set()
+        heap = self._deadlines
+        heapq.heappush(heap, (deadline, rid))
+        while heap[0][1] not in pending:  # forget the deadlines of answered requests
+            heapq.heappop(heap)
+        if deadline < self._timer_at:
+            self._timer_wake.set()
+        try:
+            await call.done.wait()
         finally:
-            self.pending.pop(request.request_id, None)
+            pending.pop(rid, None)
+        if call.reply is None:
+            if call.expired:
+                raise trio.TooSlowError(f"no reply from {self.endpoint} in time")
+            raise ConnectionLost(f"connection to {self.endpoint} {self.reason}")
+        return call.reply
+
+    async def timer_loop(self) -> None:
+        """Fail every request whose deadline has passed, as deadlines come."""
+        heap = self._deadlines
+        pending = self.pending
+        while not self.closed:
+            now = trio.current_time()
+            while heap and (heap[0][0] <= now or heap[0][1] not in pending):
+                _, rid = heapq.heappop(heap)
+                call = pending.pop(rid, None)
+                if call is not None:
+                    call.expired = True
+                    call.done.set()
+            self._timer_at = heap[0][0] if heap else math.inf
+            self._timer_wake = trio.Event()
+            with trio.move_on_at(self._timer_at):
+                await self._timer_wake.wait()
+
+    async def write_loop(self) -> None:
+        io = self._io
+        send_all = io.send_all if io is not None else self.stream.send_all
+        try:
+            while not self.closed:
+                if not self._out:
+                    self._wake = trio.Event()
+                    await self._wake.wait()
+                    continue
+                out, self._out = self._out, []
+                self._writing = True
+                try:
+                    await send_all(b"".join(out))
+                finally:
+                    self._writing = False
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self.close(f"broke: {type(exc).__name__}: {exc}")
 
     async def read_loop(self) -> None:
         decoder = FrameDecoder(CLIENT_CODEC)
+        reason = "closed by the node"
+        io = SocketIO.wrap(self.stream)
+        receive = io.receive_some if io is not None else self.stream.receive_some
         try:
             while True:
-                data = await self.stream.receive_some(256 * 1024)
+                data = await receive(256 * 1024)
                 if not data:
                     break
-                decoder.feed(bytes(data))
+                decoder.feed(data)
+                pending = self.pending
                 for reply in decoder.records():
-                    waiter = self.pending.pop(getattr(reply, "request_id", -1), None)
-                    if waiter is not None:
-                        waiter.send_nowait(reply)
-        except (DecodeError, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass
+                    call = pending.pop(reply.request_id, None)
+                    if call is not None:
+                        call.reply = reply
+                        call.done.set()
+        except DecodeError as exc:
+            reason = f"sent a bad frame: {exc}"
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            reason = f"broke: {type(exc).__name__}: {exc}"
         finally:
-            self.close()
+            self.close(reason)
             await trio.aclose_forcefully(self.stream)
 
-    def close(self) -> None:
-        self.closed = True
-        for waiter in self.pending.values():
-            waiter.close()
+    def close(self, reason: str = "closed") -> None:
+        if not self.closed:
+            self.closed = True
+            self.reason = reason
+        self._wake.set()
+        self._timer_wake.set()
+        for call in self.pending.values():
+            call.done.set()
         self.pending.clear()
 
 
@@ -143,6 +245,7 @@ class Client:
         self._seq = itertools.count(1)
         self._request_ids = itertools.count(1)
         self._connections: dict[str, _Connection] = {}
+        self._dialling: dict[str, trio.Event] = {}
         self._nursery: trio.Nursery | None = None
         self._cm: AbstractAsyncContextManager[trio.Nursery] | None = None
         self.retries = 0
@@ -167,23 +270,40 @@ class Client:
         """A fresh request sequence number for this client's session."""
         return next(self._seq)
 
-    async def _connect(self, endpoint: str) -> _Connection:
-        conn = self._connections.get(endpoint)
-        if conn is not None and not conn.closed:
-            return conn
+    async def _connect(self, endpoint: str, deadline: float) -> _Connection:
+        """The open connection to ``endpoint``, dialled if needed (once, however many
+        tasks need it at the same moment)."""
+        while True:
+            conn = self._connections.get(endpoint)
+            if conn is not None and not conn.closed:
+                return conn
+            dialling = self._dialling.get(endpoint)
+            if dialling is None:
+                break
+            with trio.move_on_at(deadline):
+                await dialling.wait()
+            if trio.current_time() >= deadline:
+                raise trio.TooSlowError(f"connecting to {endpoint} took too long")
         if self._nursery is None:
             raise RuntimeError("use the client as 'async with Client(...) as client'")
         address = Address.parse(endpoint)
-        with trio.fail_after(self.connect_timeout_s):
-            raw = await trio.open_tcp_stream(address.host, address.port)
-            stream: trio.abc.Stream = raw
-            if self.tls is not None:
-                tls_stream = trio.SSLStream(raw, self.tls, server_hostname=address.host)
-                await tls_stream.do_handshake()
-                stream = tls_stream
+        self._dialling[endpoint] = dialled = trio.Event()
+        try:
+            with trio.fail_at(min(deadline, trio.current_time() + self.connect_timeout_s)):
+                raw = await trio.open_tcp_stream(address.host, address.port)
+                stream: trio.abc.Stream = raw
+                if self.tls is not None:
+                    tls_stream = trio.SSLStream(raw, self.tls, server_hostname=address.host)
+                    await tls_stream.do_handshake()
+                    stream = tls_stream
+        finally:
+            del self._dialling[endpoint]
+            dialled.set()
         conn = _Connection(endpoint, stream)
         self._connections[endpoint] = conn
         self._nursery.start_soon(conn.read_loop)
+        self._nursery.start_soon(conn.write_loop)
+        self._nursery.start_soon(conn.timer_loop)
         return conn
 
     def _after(self, endpoint: str) -> str:
@@ -191,32 +311,35 @@ class Client:
         return self.endpoints[(position + 1) % len(self.endpoints)]
 
     async def _call(self, make: Callable[[int], Request], endpoint: str | None = None) -> Reply:
-        """Send until a definite answer; follow redirects unless ``endpoint`` is fixed."""
+        """Send until a definite answer; follow redirects unless ``endpoint`` is fixed.
+
+        ``timeout_s`` bounds the whole call and ``attempt_timeout_s`` each try, through
+        deadlines (no cancel scope per request on the usual path)."""
         target = endpoint or self.leader or self.endpoints[0]
+        deadline = trio.current_time() + self.timeout_s
         pause_s = 0.005
         last = "no node answered"
-        with trio.move_on_after(self.timeout_s):
-            while True:
-                try:
-                    conn = await self._connect(target)
-                    with trio.fail_after(self.attempt_timeout_s):
-                        reply = await conn.request(make(next(self._request_ids)))
-                except (
-                    OSError,
-                    trio.TooSlowError,
-                    trio.BrokenResourceError,
-                    ConnectionLost,
-                ) as exc:
-                    last = f"{target}: {type(exc).__name__}: {exc}"
-                    if endpoint is not None:
-                        raise ClientError(last) from None
-                    if self.leader == target:
-                        self.leader = None
-                    target = self._after(target)
-                    self.retries += 1
-                    await trio.sleep(pause_s)
-                    pause_s = min(pause_s * 2, 0.05)
-                    continue
+        while True:
+            try:
+                conn = self._connections.get(target)
+                if conn is None or conn.closed:
+                    conn = await self._connect(target, deadline)
+                attempt_deadline = min(deadline, trio.current_time() + self.attempt_timeout_s)
+                reply = await conn.request(make(next(self._request_ids)), attempt_deadline)
+            except (
+                OSError,
+                trio.TooSlowError,
+                trio.BrokenResourceError,
+                ConnectionLost,
+            ) as exc:
+                last = f"{target}: {type(exc).__name__}: {exc}"
+                if endpoint is not None:
+                    raise ClientError(last) from None
+                if self.leader == target:
+                    self.leader = None
+                target = self._after(target)
+                self.retries += 1
+            else:
                 if isinstance(reply, ResultReply | StatusReply) or endpoint is not None:
                     if endpoint is None:
                         self.leader = target
@@ -237,8 +360,13 @@ class Client:
                         raise RequestRejected(reply.message)
                     if reply.kind == "stopped":
                         target = self._after(target)
-                await trio.sleep(pause_s)
-                pause_s = min(pause_s * 2, 0.05)
+            now = trio.current_time()
+            if now >= deadline:
+                break
+            await trio.sleep(min(pause_s, deadline - now))
+            pause_s = min(pause_s * 2, 0.05)
+            if trio.current_time() >= deadline:
+                break
         raise ClientTimeout(f"no answer within {self.timeout_s}s (last: {last})")
 
     async def propose(self, command: bytes) -> bytes:

@@ -1,14 +1,19 @@
 """Benchmark a local 3-node cluster of real processes (not a test; prints figures).
 
     python -m consensus.runtime.bench_cluster [--protocol raft] [--seconds 5]
-        [--writes 2000] [--clients 64] [--rounds 3] [--failovers 5] [--data-dir DIR]
+        [--writes 2000] [--clients 64] [--connections N ...] [--rounds 3]
+        [--failovers 5] [--data-dir DIR] [--memory]
 
 Measures, with every node on its own durable data dir (fsync on when the storage is
 durable; the report says which storage ran):
 
 1. sequential writes from one client: latency p50/p99;
-2. ``--clients`` concurrent clients (each its own connection and session) for
-   ``--seconds``: throughput and latency p50/p99;
+2. ``--clients`` concurrent clients (each its own session) for ``--seconds``, sharing
+   ``--connections`` pipelined connections, once per value given (default: all over
+   one connection, then one connection each):
+   throughput, latency p50/p99, and the CPU time every process spent per write (node
+   processes from ``/proc``, the client from ``time.process_time``), which a busy
+   machine disturbs much less than throughput;
 3. unavailability after SIGKILL of the leader: time from the kill to the first write
    that succeeds after it, ``--failovers`` times (the killed node is restarted and
    caught up in between); median and all samples.
@@ -85,34 +90,76 @@ async def sequential(endpoints: list[str], writes: int) -> dict[str, Any]:
     }
 
 
-async def concurrent(endpoints: list[str], clients: int, seconds: float) -> dict[str, Any]:
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (None off Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def concurrent(
+    endpoints: list[str],
+    clients: int,
+    seconds: float,
+    connections: int,
+    nodes: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """``clients`` sessions writing in a closed loop over ``connections`` connections for
+    ``seconds`` (after a warm-up); ``nodes`` maps a role name to a process id whose CPU
+    time to count."""
     latencies: list[float] = []
     done = 0
+    measuring = False
     stop_at = 0.0
 
-    async def worker(n: int) -> None:
+    async def worker(kv: KvClient, n: int) -> None:
         nonlocal done
-        async with KvClient(endpoints) as kv:
-            await kv.put(f"c{n}", b"warm")
-            while time.perf_counter() < stop_at:
-                start = time.perf_counter()
-                await kv.put(f"c{n}-{done % 64}", b"v" * 16)
+        session = kv.session()
+        await session.put(f"c{n}", b"warm")
+        while time.perf_counter() < stop_at:
+            start = time.perf_counter()
+            await session.put(f"c{n}-{done % 64}", b"v" * 16)
+            if measuring:
                 latencies.append(time.perf_counter() - start)
                 done += 1
 
+    async def connection(n: int) -> None:
+        async with KvClient(endpoints) as kv, trio.open_nursery() as nursery:
+            for c in range(n, clients, connections):
+                nursery.start_soon(worker, kv, c)
+
+    nodes = nodes or {}
     stop_at = time.perf_counter() + seconds + 1.0
-    begin = time.perf_counter()
     async with trio.open_nursery() as nursery:
-        for n in range(clients):
-            nursery.start_soon(worker, n)
+        for n in range(min(connections, clients)):
+            nursery.start_soon(connection, n)
+        await trio.sleep(1.0)  # warm-up: connections, sessions, leader found
+        measuring = True
+        begin = time.perf_counter()
+        cpu_before = {role: process_cpu_s(pid) for role, pid in nodes.items()}
+        client_before = time.process_time()
     elapsed = time.perf_counter() - begin
+    client_cpu = time.process_time() - client_before
+    cpu_us: dict[str, float] = {}
+    for role, pid in nodes.items():
+        before, after = cpu_before[role], process_cpu_s(pid)
+        if before is not None and after is not None and done:
+            cpu_us[role] = (after - before) / done * 1e6
+    if done:
+        cpu_us["client"] = client_cpu / done * 1e6
+        cpu_us["total"] = sum(cpu_us.values())
     return {
         "clients": clients,
+        "connections": min(connections, clients),
         "seconds": round(elapsed, 2),
         "writes": done,
         "throughput_per_s": done / elapsed,
         "p50_ms": percentile(latencies, 0.5) * 1e3,
         "p99_ms": percentile(latencies, 0.99) * 1e3,
+        "cpu_us_per_write": {k: round(v, 1) for k, v in cpu_us.items()},
     }
 
 
@@ -154,8 +201,18 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         }
         seq = [await sequential(endpoints, args.writes) for _ in range(args.rounds)]
         report["sequential"] = _medians(seq)
-        conc = [await concurrent(endpoints, args.clients, args.seconds) for _ in range(args.rounds)]
-        report["concurrent"] = _medians(conc)
+        for connections in args.connections or [1, args.clients]:
+            conc = []
+            for _ in range(args.rounds):
+                leader = await find_leader(endpoints)
+                followers = sorted(n for n in cluster.processes if n != leader)
+                nodes = {"leader": cluster.processes[leader].pid}
+                for i, n in enumerate(followers, 1):
+                    nodes[f"follower-{i}"] = cluster.processes[n].pid
+                conc.append(
+                    await concurrent(endpoints, args.clients, args.seconds, connections, nodes)
+                )
+            report[f"concurrent_{connections}_connections"] = _medians(conc)
         samples = [await failover_once(cluster, endpoints) for _ in range(args.failovers)]
         report["failover"] = {
             "median_ms": statistics.median(samples) * 1e3,
@@ -174,6 +231,11 @@ def _medians(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {
         f"median_{k}": round(statistics.median(r[k] for r in rounds), 3) for k in keys
     }
+    if "cpu_us_per_write" in rounds[0]:
+        summary["median_cpu_us_per_write"] = {
+            role: round(statistics.median(r["cpu_us_per_write"].get(role, 0.0) for r in rounds), 1)
+            for role in rounds[0]["cpu_us_per_write"]
+        }
     summary["rounds"] = [
         {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in rounds
     ]
@@ -193,6 +255,12 @@ def main() -> None:
     parser.add_argument("--protocol", default="raft", choices=["raft", "multipaxos"])
     parser.add_argument("--writes", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument(
+        "--connections",
+        type=int,
+        action="append",
+        help="connections the clients share (repeatable; default: 1, then one per client)",
+    )
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--failovers", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3, help="repeat phases 1-2; medians")

@@ -6,8 +6,9 @@ The TOML file describes the whole cluster; ``--id`` picks the node::
     protocol = "raft"            # or "multipaxos"
     tick_ms = 10                 # optional timing knobs
     election_ticks = 10
-    heartbeat_ticks = 1
+    heartbeat_ticks = 2
     snapshot_entries = 20000
+    sync_in_thread = false       # fsync in the node's loop (default) or a worker thread
 
     [tls]                        # optional; "{id}" is replaced by the node id
     ca = "certs/ca.pem"
@@ -56,8 +57,9 @@ class NodeConfig:
     tls: TlsConfig | None = None
     tick_s: float = 0.01
     election_ticks: int = 10
-    heartbeat_ticks: int = 1
+    heartbeat_ticks: int = 2
     snapshot_entries: int = 20_000
+    sync_in_thread: bool = False
 
     @property
     def voters(self) -> tuple[NodeId, ...]:
@@ -172,6 +174,7 @@ def load_cluster_file(path: Path, node_id: NodeId | None) -> dict[str, Any]:
         ("election_ticks", int),
         ("heartbeat_ticks", int),
         ("snapshot_entries", int),
+        ("sync_in_thread", bool),
     ):
         value = _get(doc, key, kind, where)
         if value is not None:
@@ -206,6 +209,7 @@ def build_config(
     tls_key: Path | None = None,
     tick_ms: float | None = None,
     election_ticks: int | None = None,
+    heartbeat_ticks: int | None = None,
 ) -> NodeConfig:
     """Merge the cluster file (if any) with command-line values (which win)."""
     values: dict[str, Any] = {}
@@ -227,6 +231,7 @@ def build_config(
         ("protocol", protocol),
         ("data_dir", data_dir),
         ("election_ticks", election_ticks),
+        ("heartbeat_ticks", heartbeat_ticks),
     ):
         if value is not None:
             values[key] = value

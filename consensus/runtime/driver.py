@@ -3,16 +3,19 @@
 Tasks (one nursery, see :meth:`Driver.run`):
 
 - the ticker calls ``core.tick()`` every ``tick_s`` seconds of Trio time;
-- the receiver steps every message from the transport's inbox into the core;
+- the transport's delivery callback steps every message from its inbox into the core,
+  in the transport's task (a receiver task does it for a transport without
+  ``on_deliver``);
 - the Ready loop takes batches and handles each exactly in the order of
-  :mod:`consensus.core`: persist, fsync when ``must_sync``, send, apply and answer
-  waiters, ``advance``.
+  :mod:`consensus.core`: early messages, persist, fsync when ``must_sync``, send, apply
+  and answer waiters, ``advance``.
 
-Proposals and reads enter the core directly from the caller's task (Trio is single
-threaded, so the core is never touched concurrently) and wake the loop. The blocking
-fsync runs in a worker thread (``trio.to_thread``) so the receiver and the callers keep
-feeding the core meanwhile; the next batch then carries everything that arrived during
-the fsync, so one fsync covers many proposals (group commit).
+Reads enter the core directly from the caller's task (Trio is single threaded, so the
+core is never touched concurrently). Proposals are queued and handed to the core
+together by the Ready loop before each batch (``propose_batch``), so that everything
+proposed since the last batch is replicated in one message per follower and made
+durable by one fsync (group commit). The fsync runs in a worker thread or, with
+``sync_in_thread=False``, in the loop itself (see :class:`DriverConfig`).
 
 Invariants: a proposal is answered only after the entry committed at its index was
 applied; its term decides between success and ``ProposalDropped``. A read barrier returns
@@ -25,23 +28,30 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 import trio
 
 from ..core import ProtocolCore, Ready, Role, Status
-from ..errors import NotLeader, ProposalDropped
+from ..errors import ConsensusError, NotLeader, ProposalDropped
 from ..storage.base import CoreStorage
 from ..transport.base import Transport
-from ..types import Entry, EntryKind, Index, NodeId, Snapshot, SnapshotMeta, Term
+from ..types import (
+    Entry,
+    EntryKind,
+    Index,
+    NodeId,
+    ProposalTicket,
+    Snapshot,
+    SnapshotMeta,
+    Term,
+)
 from .errors import Backpressure, NodeStopped, OutcomeUnknown, Timeout
 from .statemachine import StateMachine
 from .waiters import AppliedWaits, Resolver, Waiter
 
 log = logging.getLogger("consensus.runtime")
-
-T = TypeVar("T")
 
 
 @attrs.frozen(slots=True)
@@ -54,8 +64,14 @@ class DriverConfig:
       ``Timeout`` so the reads queued behind it can go.
     - ``snapshot_entries``: snapshot the state machine and compact the log every this
       many applied entries (0: never).
-    - ``sync_in_thread``: run ``storage.sync`` in a worker thread (off for in-memory
-      storage under ``MockClock``, where a thread would let the clock jump).
+    - ``sync_in_thread``: run ``storage.sync`` in a worker thread, so that the node
+      keeps stepping messages and applying already-durable entries while the disk
+      works. Off, the fsync runs in the Ready loop itself: less CPU and no thread
+      hand-off latency (the node process uses that, see ``NodeConfig``), but the loop
+      blocks for the fsync's duration; also off for in-memory storage under
+      ``MockClock``, where a thread would let the clock jump.
+    - ``compact_in_thread``: run ``storage.compact`` (which writes a whole snapshot) in
+      a worker thread; None means the same as ``sync_in_thread``.
     - ``subscriber_entries_max``: a committed-entry subscriber this far behind is cut off.
     """
 
@@ -65,6 +81,7 @@ class DriverConfig:
     read_round_timeout_s: float = 2.0
     snapshot_entries: int = 20_000
     sync_in_thread: bool = True
+    compact_in_thread: bool | None = None
     subscriber_entries_max: int = 4096
     inbox_batch_max: int = 4096
 
@@ -142,12 +159,24 @@ class Driver:
         self._synced_index: Index = self.snapshot_index
         self.readies = 0
         self._proposals: dict[Index, tuple[Term, Resolver[bytes]]] = {}
+        # Proposals taken but not yet handed to the core: the Ready loop hands them over
+        # all at once (``propose_batch``), so one AppendEntries per follower carries them.
+        self._incoming: list[tuple[bytes, Resolver[bytes]]] = []
+        self._propose_batch: Callable[[list[bytes]], list[ProposalTicket]] | None = getattr(
+            core, "propose_batch", None
+        )
         self._read_queue: list[Waiter[Index]] = []
         self._read_round: _ReadRound | None = None
         self._read_counter = 0
         self._applied_waits = AppliedWaits()
         self._subscribers: list[trio.MemorySendChannel[Entry]] = []
         self._wake = trio.Event()
+        # Called in the Ready loop's task when output it produced (answers) can go out:
+        # after each batch, and before its fsync. ``in_batch`` tells the callers of
+        # resolvers that such a call is coming (so they need not wake a task of theirs).
+        self.after_batch: list[Callable[[], None]] = []
+        self.in_batch = False
+        self._failure: Exception | None = None  # raised by the core in a delivery callback
         self._stopped: BaseException | None = None
         self._running = False
 
@@ -155,13 +184,21 @@ class Driver:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run until cancelled (or until storage fails, which raises)."""
         self._running = True
+        on_deliver = getattr(self.transport, "on_deliver", None)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._tick_loop)
-                nursery.start_soon(self._receive_loop)
+                if on_deliver is not None:
+                    # The transport hands messages over right away, in its own task: no
+                    # receiver task to switch to (see ``_delivered``).
+                    on_deliver(self._delivered)
+                else:
+                    nursery.start_soon(self._receive_loop)
                 nursery.start_soon(self._ready_loop)
                 task_status.started()
         finally:
+            if on_deliver is not None:
+                on_deliver(None)
             self._running = False
             self._stop(NodeStopped(f"node {self.core.id} stopped"))
 
@@ -170,6 +207,9 @@ class Driver:
         for _, proposal in self._proposals.values():
             proposal.fail(error)
         self._proposals.clear()
+        incoming, self._incoming = self._incoming, []
+        for _, resolver in incoming:
+            resolver.fail(error)
         reads = list(self._read_queue)
         if self._read_round is not None:
             reads.extend(self._read_round.waiters)
@@ -196,7 +236,8 @@ class Driver:
             await trio.sleep_until(deadline)
             self.core.tick()
             self._expire_read_round()
-            self._wake.set()
+            if self.core.has_ready():  # a follower's tick usually changes nothing
+                self._wake.set()
 
     async def _receive_loop(self) -> None:
         inbox = self.transport.inbox
@@ -205,6 +246,20 @@ class Driver:
             step(message)
             self._drain_inbox()
             self._wake.set()
+
+    def _delivered(self) -> None:
+        """A message is in the inbox: step it now (the Ready loop is parked at an await,
+        e.g. waiting for a fsync, or idle) and wake the loop. Stepping while a Ready is
+        being handled is what the core contract allows between ``ready`` and
+        ``advance``; it keeps heartbeats and acknowledgements counted during a slow
+        fsync (so check-quorum and election timers see them). A core that raises here
+        (a bug) stops the node from the Ready loop, not just the connection."""
+        if self._failure is None:
+            try:
+                self._drain_inbox()
+            except Exception as exc:
+                self._failure = exc
+        self._wake.set()
 
     def _drain_inbox(self) -> None:
         inbox = self.transport.inbox
@@ -221,18 +276,34 @@ class Driver:
         while True:
             await self._wake.wait()
             self._wake = trio.Event()
-            # Let tasks that are already runnable (proposers, the receiver) feed the core
-            # first, so that this batch carries as much as possible.
-            await trio.lowlevel.checkpoint()
+            self._raise_failure()
             self._drain_inbox()
+            self._hand_over_proposals()
             while core.has_ready():
-                await self._handle(core.ready())
+                self.in_batch = True
+                try:
+                    await self._handle(core.ready())
+                finally:
+                    self.in_batch = False
+                self._raise_failure()
+                self._flush_output()
                 self._drain_inbox()
+                self._hand_over_proposals()
             await self._maybe_snapshot()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
 
     async def _handle(self, rd: Ready[Any]) -> None:
         self.readies += 1
+        send_batch = self.transport.send_batch
+        # A leader's replication traffic leaves before its own fsync, so the followers'
+        # fsyncs overlap with ours (the core counts our copy only after ``advance``).
+        if rd.early_messages:
+            send_batch(rd.early_messages)
         committed = rd.committed
+        early: tuple[Entry, ...] = ()
         if (
             rd.must_sync
             and rd.snapshot is None
@@ -240,30 +311,26 @@ class Driver:
             and committed[0].index <= self._synced_index
         ):
             # Committed entries that an earlier fsync already made durable here need not
-            # wait for this batch's fsync: apply them and answer their proposers first.
+            # wait for this batch's fsync (see ``_sync`` for when they are applied).
             # (Committed means durable on a quorum; the durable-here check covers the
             # single-voter case, where the leader's own unsynced entry counts.)
             split = 0
             while split < len(committed) and committed[split].index <= self._synced_index:
                 split += 1
-            self._apply(committed[:split])
-            committed = committed[split:]
+            early, committed = committed[:split], committed[split:]
             self.early_applies += 1
-        send = self.transport.send
-        # A leader's replication traffic leaves before its own fsync, so the followers'
-        # fsyncs overlap with ours (the core counts our copy only after ``advance``).
-        for message in rd.early_messages:
-            send(message)
         if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
             self.storage.persist(rd.hard_state, rd.entries, rd.snapshot)
         if rd.must_sync:
             self.fsyncs += 1
-            await self._blocking(self.storage.sync)
+            early = await self._sync(early)
             if rd.snapshot is not None:
                 self._synced_index = rd.snapshot.meta.index
             self._note_synced(rd.entries)
-        for message in rd.messages:
-            send(message)
+        if rd.messages:
+            send_batch(rd.messages)
+        if early:
+            self._apply(early)
         if rd.snapshot is not None:
             self._install(rd.snapshot)
         if committed:
@@ -274,6 +341,54 @@ class Driver:
             self._read_done(context, 0, NotLeader(self.core.status().leader, "read dropped"))
         self.core.advance(rd)
 
+    def _flush_output(self) -> None:
+        for hook in self.after_batch:
+            hook()
+
+    async def _sync(self, early: tuple[Entry, ...]) -> tuple[Entry, ...]:
+        """``storage.sync()``; returns what of ``early`` (committed entries already
+        durable here) is still to apply, after this batch's messages are sent.
+
+        In a worker thread (``sync_in_thread``), ``early`` is applied while the fsync
+        runs. Inline, ``early`` is applied first only if a proposer waits for one of
+        them (a leader answering its clients sooner), else after the messages (a
+        follower acknowledging sooner). Either way the loop yields once before the
+        fsync so that what was just queued (the early messages, the answers of the last
+        batch) goes out on the wire while the disk works. A fsync is waited for even if
+        the node is being cancelled: a storage call is never abandoned half-way (a
+        failure is raised, and stops the node).
+        """
+        if not self.config.sync_in_thread:
+            proposals = self._proposals
+            answer_first = any(entry.index in proposals for entry in early)
+            if answer_first:
+                self._apply(early)
+            self._flush_output()
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            self.storage.sync()
+            return () if answer_first else early
+        token = trio.lowlevel.current_trio_token()
+        done = trio.Event()
+        outcome: list[Any] = []
+
+        def deliver(result: Any) -> None:  # in the worker thread
+            def back_in_trio() -> None:
+                outcome.append(result)
+                done.set()
+
+            token.run_sync_soon(back_in_trio)
+
+        trio.lowlevel.start_thread_soon(self.storage.sync, deliver)
+        self._flush_output()
+        if early:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            self._apply(early)
+            self._flush_output()
+        with trio.CancelScope(shield=True):
+            await done.wait()
+        outcome[0].unwrap()
+        return ()
+
     def _note_synced(self, entries: tuple[Entry, ...]) -> None:
         """Track the last index of the locally durable log prefix, when ``entries`` (just
         synced) extend or replace it contiguously; otherwise leave it (conservative)."""
@@ -281,11 +396,6 @@ class Driver:
             return
         if entries[-1].index - entries[0].index + 1 == len(entries):
             self._synced_index = entries[-1].index
-
-    async def _blocking(self, fn: Callable[[], T]) -> T:
-        if self.config.sync_in_thread:
-            return await trio.to_thread.run_sync(fn)
-        return fn()
 
     # -- applying -----------------------------------------------------------------------
     def _apply(self, entries: tuple[Entry, ...]) -> None:
@@ -347,7 +457,13 @@ class Driver:
         voters = tuple(getattr(self.core, "voters", ()))
         meta = SnapshotMeta(self.applied_index, self.applied_term, voters)
         snapshot = Snapshot(meta, self.state_machine.snapshot())
-        await self._blocking(lambda: self.storage.compact(snapshot))
+        compact_in_thread = self.config.compact_in_thread
+        if compact_in_thread is None:
+            compact_in_thread = self.config.sync_in_thread
+        if compact_in_thread:
+            await trio.to_thread.run_sync(self.storage.compact, snapshot)
+        else:
+            self.storage.compact(snapshot)
         compact = getattr(self.core, "compact", None)
         if compact is not None:
             compact(snapshot)
@@ -372,20 +488,52 @@ class Driver:
 
     def propose_nowait(self, data: bytes, resolver: Resolver[bytes]) -> None:
         """Propose ``data``; ``resolver`` gets the result (or the error) once the entry at
-        its index is applied. Raises ``NotLeader``, ``ProposalDropped``, ``Backpressure``
-        or ``NodeStopped`` at once when the proposal is not taken. For servers that
-        answer from a callback instead of a task per request."""
+        its index is applied. Raises ``NotLeader``, ``Backpressure`` or ``NodeStopped`` at
+        once when the proposal cannot be taken; a refusal found when the Ready loop hands
+        it to the core (``ProposalDropped``, or leadership lost meanwhile) goes to
+        ``resolver.fail``. For servers that answer from a callback instead of a task per
+        request.
+
+        Proposals wait in a list until the Ready loop hands them to the core together, so
+        that everything proposed between two batches is replicated in one message per
+        follower and made durable by one fsync.
+        """
         self._check_running()
-        if len(self._proposals) >= self.config.proposals_waiting_max:
-            raise Backpressure(
-                f"{len(self._proposals)} proposals already wait on node {self.core.id}"
-            )
-        ticket = self.core.propose(data)
-        old = self._proposals.get(ticket.index)
-        if old is not None:  # an earlier proposal at this index lost its place
-            old[1].fail(ProposalDropped(f"entry {ticket.index} was overwritten"))
-        self._proposals[ticket.index] = (ticket.term, resolver)
-        self._wake.set()
+        waiting = len(self._proposals) + len(self._incoming)
+        if waiting >= self.config.proposals_waiting_max:
+            raise Backpressure(f"{waiting} proposals already wait on node {self.core.id}")
+        if not self._incoming:
+            status = self.core.status()
+            if status.role is not Role.LEADER:
+                raise NotLeader(status.leader)
+            self._wake.set()
+        self._incoming.append((data, resolver))
+
+    def _hand_over_proposals(self) -> None:
+        """Propose everything waiting in ``_incoming``, in arrival order."""
+        incoming = self._incoming
+        if not incoming:
+            return
+        self._incoming = []
+        batch = self._propose_batch
+        done = 0
+        while done < len(incoming):
+            try:
+                if batch is not None:
+                    tickets = batch([data for data, _ in incoming[done:]])
+                else:
+                    tickets = [self.core.propose(incoming[done][0])]
+            except ConsensusError as exc:
+                for _, resolver in incoming[done:]:
+                    resolver.fail(exc)
+                return
+            for ticket in tickets:
+                resolver = incoming[done][1]
+                done += 1
+                old = self._proposals.get(ticket.index)
+                if old is not None:  # an earlier proposal at this index lost its place
+                    old[1].fail(ProposalDropped(f"entry {ticket.index} was overwritten"))
+                self._proposals[ticket.index] = (ticket.term, resolver)
 
     # -- reads --------------------------------------------------------------------------
     async def read_barrier(self) -> Index:

@@ -15,6 +15,7 @@ import os
 import random
 from typing import Any
 
+import attrs
 import trio
 
 from ..storage.base import CoreStorage, StorageError
@@ -110,7 +111,10 @@ class Node:
         self.config = config
         self.state_machine = state_machine
         self.driver_config = driver_config or DriverConfig(
-            tick_s=config.tick_s, snapshot_entries=config.snapshot_entries
+            tick_s=config.tick_s,
+            snapshot_entries=config.snapshot_entries,
+            sync_in_thread=config.sync_in_thread,
+            compact_in_thread=True,
         )
         self.seed = seed
         self.log: ReplicatedLog | None = None
@@ -122,6 +126,9 @@ class Node:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         storage, self.durable = open_storage(self.config)
+        if not self.durable and self.driver_config.sync_in_thread:
+            # in-memory storage: sync is a no-op, not worth a worker thread
+            self.driver_config = attrs.evolve(self.driver_config, sync_in_thread=False)
         try:
             await self._run(storage, task_status)
         finally:

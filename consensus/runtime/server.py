@@ -4,18 +4,19 @@ Each connection has a reader and a writer. Proposals are handed to the driver wi
 callback that queues the reply when the entry is applied (no task per proposal); reads
 run as one task each (they await a read barrier). At most
 ``requests_per_connection_max`` requests are in flight per connection; beyond that the
-reader stops reading, so TCP flow control pushes back on the client. Replies go through a
-bounded queue to the writer, which writes everything queued in one ``send_all``.
+reader stops reading, so TCP flow control pushes back on the client (and the reply list
+holds at most that many). Replies go out in one write per connection and batch, from the
+driver's task after each batch (see :class:`_Connection`); the driver hands every
+proposal read meanwhile, from all connections, to the core together.
 A frame that fails to decode (or is too large) closes that connection with a logged
 reason; nothing a client sends can stop the node.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import attrs
 import trio
@@ -33,6 +34,7 @@ from ..client.protocol import (
 )
 from ..codec import DecodeError, FrameDecoder
 from ..errors import ConsensusError, NotLeader, ProposalDropped
+from ..transport.sockio import SocketIO
 from ..types import NodeId
 from .errors import Backpressure, NodeStopped, OutcomeUnknown, Timeout
 from .log import ReplicatedLog
@@ -41,32 +43,96 @@ log = logging.getLogger("consensus.server")
 
 
 class _Connection:
-    """Per-connection state: the reply queue and the count of requests in flight.
+    """Per-connection state: the replies not yet written, the count of requests in
+    flight, and the writing state.
 
-    The queue holds more than the in-flight bound, so ``reply`` never blocks (it is called
-    from the driver's apply loop through :class:`_Pending`)."""
+    ``reply`` never blocks (it is called from the driver's apply loop through
+    :class:`_Pending`): it queues the reply and marks the connection. Marked connections
+    get their replies written in one write each (directly, see
+    :mod:`consensus.transport.sockio`) when the driver's batch is done
+    (``Driver.after_batch``), or by the server's one flusher task for answers given
+    outside a batch. What a socket does not take at once, and everything on a TLS
+    connection, is left to the connection's own writer task. The replies list holds at
+    most one reply per request in flight, and the reader stops reading at
+    ``requests_per_connection_max`` in flight."""
 
-    __slots__ = ("_room", "in_flight", "receive", "send")
+    __slots__ = (
+        "_mark",
+        "_room",
+        "_wake",
+        "closed",
+        "in_flight",
+        "io",
+        "marked",
+        "replies",
+        "unsent",
+        "writing",
+    )
 
-    def __init__(self, in_flight_max: int) -> None:
-        self.send, self.receive = trio.open_memory_channel[Reply](in_flight_max + 1)
+    def __init__(self, io: SocketIO | None, mark: Callable[[_Connection], None]) -> None:
+        self.replies: list[Reply] = []
         self.in_flight = 0
+        self.closed = False
+        self.io = io
+        self.unsent = b""
+        self.writing = False
+        self.marked = False
+        self._mark = mark
+        self._wake = trio.Event()
         self._room = trio.Event()
 
     def reply(self, reply: Reply) -> None:
         self.in_flight -= 1
-        with contextlib.suppress(
-            trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError
-        ):
-            self.send.send_nowait(reply)
+        if not self.closed:
+            self.replies.append(reply)
+            if not self.marked:
+                self.marked = True
+                self._mark(self)
         self._room.set()
+
+    def flush(self) -> None:
+        """Write the queued replies now if the socket takes them; else wake the writer."""
+        self.marked = False
+        if self.closed or not (self.replies or self.unsent):
+            return
+        if self.io is None or self.writing or self.unsent:
+            self._wake.set()
+            return
+        data = self.encode_replies()
+        try:
+            sent = self.io.try_send(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            sent = 0  # the writer task meets the error and ends the connection
+        if sent < len(data):
+            self.unsent = data[sent:]
+            self._wake.set()
+
+    def encode_replies(self) -> bytes:
+        replies, self.replies = self.replies, []
+        encode_frame = CLIENT_CODEC.encode_frame
+        return b"".join([encode_frame(reply) for reply in replies])
+
+    async def wait_output(self) -> bytes:
+        """The next bytes for the writer task to write (waits until there are some)."""
+        while not (self.unsent or self.replies):
+            self._wake = trio.Event()
+            await self._wake.wait()
+        data, self.unsent = self.unsent or self.encode_replies(), b""
+        return data
+
+    @property
+    def idle(self) -> bool:
+        """No request in flight and nothing left to write."""
+        return not (self.in_flight or self.replies or self.unsent or self.writing)
 
     async def wait_room(self) -> None:
         self._room = trio.Event()
         await self._room.wait()
 
     def close(self) -> None:
-        self.send.close()
+        self.closed = True
+        self.replies.clear()
+        self.unsent = b""
 
 
 class _Pending:
@@ -111,6 +177,8 @@ class ClientServer:
         self.tls = tls
         self.connections = 0
         self.closed_for_bad_frames = 0
+        self._marked: list[_Connection] = []
+        self._flush_wake = trio.Event()
 
     async def serve(
         self,
@@ -118,9 +186,31 @@ class ClientServer:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
+        driver = self.log.driver
+        driver.after_batch.append(self._flush_marked)
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._flush_loop)
             await nursery.start(trio.serve_listeners, self._handle_guarded, listeners)
             task_status.started()
+
+    def _mark(self, conn: _Connection) -> None:
+        self._marked.append(conn)
+        if not self.log.driver.in_batch:  # else the driver calls _flush_marked soon
+            self._flush_wake.set()
+
+    def _flush_marked(self) -> None:
+        """Write the replies of every connection marked since the last pass."""
+        marked, self._marked = self._marked, []
+        for conn in marked:
+            conn.flush()
+
+    async def _flush_loop(self) -> None:
+        """Flush marked connections for answers given outside the driver's batches
+        (reads, refusals): one task wake-up per batch of work for all connections."""
+        while True:
+            await self._flush_wake.wait()
+            self._flush_wake = trio.Event()
+            self._flush_marked()
 
     async def _handle_guarded(self, stream: trio.SocketStream) -> None:
         self.connections += 1
@@ -145,28 +235,37 @@ class ClientServer:
                 log.warning("refused client", extra={"fields": {"reason": str(exc)}})
                 return
             stream = tls_stream
-        conn = _Connection(self.limits.requests_per_connection_max)
+        io = SocketIO.wrap(stream)
+        conn = _Connection(io, self._mark)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._write_loop, stream, conn.receive, nursery.cancel_scope)
-            await self._read_loop(stream, conn, nursery)
+            nursery.start_soon(self._write_loop, stream, conn, nursery.cancel_scope)
+            await self._read_loop(stream, io, conn, nursery)
             # let the answers already on their way go out, briefly
             with trio.move_on_after(0.5):
-                while conn.in_flight:
-                    await conn.wait_room()
+                while not conn.idle:
+                    if conn.in_flight:
+                        await conn.wait_room()
+                    else:
+                        await trio.sleep(0.001)
             nursery.cancel_scope.cancel()
         conn.close()
 
     async def _read_loop(
-        self, stream: trio.abc.Stream, conn: _Connection, nursery: trio.Nursery
+        self,
+        stream: trio.abc.Stream,
+        io: SocketIO | None,
+        conn: _Connection,
+        nursery: trio.Nursery,
     ) -> None:
         decoder = FrameDecoder(CLIENT_CODEC)
         limit = self.limits.requests_per_connection_max
+        receive = io.receive_some if io is not None else stream.receive_some
         try:
             while True:
-                data = await stream.receive_some(256 * 1024)
+                data = await receive(256 * 1024)
                 if not data:
                     return
-                decoder.feed(bytes(data))
+                decoder.feed(data)
                 for request in decoder.records():
                     while conn.in_flight >= limit:
                         await conn.wait_room()
@@ -203,20 +302,18 @@ class ClientServer:
             conn.reply(ResultReply(request.request_id, result))
 
     async def _write_loop(
-        self,
-        stream: trio.abc.Stream,
-        replies: trio.MemoryReceiveChannel[Reply],
-        done: trio.CancelScope,
+        self, stream: trio.abc.Stream, conn: _Connection, done: trio.CancelScope
     ) -> None:
+        """Write what :meth:`_Connection.flush` could not (TLS, a full send buffer)."""
+        send_all = conn.io.send_all if conn.io is not None else stream.send_all
         try:
-            async for reply in replies:
-                chunks = [CLIENT_CODEC.encode_frame(reply)]
-                while len(chunks) < 1024:
-                    try:
-                        chunks.append(CLIENT_CODEC.encode_frame(replies.receive_nowait()))
-                    except trio.WouldBlock:
-                        break
-                await stream.send_all(b"".join(chunks))
+            while True:
+                data = await conn.wait_output()
+                conn.writing = True
+                try:
+                    await send_all(data)
+                finally:
+                    conn.writing = False
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             done.cancel()
 

@@ -5,15 +5,19 @@ cluster. It promises nothing about delivery (a message may be lost, duplicated, 
 or reordered; the cores are safe under all of these) but it promises never to block the
 driver:
 
-- :meth:`Transport.send` queues and returns at once. When the destination's bounded
-  queue is full, or the destination is unknown, the message is dropped and counted in
-  :class:`TransportStats`; ``send`` returns ``False``.
+- :meth:`Transport.send` (and :meth:`Transport.send_batch`) queue and return at once.
+  When the destination's bounded queue is full, or the destination is unknown, the
+  message is dropped and counted in :class:`TransportStats`; ``send`` returns ``False``.
 - Received messages go into :attr:`Transport.inbox`, a bounded Trio channel. When the
   driver falls behind and the inbox is full, new messages are dropped and counted.
+  :meth:`Transport.on_deliver` registers a callback run after each message is put there,
+  so a driver can drain the inbox from its own loop instead of keeping a task waiting
+  on it (one task switch less per batch of messages).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import attrs
@@ -62,6 +66,14 @@ class Transport(Protocol):
         """Queue ``message`` for ``message.dst``; never blocks; ``False`` if dropped."""
         ...
 
+    def send_batch(self, messages: Iterable[Message]) -> None:
+        """:meth:`send` each of ``messages``, then start writing them at once (a
+        transport may write them in the calling task, as far as that does not block)."""
+
+    def on_deliver(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback()`` (synchronously, in the delivering task) after every
+        message put in the inbox; None removes it. It must not block or raise."""
+
     async def aclose(self) -> None:
         """Stop sending and receiving. Idempotent."""
 
@@ -69,11 +81,12 @@ class Transport(Protocol):
 class InboxWriter:
     """The sending half of an inbox: ``deliver`` drops and counts when it is full."""
 
-    __slots__ = ("_send", "_stats")
+    __slots__ = ("_send", "_stats", "notify")
 
     def __init__(self, send: trio.MemorySendChannel[Message], stats: TransportStats) -> None:
         self._send = send
         self._stats = stats
+        self.notify: Callable[[], None] | None = None
 
     def deliver(self, message: Message) -> bool:
         try:
@@ -85,6 +98,8 @@ class InboxWriter:
             self._stats.dropped_closed += 1
             return False
         self._stats.received += 1
+        if self.notify is not None:
+            self.notify()
         return True
 
     def close(self) -> None:

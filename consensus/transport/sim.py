@@ -218,6 +218,13 @@ class SimTransport:
         self._network._submit(message)
         return True
 
+    def send_batch(self, messages: Iterable[Message]) -> None:
+        for message in messages:
+            self.send(message)
+
+    def on_deliver(self, callback: Callable[[], None] | None) -> None:
+        self._writer.notify = callback
+
     async def aclose(self) -> None:
         if not self.closed:
             self.closed = True

@@ -2,8 +2,9 @@
 
 ``maker(node_ids)`` is an async context manager that yields connected transports, one
 per id, with default bounds and no injected faults. The suite checks what the runtime
-relies on: messages arrive intact and in order per link, sends never block, every drop
-is counted, a closed transport refuses to send, and a large message gets through.
+relies on: messages arrive intact and in order per link (also through ``send_batch``),
+sends never block, every drop is counted, a closed transport refuses to send, a large
+message gets through, and the ``on_deliver`` callback runs once per delivery.
 It raises ``AssertionError`` naming the failed property.
 """
 
@@ -113,6 +114,62 @@ async def check_large_message(maker: Maker) -> None:
         assert got == message, "large message changed in transit"
 
 
+async def check_send_batch(maker: Maker) -> None:
+    """``send_batch`` delivers like ``send``: mixed with single sends, in order per link,
+    also when a batch is far larger than what a socket takes at once."""
+    async with maker((1, 2, 3)) as nodes:
+        a = nodes[1]
+        payload = bytes(range(256)) * 256  # 64 KiB per message: batches overflow buffers
+        sent: dict[NodeId, list[int]] = {2: [], 3: []}
+        n = 0
+        for round_ in range(20):
+            batch: list[Message] = []
+            for dst in (2, 3):
+                for _ in range(3):
+                    n += 1
+                    batch.append(
+                        AppendEntries(1, dst, 1, n, 0, (Entry(1, 1, payload),), 0)
+                        if round_ % 4 == 0
+                        else _heartbeat(1, dst, n)
+                    )
+                    sent[dst].append(n)
+            a.send_batch(batch)
+            n += 1
+            assert a.send(_heartbeat(1, 2, n)), "send refused"
+            sent[2].append(n)
+            if round_ % 5 == 0:
+                await trio.sleep(0)
+        for dst in (2, 3):
+            got = await _receive(nodes[dst], len(sent[dst]))
+            order = [
+                m.prev_index if isinstance(m, AppendEntries) else m.commit
+                for m in got
+                if isinstance(m, AppendEntries | Heartbeat)
+            ]
+            assert order == sent[dst], f"node {dst} got {order}, want {sent[dst]}"
+
+
+async def check_on_deliver(maker: Maker) -> None:
+    """The ``on_deliver`` callback runs once per message put in the inbox, and stops
+    after being removed."""
+    async with maker((1, 2)) as nodes:
+        calls = 0
+
+        def count() -> None:
+            nonlocal calls
+            calls += 1
+
+        nodes[2].on_deliver(count)
+        for n in range(5):
+            assert nodes[1].send(_heartbeat(1, 2, n))
+        await _receive(nodes[2], 5)
+        assert calls == 5, f"on_deliver ran {calls} times for 5 messages"
+        nodes[2].on_deliver(None)
+        assert nodes[1].send(_heartbeat(1, 2, 9))
+        await _receive(nodes[2], 1)
+        assert calls == 5, "on_deliver ran after it was removed"
+
+
 async def check_close(maker: Maker) -> None:
     """After ``aclose`` a transport refuses to send (and counts it); closing twice is fine."""
     async with maker((1, 2)) as nodes:
@@ -128,6 +185,8 @@ CHECKS = (
     check_unknown_peer,
     check_never_blocks,
     check_large_message,
+    check_send_batch,
+    check_on_deliver,
     check_close,
 )
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from consensus.types import Entry
-from statemachines.kv import KV_CODEC, Get, KvResult, KvStateMachine, Put, decode_result
+from statemachines.kv import (
+    KV_CODEC,
+    Get,
+    KvResult,
+    KvStateMachine,
+    Put,
+    decode_result,
+    ok_result,
+)
 from statemachines.sessions import SessionTable
 
 
@@ -103,3 +111,11 @@ def test_restored_session_table_evicts_like_the_original() -> None:
     probes = [(1, 3), (1, 5), (1, 9), (2, 1), (3, 1)]
     assert [original.lookup(*p) for p in probes] == [restored.lookup(*p) for p in probes]
     assert original.lookup(1, 3) == b"3" and original.lookup(1, 5) is False
+
+
+@pytest.mark.parametrize("size", [0, 1, 23, 24, 255, 256, 65535, 65536])
+def test_ok_result_is_exactly_the_codec_encoding(size: int) -> None:
+    value = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    assert ok_result(value) == KV_CODEC.encode(KvResult(ok=True, value=value))
+    assert decode_result(ok_result(value)) == KvResult(ok=True, value=value)
+    assert ok_result(None) == KV_CODEC.encode(KvResult(ok=True, value=None))
