@@ -9,7 +9,6 @@ key-value store above it.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import random
@@ -20,6 +19,9 @@ import trio
 
 from ..storage.base import CoreStorage, StorageError
 from ..storage.memory import MemoryStorage
+from ..storage.paxos_memory import PaxosMemoryStorage
+from ..storage.wal.file_storage import FileStorage
+from ..storage.wal.paxos_file_storage import PaxosFileStorage
 from ..transport.tcp import Address, TcpTransport, bind_listeners, open_tcp_transport
 from .config import NodeConfig
 from .driver import DriverConfig
@@ -35,37 +37,18 @@ class StartupError(Exception):
     """The node cannot start; the message says why."""
 
 
-def _file_storage_class() -> Any:
-    """``FileStorage`` from the storage package (exported, or from its module)."""
-    storage_pkg = importlib.import_module("consensus.storage")
-    found = getattr(storage_pkg, "FileStorage", None)
-    if found is None:
-        try:
-            found = importlib.import_module("consensus.storage.wal.file_storage").FileStorage
-        except (ImportError, AttributeError):
-            return None
-    return found
-
-
 def open_storage(config: NodeConfig) -> tuple[CoreStorage[Any], bool]:
     """The node's storage and whether it is durable.
 
-    With a data directory, Raft uses ``FileStorage``, which refuses a directory written
-    by another cluster or node (or held by another process). Without one the node keeps
-    its state in memory and loses it when it stops.
+    With a data directory, Raft uses ``FileStorage`` and Multi-Paxos ``PaxosFileStorage``
+    (the same write-ahead log), which refuse a directory written by another cluster, node
+    or protocol (or held by another process). Without one the node keeps its state in
+    memory and loses it when it stops.
     """
-    if config.protocol != "raft":
-        if config.data_dir is not None:
-            raise StartupError(
-                f"--data-dir is not supported for {config.protocol} yet: there is no durable "
-                f"storage for its hard state; run without --data-dir (in memory)"
-            )
-        return _memory_storage(config.protocol), False
+    raft = config.protocol == "raft"
     if config.data_dir is None:
-        return MemoryStorage(), False
-    file_storage = _file_storage_class()
-    if file_storage is None:
-        raise StartupError("durable storage (FileStorage) is not available in this install")
+        return (MemoryStorage() if raft else PaxosMemoryStorage()), False
+    file_storage = FileStorage if raft else PaxosFileStorage
     try:
         storage: CoreStorage[Any] = file_storage.open(
             str(config.data_dir), cluster_id=config.cluster_id, node_id=config.node_id
@@ -75,18 +58,6 @@ def open_storage(config: NodeConfig) -> tuple[CoreStorage[Any], bool]:
     except OSError as exc:
         raise StartupError(f"cannot open data dir {config.data_dir}: {exc}") from None
     return storage, True
-
-
-def _memory_storage(protocol: str) -> CoreStorage[Any]:
-    """In-memory storage for ``protocol`` (Paxos hard states are deltas to merge)."""
-    if protocol == "raft":
-        return MemoryStorage()
-    try:
-        module = importlib.import_module("consensus.storage.paxos_memory")
-    except ImportError:
-        raise StartupError(f"no storage for {protocol} is available in this install") from None
-    storage: CoreStorage[Any] = module.PaxosMemoryStorage()
-    return storage
 
 
 async def _bind(address: Address, what: str) -> list[trio.SocketListener]:

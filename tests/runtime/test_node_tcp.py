@@ -186,9 +186,25 @@ async def test_multipaxos_over_tcp() -> None:
         assert {r["protocol"] for r in rows} == {"multipaxos"}
 
 
-async def test_multipaxos_with_data_dir_is_refused(tmp_path: Path) -> None:
+async def test_durable_multipaxos_restart_keeps_data(tmp_path: Path) -> None:
+    configs = cluster_configs(size=3, data_root=tmp_path, protocol="multipaxos")
+    async with running_nodes(configs) as nodes:
+        await wait_leader(nodes)
+        async with KvClient(endpoints(configs)) as kv:
+            await kv.put("p", b"durable")
+    async with running_nodes(configs) as nodes:
+        assert all(node.durable for node in nodes.values())
+        await wait_leader(nodes)
+        async with KvClient(endpoints(configs)) as kv:
+            assert await kv.get("p") == b"durable"
+
+
+async def test_a_raft_data_dir_is_refused_to_multipaxos(tmp_path: Path) -> None:
+    configs = cluster_configs(size=1, data_root=tmp_path)
+    async with running_nodes(configs), KvClient(endpoints(configs)) as kv:
+        await kv.put("k", b"v")
     (config,) = cluster_configs(size=1, data_root=tmp_path, protocol="multipaxos")
-    with pytest.raises(StartupError, match="--data-dir is not supported for multipaxos yet"):
+    with pytest.raises(StartupError, match="holds raft data, not multipaxos: refusing to open it"):
         await Node(config, KvStateMachine()).run()
 
 
