@@ -46,7 +46,7 @@ def write_cluster_file(
     durable: bool = True,
 ) -> Path:
     """Write ``data_dir/cluster.toml`` for ``nodes`` nodes on free ports of ``host``
-    (each node with a data dir under ``data_dir`` when ``durable`` and Raft)."""
+    (each node with a data dir under ``data_dir`` when ``durable``)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     ports = free_ports(2 * nodes, host)
     lines = [f'cluster_id = "{cluster_id}"', f'protocol = "{protocol}"', extra, ""]
@@ -56,8 +56,7 @@ def write_cluster_file(
             f"id = {i}",
             f'peer = "{host}:{ports[2 * i - 2]}"',
             f'client = "{host}:{ports[2 * i - 1]}"',
-            # durable storage exists for Raft only; Multi-Paxos nodes keep state in memory
-            f'data_dir = "node-{i}"' if durable and protocol == "raft" else "",
+            f'data_dir = "node-{i}"' if durable else "",
             "",
         ]
     path = data_dir / CLUSTER_FILE
