@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from consensus.core import Role
 from consensus.errors import ConsensusError
@@ -123,6 +123,16 @@ class MultiPaxosSafety(RuleBasedStateMachine):
     def restart(self, node: int) -> None:
         if not self.c.sim.is_up(node):
             self.c.sim.restart(node)
+
+    # -- a second, brute-force check beside the simulator's incremental ones -------------
+    @invariant()
+    def applied_logs_agree(self) -> None:
+        """Every two live nodes applied the same entries at every index both applied."""
+        by_index = [{e.index: e for e in self.c.applied(n)} for n in self._up()]
+        for a in by_index:
+            for b in by_index:
+                for index in a.keys() & b.keys():
+                    assert a[index] == b[index], (index, a[index], b[index])
 
 
 MultiPaxosSafety.TestCase.settings = settings(
