@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
 
 from ..messages import PaxosHardState
 from ..types import Entry, HardState, Index, Snapshot, Term
@@ -20,9 +21,12 @@ from .wal import FileStorage, PaxosFileStorage, WalOptions
 SIM_DATA_DIR = "/data"
 
 
-class SimDiskStorage:
-    """Raft storage on a simulated disk. ``crash_mode`` says what a crash keeps (default:
-    exactly the synced state, like :class:`~consensus.storage.MemoryStorage`)."""
+HS = TypeVar("HS")
+
+
+class _SimDisk(Generic[HS]):
+    """One node's simulated disk holding a file store; ``crash_mode`` says what a crash
+    keeps (default: exactly the synced state, like ``MemoryStorage``)."""
 
     def __init__(
         self,
@@ -37,16 +41,15 @@ class SimDiskStorage:
         self.crash_mode = crash_mode
         self._options = options or WalOptions(segment_bytes_max=64 * 1024)
         self._identity = (cluster_id, node_id)
-        self.storage = self._open()
+        self.storage: Any = self._open()
 
-    def _open(self) -> FileStorage:
+    def _store_class(self) -> Any:
+        raise NotImplementedError
+
+    def _open(self) -> Any:
         cluster_id, node_id = self._identity
-        return FileStorage.open(
-            SIM_DATA_DIR,
-            cluster_id=cluster_id,
-            node_id=node_id,
-            fs=self.fs,
-            options=self._options,
+        return self._store_class().open(
+            SIM_DATA_DIR, cluster_id=cluster_id, node_id=node_id, fs=self.fs, options=self._options
         )
 
     def crash(self) -> None:
@@ -55,18 +58,28 @@ class SimDiskStorage:
         self.storage = self._open()
 
     def persist(
-        self, hard_state: HardState | None, entries: Sequence[Entry], snapshot: Snapshot | None
+        self, hard_state: HS | None, entries: Sequence[Entry], snapshot: Snapshot | None
     ) -> None:
         self.storage.persist(hard_state, entries, snapshot)
 
     def sync(self) -> None:
         self.storage.sync()
 
-    def recover(self) -> Recovered[HardState]:
-        return self.storage.recover()
+    def recover(self) -> Recovered[HS]:
+        recovered: Recovered[HS] = self.storage.recover()
+        return recovered
 
     def compact(self, snapshot: Snapshot) -> None:
         self.storage.compact(snapshot)
+
+
+class SimDiskStorage(_SimDisk[HardState]):
+    """Raft storage (``FileStorage``) on a simulated disk, with its log reads."""
+
+    storage: FileStorage
+
+    def _store_class(self) -> Any:
+        return FileStorage
 
     def first_index(self) -> Index:
         return self.storage.first_index()
@@ -87,47 +100,10 @@ class SimDiskStorage:
         return self.storage.hard_state()
 
 
-class PaxosSimDiskStorage:
-    """Multi-Paxos storage on a simulated disk; see :class:`SimDiskStorage`."""
+class PaxosSimDiskStorage(_SimDisk[PaxosHardState]):
+    """Multi-Paxos storage (``PaxosFileStorage``) on a simulated disk."""
 
-    def __init__(
-        self,
-        seed: int | random.Random = 0,
-        *,
-        crash_mode: CrashMode = CrashMode.POWER_LOSS,
-        options: WalOptions | None = None,
-        cluster_id: str = "sim",
-        node_id: int = 1,
-    ) -> None:
-        self.fs = SimFileSystem(seed)
-        self.crash_mode = crash_mode
-        self._options = options or WalOptions(segment_bytes_max=64 * 1024)
-        self._identity = (cluster_id, node_id)
-        self.storage = self._open()
+    storage: PaxosFileStorage
 
-    def _open(self) -> PaxosFileStorage:
-        cluster_id, node_id = self._identity
-        return PaxosFileStorage.open(
-            SIM_DATA_DIR, cluster_id=cluster_id, node_id=node_id, fs=self.fs, options=self._options
-        )
-
-    def crash(self) -> None:
-        self.fs.crash(self.crash_mode)
-        self.storage = self._open()
-
-    def persist(
-        self,
-        hard_state: PaxosHardState | None,
-        entries: Sequence[Entry],
-        snapshot: Snapshot | None,
-    ) -> None:
-        self.storage.persist(hard_state, entries, snapshot)
-
-    def sync(self) -> None:
-        self.storage.sync()
-
-    def recover(self) -> Recovered[PaxosHardState]:
-        return self.storage.recover()
-
-    def compact(self, snapshot: Snapshot) -> None:
-        self.storage.compact(snapshot)
+    def _store_class(self) -> Any:
+        return PaxosFileStorage
