@@ -146,15 +146,11 @@ def _compact(core: Any, snapshot: Snapshot) -> None:
     paxos.compact(snapshot)
 
 
-def _disk_storage(rng: random.Random) -> PaxosSimDiskStorage:
-    return PaxosSimDiskStorage(rng)
-
-
 MULTIPAXOS_SPEC = ProtocolSpec(
     name="multipaxos",
     make_core=_make_core,
     make_storage=PaxosMemoryStorage,
     make_invariants=MultiPaxosInvariants,
     compact=_compact,
-    make_disk_storage=_disk_storage,
+    make_disk_storage=PaxosSimDiskStorage,
 )

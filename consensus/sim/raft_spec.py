@@ -154,15 +154,11 @@ def _compact(core: Any, snapshot: Snapshot) -> None:
     raft.compact(snapshot)
 
 
-def _disk_storage(rng: random.Random) -> SimDiskStorage:
-    return SimDiskStorage(rng)
-
-
 RAFT_SPEC = ProtocolSpec(
     name="raft",
     make_core=_make_core,
     make_storage=MemoryStorage,
     make_invariants=RaftInvariants,
     compact=_compact,
-    make_disk_storage=_disk_storage,
+    make_disk_storage=SimDiskStorage,
 )
