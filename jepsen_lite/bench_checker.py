@@ -22,7 +22,10 @@ import random
 import sys
 import time
 
+import attrs
+
 from .checker.check import check
+from .history.ops import Event, EventType
 from .history.pairing import pair_events
 from .history.simulate import SimConfig, simulate
 from .models import make_model
@@ -88,6 +91,103 @@ def main(argv: list[str] | None = None) -> int:
         )
         print("| " + " | ".join(row) + " |", flush=True)
     return 0
+
+
+@attrs.frozen
+class HardKvConfig:
+    """A hard key-value history, the shape of Porcupine's ``c50-bad`` logs: many clients
+    doing ``get``/``put``/``append`` with unique string tokens over a few keys.
+
+    ``corrupt`` makes one key's sub-history not linearizable: one ``ok`` ``get`` of that
+    key (in the last third of the history) returns what the key held with a token that
+    was never written appended to it. Every reachable state is a concatenation of written
+    tokens, so no order can explain that read, and the search must exhaust every
+    configuration of that key before the read's completion to prove it. With
+    ``corrupt=False`` (the *twin*, same seed) the history is linearizable by construction:
+    each operation takes effect at a random moment inside its window.
+    """
+
+    clients: int = 50
+    keys: int = 10
+    operations: int = 2000
+    corrupt: bool = True
+    hot_share: float = 0.5
+    """The share of operations on ``k0``, the hot key (the others share the rest)."""
+    corrupt_key: int = 0
+
+
+HARD_KV_INIT = ""
+"""The initial value of every key in a hard kv history: check with
+``make_model("kv", HARD_KV_INIT)`` (``--model kv --init '""'``), so appends concatenate
+strings as in Porcupine's kv model."""
+
+CORRUPT_TOKEN = "corrupt;"
+"""The token the corrupted read returns that no operation wrote."""
+
+
+@attrs.define
+class _KvOp:
+    f: str
+    key: str
+    value: str | None  # the token a put or append writes
+    applied: bool = False
+    output: str | None = None
+
+
+def hard_kv_events(config: HardKvConfig, rng: random.Random) -> list[Event]:
+    """The events of a :class:`HardKvConfig` history; the same config and seed give the
+    same events, and the corrupt history and its twin differ only in the one read. At
+    each step a random client acts: invokes (a ``get``, ``put`` or ``append`` of a fresh
+    token), takes effect, or completes ``ok``."""
+    values: dict[str, str] = {}
+    slots: list[_KvOp | None] = [None] * config.clients
+    events: list[Event] = []
+    issued = busy = token = clock = 0
+    while issued < config.operations or busy:
+        slot = rng.randrange(config.clients)
+        op = slots[slot]
+        clock += rng.randint(1, 1000)
+        if op is None:
+            if issued >= config.operations:
+                continue
+            f = rng.choices(("get", "put", "append"), (0.4, 0.2, 0.4))[0]
+            hot = config.keys == 1 or rng.random() < config.hot_share
+            key = "k0" if hot else f"k{rng.randrange(1, config.keys)}"
+            value = None
+            if f != "get":
+                token += 1
+                value = f"{f[0]}{token};"
+            slots[slot] = _KvOp(f, key, value)
+            issued += 1
+            busy += 1
+            events.append(Event(slot, EventType.INVOKE, f, value, key, clock))
+        elif not op.applied:  # take effect now, at a random moment inside the window
+            current = values.get(op.key, HARD_KV_INIT)
+            if op.f == "get":
+                op.output = current
+            else:
+                assert op.value is not None
+                values[op.key] = op.value if op.f == "put" else current + op.value
+                op.output = op.value
+            op.applied = True
+        else:
+            events.append(Event(slot, EventType.OK, op.f, op.output, op.key, clock))
+            slots[slot] = None
+            busy -= 1
+    if config.corrupt:
+        _corrupt_one_read(events, f"k{config.corrupt_key}")
+    return events
+
+
+def _corrupt_one_read(events: list[Event], key: str) -> None:
+    """Make the first ``ok`` get of ``key`` in the last third return an impossible value."""
+    for index in range(len(events) * 2 // 3, len(events)):
+        event = events[index]
+        if event.key == key and event.f == "get" and event.type is EventType.OK:
+            seen = event.value if isinstance(event.value, str) else ""
+            events[index] = attrs.evolve(event, value=seen + CORRUPT_TOKEN)
+            return
+    raise ValueError(f"no ok get of {key!r} in the last third of the history to corrupt")
 
 
 if __name__ == "__main__":

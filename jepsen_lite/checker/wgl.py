@@ -56,6 +56,8 @@ MAX_CACHE_ENTRIES = 5_000_000
 """Default memory budget: configurations cached per partition (roughly 150 bytes each)."""
 
 TIME_LIMIT_REASON = "time limit reached"
+NOT_CHECKED_REASON = "not checked: another key is not linearizable"
+"""The reason of an UNKNOWN partition left unchecked (or stopped) once another failed."""
 
 _BUDGET_EVERY = 2048
 _BACKTRACK = -1  # a pseudo entry: this configuration has no candidate left
@@ -79,26 +81,27 @@ def check_partition(
     partition: Partition,
     deadline: float | None = None,
     max_cache_entries: int = MAX_CACHE_ENTRIES,
+    stop: Callable[[], bool] | None = None,
 ) -> KeyResult:
     """Search one partition. ``deadline`` is a :func:`time.monotonic` instant after which
-    the answer is UNKNOWN; so is exhausting ``max_cache_entries``. On NOT_LINEARIZABLE the
-    search is replayed to the deepest backtrack to build the :class:`Counterexample`."""
+    the answer is UNKNOWN; so is exhausting ``max_cache_entries``, and ``stop()`` turning
+    true (polled with the budgets: another partition already failed). On NOT_LINEARIZABLE
+    the :class:`Counterexample` is the partial linearization at the search's first
+    backtrack at the greatest depth it reached, recorded during the one search."""
     started = time.perf_counter()
     ops = partition.ops
     init = model.init(partition.key)
-    outcome = _search(model, ops, init, deadline, max_cache_entries, None)
+    outcome = _search(model, ops, init, deadline, max_cache_entries, stop)
     counterexample = None
-    if outcome.verdict is Verdict.NOT_LINEARIZABLE:
-        replay = _search(model, ops, init, None, max_cache_entries, outcome.best_depth)
-        if replay.capture is not None:
-            order, state, failing = replay.capture
-            counterexample = Counterexample(
-                key=partition.key,
-                failing_op=ops[failing],
-                linearization=tuple(ops[i] for i in order),
-                state=state,
-                state_text=model.describe_state(state),
-            )
+    if outcome.verdict is Verdict.NOT_LINEARIZABLE and outcome.capture is not None:
+        order, state, failing = outcome.capture
+        counterexample = Counterexample(
+            key=partition.key,
+            failing_op=ops[failing],
+            linearization=tuple(ops[i] for i in order),
+            state=state,
+            state_text=model.describe_state(state),
+        )
     return KeyResult(
         key=partition.key,
         verdict=outcome.verdict,
@@ -116,10 +119,11 @@ def _search(
     init: State,
     deadline: float | None,
     max_cache: int,
-    capture_depth: int | None,
+    stop: Callable[[], bool] | None,
 ) -> _Outcome:
-    """Run the search; with ``capture_depth``, stop at the first backtrack at that depth
-    and return the partial linearization there."""
+    """Run the search. The partial linearization at the first backtrack at each new
+    greatest depth is recorded (``O(depth)`` each time, at most ``len(ops)`` times), so a
+    failure needs no second search to explain itself."""
     lay = _Layout.build(model, ops)
     nxt = lay.nxt
     prv = lay.prv
@@ -141,6 +145,7 @@ def _search(
     state = init
     window = base = opened = 0  # linearized: ops below base, window bits above, opened bits
     best = 0
+    capture: tuple[tuple[int, ...], State, int] | None = None
     budget = _BUDGET_EVERY
     fresh = True  # arrived at a new configuration
     mode = _SCAN
@@ -249,7 +254,7 @@ def _search(
                     budget -= 1
                     if not budget:
                         budget = _BUDGET_EVERY
-                        reason = _over_budget(deadline, len(cache), max_cache)
+                        reason = _over_budget(deadline, len(cache), max_cache, stop)
                         if reason is not None:
                             return _Outcome(Verdict.UNKNOWN, len(cache), best, reason)
                     continue
@@ -263,16 +268,12 @@ def _search(
             # a forced read whose configuration already failed: so does this one
         # this configuration fails: some operation should have been linearized by now
         depth = len(stack)
-        if depth > best:
+        if depth > best or capture is None:
             best = depth
-        if depth == capture_depth:
-            order = tuple(frame[0] >> 1 for frame in stack)
-            return _Outcome(
-                Verdict.NOT_LINEARIZABLE, len(cache), best, None, (order, state, _blocker(nxt))
-            )
+            capture = (tuple(frame[0] >> 1 for frame in stack), state, _blocker(nxt))
         while True:  # forced frames are popped too: they had no alternative
             if not stack:
-                return _Outcome(Verdict.NOT_LINEARIZABLE, len(cache), best)
+                return _Outcome(Verdict.NOT_LINEARIZABLE, len(cache), best, None, capture)
             e, state, window, base, opened, mode, first_ret, blocker, excluded = stack.pop()
             i = e >> 1
             lifted[i] = False
@@ -294,7 +295,7 @@ def _search(
         budget -= 1
         if not budget:
             budget = _BUDGET_EVERY
-            reason = _over_budget(deadline, len(cache), max_cache)
+            reason = _over_budget(deadline, len(cache), max_cache, stop)
             if reason is not None:
                 return _Outcome(Verdict.UNKNOWN, len(cache), best, reason)
 
@@ -426,7 +427,11 @@ def _blocker(nxt: list[int]) -> int:
     return (e >> 1) - 1
 
 
-def _over_budget(deadline: float | None, cached: int, max_cache: int) -> str | None:
+def _over_budget(
+    deadline: float | None, cached: int, max_cache: int, stop: Callable[[], bool] | None
+) -> str | None:
+    if stop is not None and stop():
+        return NOT_CHECKED_REASON
     if cached > max_cache:
         return f"memory budget spent ({cached} configurations cached)"
     if deadline is not None and time.monotonic() > deadline:
