@@ -19,6 +19,9 @@ from .partition import prepare
 from .result import CheckResult, Verdict, combine
 from .wgl import MAX_CACHE_ENTRIES, NOT_CHECKED_REASON
 
+EMPTY_WARNING = "the history has no operations; its 'linearizable' verdict is vacuous"
+NOTHING_TO_CHECK_WARNING = "no operation is left to check; 'linearizable' is vacuous"
+
 
 def check(
     model: Model,
@@ -39,8 +42,9 @@ def check(
     partition is not linearizable the others are not checked further (their results are
     UNKNOWN, reason :data:`~.wgl.NOT_CHECKED_REASON`); the counterexample is the failing
     partition's.
-    Raises :class:`~jepsen_lite.history.HistoryError` when an operation does not suit the
-    model.
+    An empty history (or one with nothing left to check) is LINEARIZABLE, vacuously, and
+    says so in ``CheckResult.warnings``, after the history's own warnings. Raises
+    :class:`~jepsen_lite.history.HistoryError` when an operation does not suit the model.
     """
     started = time.perf_counter()
     deadline = time.monotonic() + time_limit_s if time_limit_s is not None else None
@@ -50,6 +54,14 @@ def check(
         model, partitions, deadline, max_cache_entries, limit, parallel_after_s
     )
     verdict = combine([r.verdict for r in results])
+    warnings = list(history.warnings)
+    if not history.operations:
+        warnings.append(f"{history.source}: warning: {EMPTY_WARNING}")
+    elif not partitions:
+        warnings.append(
+            f"{history.source}: warning: {NOTHING_TO_CHECK_WARNING} (all "
+            f"{len(history.operations)} are fail operations or open reads)"
+        )
     counterexample = next(
         (r.counterexample for r in results if r.verdict is Verdict.NOT_LINEARIZABLE), None
     )
@@ -63,4 +75,5 @@ def check(
         results=tuple(results),
         counterexample=counterexample,
         parallel=parallel,
+        warnings=tuple(warnings),
     )

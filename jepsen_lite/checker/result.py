@@ -67,7 +67,9 @@ class CheckResult:
     every operation of the history, ``checked_operations`` those searched (not those of
     partitions left unchecked once another failed), ``keys`` the partitions, ``time_s``
     the checking time (preparation and search, not loading). ``counterexample`` is the
-    first failing partition's, in key order of the history.
+    first failing partition's, in key order of the history. ``warnings`` are
+    ``FILE[:LINE]: warning: ...`` lines for people: the history's own (times going
+    backwards), and a vacuous verdict (no operations, or none left to check).
     """
 
     verdict: Verdict
@@ -79,6 +81,7 @@ class CheckResult:
     results: tuple[KeyResult, ...]
     counterexample: Counterexample | None = None
     parallel: bool = False
+    warnings: tuple[str, ...] = ()
 
     @property
     def is_linearizable(self) -> bool:

@@ -2,13 +2,14 @@
 
 Rules (each documented in ``docs/history-format.md``):
 
-- Either one map per line or one vector of maps; maps may span lines. Record tags such as
+- Either one map per line or one vector or list of maps; maps may span lines. Record tags such as
   ``#jepsen.history.Op{...}`` are read as plain maps.
 - Events whose ``:process`` is ``:nemesis`` are dropped. Other processes are integers or
   keywords (a keyword becomes its name, a string).
 - ``:type`` is ``:invoke``/``:ok``/``:fail``/``:info``; ``:f`` must be one of
   :data:`~jepsen_lite.history.ops.F_NAMES` (else an error naming the op); ``:time`` is
-  optional; ``:index`` and any other keys are ignored.
+  optional (file order is the real-time order; times that go backwards are warnings,
+  see :mod:`.pairing`); ``:index`` and any other keys are ignored.
 - Keywords in values become their names; vectors and lists become tuples; sets become
   frozensets; maps are rejected.
 - Independent histories (``jepsen.independent``): every value is a ``[key value]`` tuple,
@@ -113,7 +114,7 @@ def _get(obj: object, key: str) -> object:
 def _to_event(obj: object, source: str, line: int, independent: bool | None) -> Event | None:
     """Convert one parsed map to an event; ``None`` for nemesis events."""
     if not isinstance(obj, edn_format.ImmutableDict | dict):
-        raise HistoryError(source, line, "expected a map")
+        raise HistoryError(source, line, f"expected a map, found {type(obj).__name__}")
     raw_process = _get(obj, "process")
     process: Process
     if isinstance(raw_process, edn_format.Keyword):
