@@ -100,3 +100,25 @@ def test_the_first_failing_key_settles_the_verdict_and_the_rest_are_not_checked(
     ]
     assert result.keys == 2 and result.checked_operations == 2
     assert result.counterexample is not None and result.counterexample.key == "bad"
+
+
+def test_a_cheap_failing_key_is_found_before_an_expensive_one_is_finished() -> None:
+    # "hard" (linearizable, about 60,000 configurations) comes first in the history, but
+    # the first round allows each key 4,096: "bad" fails in round one and settles it
+    hard = [attrs.evolve(e, key="hard") for e in simulate(HARD, random.Random(7))]
+    stale = events("""
+        9000 invoke write @bad 1
+        9000 ok     write @bad 1
+        9001 invoke read  @bad
+        9001 ok     read  @bad 0
+    """)
+    late = [attrs.evolve(e, time=10**9 + n) for n, e in enumerate(stale)]
+    result = check(CAS, pair_events(hard + late), workers=1)
+    assert result.verdict is Verdict.NOT_LINEARIZABLE
+    assert [(r.key, r.verdict, r.reason) for r in result.results] == [
+        ("hard", Verdict.UNKNOWN, NOT_CHECKED_REASON),
+        ("bad", Verdict.NOT_LINEARIZABLE, None),
+    ]
+    assert result.counterexample is not None and result.counterexample.key == "bad"
+    alone = check(CAS, pair_events(hard), workers=1)  # alone, it gets the whole budget
+    assert alone.verdict is Verdict.LINEARIZABLE and alone.results[0].explored > 4096
