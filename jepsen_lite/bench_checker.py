@@ -10,21 +10,31 @@ Columns: ``wall s`` is the checking time (``CheckResult.time_s``: preparation an
 not simulation or process start-up), ``cpu s`` the CPU time of this process (``+``: worker
 processes also ran, their CPU is not counted), ``configs`` the configurations the search
 cached (its work), ``note`` why a verdict is unknown.
+
+``--hard`` runs the hard key-value histories instead (:class:`HardKvConfig`: 50 clients,
+10 keys, 2,000 operations, a hot key ``k0`` taking ``--hot-shares`` of the operations;
+for each share and seed: the history with ``k0`` corrupted, with a cold key ``k5``
+corrupted, and the linearizable twin), checked with the ``kv`` model (initial value
+``""``). ``--write DIR`` also saves each as JSON Lines, for ``jepsen-lite check DIR
+--model kv --init '""'``.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import platform
 import random
 import sys
 import time
+from pathlib import Path
 
 import attrs
 
 from .checker.check import check
+from .history.jsonl import write_jsonl
 from .history.ops import Event, EventType
 from .history.pairing import pair_events
 from .history.simulate import SimConfig, simulate
@@ -47,7 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=30.0, help="seconds per history")
     parser.add_argument("--workers", type=int, default=None, help="default: auto")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--hard", action="store_true", help="the hard kv histories instead")
+    parser.add_argument("--hot-shares", type=float, nargs="+", default=[0.1, 0.15, 0.2])
+    parser.add_argument("--seeds", type=int, default=1, help="--hard: seeds from --seed on")
+    parser.add_argument("--write", type=Path, default=None, help="--hard: save histories here")
+    parser.add_argument(
+        "--write-format", choices=("jsonl", "edn"), default="jsonl",
+        help="--write: JSON Lines, or EDN with a :key field as in Porcupine's kv logs",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.hard:
+        return _hard(args)
 
     model = make_model(args.model)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -91,6 +111,61 @@ def main(argv: list[str] | None = None) -> int:
         )
         print("| " + " | ".join(row) + " |", flush=True)
     return 0
+
+
+def _hard(args: argparse.Namespace) -> int:
+    """The ``--hard`` table: one row per generated history."""
+    model = make_model("kv", HARD_KV_INIT)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"# hard kv histories, time limit {args.time_limit} s, load average {load:.1f}, "
+          f"{platform.python_implementation()} {platform.python_version()}")  # fmt: skip
+    header = ("history", "ops", "k0 ops", "verdict", "wall s", "cpu s", "configs", "failing key")
+    print("| " + " | ".join(header) + " |")
+    print("|---|" + "|".join("---:" for _ in header[1:]) + "|")
+    if args.write is not None:
+        args.write.mkdir(parents=True, exist_ok=True)
+    for share, seed in itertools.product(args.hot_shares, range(args.seed, args.seed + args.seeds)):
+        for name, config in (
+            ("k0-corrupt", HardKvConfig(hot_share=share)),
+            ("k5-corrupt", HardKvConfig(hot_share=share, corrupt_key=5)),
+            ("twin", HardKvConfig(hot_share=share, corrupt=False)),
+        ):
+            label = f"hot{share}-s{seed}-{name}"
+            events = hard_kv_events(config, random.Random(seed))
+            if args.write is not None:
+                path = args.write / f"{label}.{args.write_format}"
+                if args.write_format == "edn":
+                    path.write_text("".join(edn_line(e) + "\n" for e in events), encoding="utf-8")
+                else:
+                    write_jsonl(path, events)
+            history = pair_events(events, label)
+            cpu_started = time.process_time()
+            result = check(model, history, args.time_limit, workers=args.workers)
+            cpu = time.process_time() - cpu_started
+            cx = result.counterexample
+            row = (
+                label,
+                str(len(history.operations)),
+                str(sum(1 for op in history.operations if op.key == "k0")),
+                result.verdict.value,
+                f"{result.time_s:.3f}",
+                f"{cpu:.3f}" + ("+" if result.parallel else ""),
+                str(sum(r.explored for r in result.results)),
+                "" if cx is None else str(cx.key),
+            )
+            print("| " + " | ".join(row) + " |", flush=True)
+    return 0
+
+
+def edn_line(event: Event) -> str:
+    """One EDN history line in the layout of Porcupine's kv logs (a ``:key`` field;
+    string values), for the hard kv histories."""
+    value = "nil" if event.value is None else json.dumps(event.value)
+    key = json.dumps(event.key)
+    return (
+        f"{{:process {event.process}, :type :{event.type.value}, :f :{event.f}, "
+        f":key {key}, :value {value}}}"
+    )
 
 
 @attrs.frozen

@@ -15,6 +15,8 @@ Rules (each documented in ``docs/history-format.md``):
 - Independent histories (``jepsen.independent``): every value is a ``[key value]`` tuple,
   which becomes the event's ``key`` and ``value``. Detected from the first client event
   unless ``independent`` is given, then required of every event.
+- A ``:key`` field (Porcupine's kv logs, ``{:f :append, :key "8", :value "x 0 0 y"}``) is
+  the event's key, and the value is taken as it is.
 - Knossos's rule: an ``:ok`` ``:read`` (or ``:get``) of ``nil`` is an unknown value, always
   legal; so is a ``nil`` read inside a ``:txn`` (Knossos's multi-register).
 - Micro-operations ``[:read k v]``/``[:write k v]`` (also Elle's ``:r``/``:w``).
@@ -31,7 +33,7 @@ import edn_format
 
 from .edn_forms import iter_forms
 from .errors import HistoryError
-from .ops import F_NAMES, UNKNOWN, Event, EventType, History, Process, Value
+from .ops import F_NAMES, UNKNOWN, Event, EventType, History, Process, Value, show
 from .pairing import pair_events
 
 _BATCH = 500  # maps per edn_format call: its per-call cost is large (a parser is built)
@@ -62,8 +64,8 @@ def iter_edn_events(
             event = _to_event(obj, source, line, independent)
             if event is None:
                 continue
-            if independent is None:
-                independent = event.key is not None
+            if independent is None:  # the first client event decides (a :key field: no)
+                independent = event.key is not None and _get(obj, "key") is None
             yield event
 
 
@@ -143,7 +145,14 @@ def _to_event(obj: object, source: str, line: int, independent: bool | None) -> 
     try:
         raw = _get(obj, "value")
         key: Value = None
-        if independent or (independent is None and _looks_independent(f, raw)):
+        raw_key = _get(obj, "key")
+        if raw_key is not None:  # Porcupine's kv logs: {:f :get, :key "0", :value nil}
+            if independent:
+                raise ValueError("a ':key' field in an independent ([key value]) history")
+            key = _convert(raw_key)
+            if isinstance(key, tuple | frozenset):
+                raise ValueError(f"':key' must be a string, number or keyword, got {show(key)}")
+        elif independent or (independent is None and _looks_independent(f, raw)):
             if not isinstance(raw, Sequence) or isinstance(raw, str) or len(raw) != 2:
                 raise ValueError("expected an independent [key value] tuple")
             key = _convert(raw[0])
