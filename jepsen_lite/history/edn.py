@@ -33,7 +33,7 @@ import edn_format
 
 from .edn_forms import iter_forms
 from .errors import HistoryError
-from .ops import F_NAMES, UNKNOWN, Event, EventType, History, Process, Value, show
+from .ops import F_NAMES, UNKNOWN, Event, EventType, History, Process, Value
 from .pairing import pair_events
 
 _BATCH = 500  # maps per edn_format call: its per-call cost is large (a parser is built)
@@ -142,17 +142,24 @@ def _to_event(obj: object, source: str, line: int, independent: bool | None) -> 
     stamp = _get(obj, "time")
     if stamp is not None and (isinstance(stamp, bool) or not isinstance(stamp, int)):
         raise HistoryError(source, line, "':time' must be an integer (nanoseconds)")
+    key: Value = None
+    raw_key = _get(obj, "key")
+    if raw_key is not None:  # Porcupine's kv logs: {:f :get, :key "0", :value nil}
+        if independent:
+            raise HistoryError(
+                source, line, "a ':key' field in an independent ([key value]) history"
+            )
+        if not isinstance(raw_key, str | int | edn_format.Keyword) or isinstance(raw_key, bool):
+            shown = edn_format.dumps(raw_key)
+            raise HistoryError(
+                source, line, f"':key' must be a string, integer or keyword, found {shown}"
+            )
+        key = _convert(raw_key)
     try:
         raw = _get(obj, "value")
-        key: Value = None
-        raw_key = _get(obj, "key")
-        if raw_key is not None:  # Porcupine's kv logs: {:f :get, :key "0", :value nil}
-            if independent:
-                raise ValueError("a ':key' field in an independent ([key value]) history")
-            key = _convert(raw_key)
-            if isinstance(key, tuple | frozenset):
-                raise ValueError(f"':key' must be a string, number or keyword, got {show(key)}")
-        elif independent or (independent is None and _looks_independent(f, raw)):
+        if raw_key is None and (
+            independent or (independent is None and _looks_independent(f, raw))
+        ):
             if not isinstance(raw, Sequence) or isinstance(raw, str) or len(raw) != 2:
                 raise ValueError("expected an independent [key value] tuple")
             key = _convert(raw[0])

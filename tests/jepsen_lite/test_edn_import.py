@@ -197,6 +197,11 @@ MAP = "{:type :invoke, :f :read, :process 0}\n"
             f"expected a map inside the top-level vector or list, found a vector ({ACCEPTED})",
         ),
         ("(" + MAP, 1, "unexpected end of file: the list is not closed"),
+        (
+            "{:type :invoke, :f :read, :process 0, :key [1 2]}\n",
+            1,
+            "':key' must be a string, integer or keyword, found [1 2]",
+        ),
         (MAP + "{:type :ok\n", 2, "unexpected end of file inside this map"),
         ("{:type :invoke, :f :read, :process 0]\n", 1, "mismatched ']'"),
         ("[" + MAP, 1, "unexpected end of file: the vector is not closed"),
@@ -301,3 +306,38 @@ def test_time_going_slightly_backwards_is_a_warning_and_file_order_is_used(
     assert [op.call for op in history.operations] == [0, 2]  # file order
     result = check(make_model("register"), history)
     assert result.verdict is Verdict.NOT_LINEARIZABLE
+
+
+def test_a_key_field_is_the_key_as_in_porcupines_kv_logs(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+{:process 0, :type :invoke, :f :append, :key "8", :value "x 0 0 y"}
+{:process 1, :type :invoke, :f :get, :key "1", :value nil}
+{:process 0, :type :ok, :f :append, :key "8", :value "x 0 0 y"}
+{:process 1, :type :ok, :f :get, :key "1", :value ""}
+{:process 1, :type :invoke, :f :get, :key "8", :value nil}
+{:process 1, :type :ok, :f :get, :key "8", :value "x 0 0 y"}
+""",
+    )
+    history = load_history(path)
+    assert [(op.key, op.f, op.input, op.output) for op in history.operations] == [
+        ("8", "append", "x 0 0 y", "x 0 0 y"),
+        ("1", "get", None, ""),
+        ("8", "get", None, "x 0 0 y"),
+    ]
+    result = check(make_model("kv", ""), history)
+    assert result.verdict is Verdict.LINEARIZABLE and result.keys == 2
+
+
+def test_a_key_field_in_an_independent_history_is_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+{:type :invoke, :f :write, :value [k1 4], :process 0}
+{:type :ok, :f :write, :key "k1", :value [k1 4], :process 0}
+""",
+    )
+    reason = "a ':key' field in an independent ([key value]) history"
+    with pytest.raises(HistoryError, match="^" + re.escape(f"{path}:2: {reason}") + "$"):
+        load_history(path)
