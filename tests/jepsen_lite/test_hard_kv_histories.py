@@ -18,6 +18,8 @@ from jepsen_lite.bench_checker import (
     hard_kv_events,
 )
 from jepsen_lite.checker import Verdict, check
+from jepsen_lite.checker.partition import prepare
+from jepsen_lite.checker.wgl import PartitionSearch, check_partition
 from jepsen_lite.cli import main
 from jepsen_lite.history import load_history, pair_events
 from jepsen_lite.models import make_model
@@ -68,3 +70,17 @@ def test_porcupine_style_edn_with_a_key_field_checks_per_key(
     out = capsys.readouterr().out
     assert "not-linearizable (1000 operations, 10 keys" in out
     assert 'key "k0": cannot linearize get' in out
+
+
+def test_a_resumed_search_finds_the_same_counterexample() -> None:
+    history = pair_events(hard_kv_events(SMALL, random.Random(2)))
+    partition = next(p for p in prepare(KV, history) if p.key == "k0")
+    whole = check_partition(KV, partition)
+    search = PartitionSearch(KV, partition)
+    allowance, result = 500, None
+    while result is None:
+        result = search.run(allowance)
+        allowance += 500
+    assert whole.verdict is result.verdict is Verdict.NOT_LINEARIZABLE
+    assert result.explored == whole.explored > 500
+    assert result.counterexample == whole.counterexample

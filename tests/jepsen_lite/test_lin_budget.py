@@ -9,7 +9,7 @@ from jl_builders import events
 
 from jepsen_lite.checker import Verdict, check
 from jepsen_lite.checker.partition import prepare
-from jepsen_lite.checker.wgl import NOT_CHECKED_REASON
+from jepsen_lite.checker.wgl import NOT_CHECKED_REASON, PartitionSearch, check_partition
 from jepsen_lite.history import History, pair_events
 from jepsen_lite.history.simulate import SimConfig, simulate
 from jepsen_lite.models import make_model
@@ -122,3 +122,18 @@ def test_a_cheap_failing_key_is_found_before_an_expensive_one_is_finished() -> N
     assert result.counterexample is not None and result.counterexample.key == "bad"
     alone = check(CAS, pair_events(hard), workers=1)  # alone, it gets the whole budget
     assert alone.verdict is Verdict.LINEARIZABLE and alone.results[0].explored > 4096
+
+
+def test_a_suspended_and_resumed_search_is_the_same_search() -> None:
+    partition = prepare(CAS, hard_history())[0]
+    whole = check_partition(CAS, partition)
+    search = PartitionSearch(CAS, partition)
+    allowance, runs = 1000, 0
+    result = None
+    while result is None:
+        result = search.run(allowance)
+        allowance += 1000
+        runs += 1
+    assert runs > 10  # it really was suspended many times
+    assert (result.verdict, result.explored) == (whole.verdict, whole.explored)
+    assert result.verdict is Verdict.LINEARIZABLE
