@@ -10,19 +10,32 @@ Columns: ``wall s`` is the checking time (``CheckResult.time_s``: preparation an
 not simulation or process start-up), ``cpu s`` the CPU time of this process (``+``: worker
 processes also ran, their CPU is not counted), ``configs`` the configurations the search
 cached (its work), ``note`` why a verdict is unknown.
+
+``--hard`` runs the hard key-value histories instead (:class:`HardKvConfig`: 50 clients,
+10 keys, 2,000 operations, a hot key ``k0`` taking ``--hot-shares`` of the operations;
+for each share and seed: the history with ``k0`` corrupted, with a cold key ``k5``
+corrupted, and the linearizable twin), checked with the ``kv`` model (initial value
+``""``). ``--write DIR`` also saves each as JSON Lines, for ``jepsen-lite check DIR
+--model kv --init '""'``.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import platform
 import random
 import sys
 import time
+from pathlib import Path
+
+import attrs
 
 from .checker.check import check
+from .history.jsonl import write_jsonl
+from .history.ops import Event, EventType
 from .history.pairing import pair_events
 from .history.simulate import SimConfig, simulate
 from .models import make_model
@@ -44,7 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=30.0, help="seconds per history")
     parser.add_argument("--workers", type=int, default=None, help="default: auto")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--hard", action="store_true", help="the hard kv histories instead")
+    parser.add_argument("--hot-shares", type=float, nargs="+", default=[0.1, 0.15, 0.2])
+    parser.add_argument("--seeds", type=int, default=1, help="--hard: seeds from --seed on")
+    parser.add_argument("--write", type=Path, default=None, help="--hard: save histories here")
+    parser.add_argument(
+        "--write-format", choices=("jsonl", "edn"), default="jsonl",
+        help="--write: JSON Lines, or EDN with a :key field as in Porcupine's kv logs",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.hard:
+        return _hard(args)
 
     model = make_model(args.model)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -88,6 +111,158 @@ def main(argv: list[str] | None = None) -> int:
         )
         print("| " + " | ".join(row) + " |", flush=True)
     return 0
+
+
+def _hard(args: argparse.Namespace) -> int:
+    """The ``--hard`` table: one row per generated history."""
+    model = make_model("kv", HARD_KV_INIT)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"# hard kv histories, time limit {args.time_limit} s, load average {load:.1f}, "
+          f"{platform.python_implementation()} {platform.python_version()}")  # fmt: skip
+    header = ("history", "ops", "k0 ops", "verdict", "wall s", "cpu s", "configs", "failing key")
+    print("| " + " | ".join(header) + " |")
+    print("|---|" + "|".join("---:" for _ in header[1:]) + "|")
+    if args.write is not None:
+        args.write.mkdir(parents=True, exist_ok=True)
+    for share, seed in itertools.product(args.hot_shares, range(args.seed, args.seed + args.seeds)):
+        for name, config in (
+            ("k0-corrupt", HardKvConfig(hot_share=share)),
+            ("k5-corrupt", HardKvConfig(hot_share=share, corrupt_key=5)),
+            ("twin", HardKvConfig(hot_share=share, corrupt=False)),
+        ):
+            label = f"hot{share}-s{seed}-{name}"
+            events = hard_kv_events(config, random.Random(seed))
+            if args.write is not None:
+                path = args.write / f"{label}.{args.write_format}"
+                if args.write_format == "edn":
+                    path.write_text("".join(edn_line(e) + "\n" for e in events), encoding="utf-8")
+                else:
+                    write_jsonl(path, events)
+            history = pair_events(events, label)
+            cpu_started = time.process_time()
+            result = check(model, history, args.time_limit, workers=args.workers)
+            cpu = time.process_time() - cpu_started
+            cx = result.counterexample
+            row = (
+                label,
+                str(len(history.operations)),
+                str(sum(1 for op in history.operations if op.key == "k0")),
+                result.verdict.value,
+                f"{result.time_s:.3f}",
+                f"{cpu:.3f}" + ("+" if result.parallel else ""),
+                str(sum(r.explored for r in result.results)),
+                "" if cx is None else str(cx.key),
+            )
+            print("| " + " | ".join(row) + " |", flush=True)
+    return 0
+
+
+def edn_line(event: Event) -> str:
+    """One EDN history line in the layout of Porcupine's kv logs (a ``:key`` field;
+    string values), for the hard kv histories."""
+    value = "nil" if event.value is None else json.dumps(event.value)
+    key = json.dumps(event.key)
+    return (
+        f"{{:process {event.process}, :type :{event.type.value}, :f :{event.f}, "
+        f":key {key}, :value {value}}}"
+    )
+
+
+@attrs.frozen
+class HardKvConfig:
+    """A hard key-value history, the shape of Porcupine's ``c50-bad`` logs: many clients
+    doing ``get``/``put``/``append`` with unique string tokens over a few keys.
+
+    ``corrupt`` makes one key's sub-history not linearizable: one ``ok`` ``get`` of that
+    key (in the last third of the history) returns what the key held with a token that
+    was never written appended to it. Every reachable state is a concatenation of written
+    tokens, so no order can explain that read, and the search must exhaust every
+    configuration of that key before the read's completion to prove it. With
+    ``corrupt=False`` (the *twin*, same seed) the history is linearizable by construction:
+    each operation takes effect at a random moment inside its window.
+    """
+
+    clients: int = 50
+    keys: int = 10
+    operations: int = 2000
+    corrupt: bool = True
+    hot_share: float = 0.5
+    """The share of operations on ``k0``, the hot key (the others share the rest)."""
+    corrupt_key: int = 0
+
+
+HARD_KV_INIT = ""
+"""The initial value of every key in a hard kv history: check with
+``make_model("kv", HARD_KV_INIT)`` (``--model kv --init '""'``), so appends concatenate
+strings as in Porcupine's kv model."""
+
+CORRUPT_TOKEN = "corrupt;"
+"""The token the corrupted read returns that no operation wrote."""
+
+
+@attrs.define
+class _KvOp:
+    f: str
+    key: str
+    value: str | None  # the token a put or append writes
+    applied: bool = False
+    output: str | None = None
+
+
+def hard_kv_events(config: HardKvConfig, rng: random.Random) -> list[Event]:
+    """The events of a :class:`HardKvConfig` history; the same config and seed give the
+    same events, and the corrupt history and its twin differ only in the one read. At
+    each step a random client acts: invokes (a ``get``, ``put`` or ``append`` of a fresh
+    token), takes effect, or completes ``ok``."""
+    values: dict[str, str] = {}
+    slots: list[_KvOp | None] = [None] * config.clients
+    events: list[Event] = []
+    issued = busy = token = clock = 0
+    while issued < config.operations or busy:
+        slot = rng.randrange(config.clients)
+        op = slots[slot]
+        clock += rng.randint(1, 1000)
+        if op is None:
+            if issued >= config.operations:
+                continue
+            f = rng.choices(("get", "put", "append"), (0.4, 0.2, 0.4))[0]
+            hot = config.keys == 1 or rng.random() < config.hot_share
+            key = "k0" if hot else f"k{rng.randrange(1, config.keys)}"
+            value = None
+            if f != "get":
+                token += 1
+                value = f"{f[0]}{token};"
+            slots[slot] = _KvOp(f, key, value)
+            issued += 1
+            busy += 1
+            events.append(Event(slot, EventType.INVOKE, f, value, key, clock))
+        elif not op.applied:  # take effect now, at a random moment inside the window
+            current = values.get(op.key, HARD_KV_INIT)
+            if op.f == "get":
+                op.output = current
+            else:
+                assert op.value is not None
+                values[op.key] = op.value if op.f == "put" else current + op.value
+                op.output = op.value
+            op.applied = True
+        else:
+            events.append(Event(slot, EventType.OK, op.f, op.output, op.key, clock))
+            slots[slot] = None
+            busy -= 1
+    if config.corrupt:
+        _corrupt_one_read(events, f"k{config.corrupt_key}")
+    return events
+
+
+def _corrupt_one_read(events: list[Event], key: str) -> None:
+    """Make the first ``ok`` get of ``key`` in the last third return an impossible value."""
+    for index in range(len(events) * 2 // 3, len(events)):
+        event = events[index]
+        if event.key == key and event.f == "get" and event.type is EventType.OK:
+            seen = event.value if isinstance(event.value, str) else ""
+            events[index] = attrs.evolve(event, value=seen + CORRUPT_TOKEN)
+            return
+    raise ValueError(f"no ok get of {key!r} in the last third of the history to corrupt")
 
 
 if __name__ == "__main__":

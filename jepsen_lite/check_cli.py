@@ -4,9 +4,12 @@ Each argument is a history file or a directory (every ``*.jsonl``, ``*.edn`` and
 directly in it, in name order). Per file it prints the verdict and a one-line summary,
 or with ``--json`` one JSON object per line::
 
-    {"file": "h.jsonl", "verdict": "linearizable", "operations": 1000, "time_s": 0.012}
+    {"file": "h.jsonl", "verdict": "linearizable", "operations": 1000, "time_s": 0.012,
+     "warnings": []}
 
-``time_s`` is the checking time (after loading; no process start-up). Exit status:
+``time_s`` is the checking time (after loading; no process start-up). Warnings (event
+times going backwards; an empty history, whose ``linearizable`` is vacuous) go to stderr,
+and into ``warnings`` with ``--json``; they do not change the verdict. Exit status:
 0 all linearizable, 1 any not linearizable, 2 any unknown and none not linearizable,
 3 bad input (a malformed history, an unreadable file or a bad command line), which wins
 over the others; the other files are still checked. Bad-input messages go to stderr as
@@ -111,6 +114,8 @@ def run_check(
             bad = True
             continue
         verdicts.append(result.verdict)
+        for warning in result.warnings:
+            print(warning, file=err)
         _report(path, result, model, args.json, out)
         if args.html is not None:
             page = _page_path(path, html_dir, used_names) if html_dir else Path(args.html)
@@ -165,6 +170,7 @@ def _report(path: Path, result: CheckResult, model: Model, as_json: bool, out: T
             "verdict": result.verdict.value,
             "operations": result.operations,
             "time_s": round(result.time_s, 6),
+            "warnings": list(result.warnings),
         }
         print(json.dumps(record), file=out)
         return

@@ -45,7 +45,8 @@ class KeyResult:
 
     ``operations`` counts the operations searched (after removing ``fail`` ops and open
     read-only ops); ``explored`` the distinct (linearized set, state) configurations
-    cached; ``reason`` says why the verdict is UNKNOWN (``None`` otherwise).
+    cached; ``reason`` says why the verdict is UNKNOWN (``None`` otherwise): a budget
+    spent, or ``"not checked: another key is not linearizable"``.
     """
 
     key: Value
@@ -63,9 +64,12 @@ class CheckResult:
 
     The verdict is NOT_LINEARIZABLE if any partition is (one is proof enough), else
     UNKNOWN if any partition ran out of budget, else LINEARIZABLE. ``operations`` counts
-    every operation of the history, ``checked_operations`` those searched, ``keys`` the
-    partitions, ``time_s`` the checking time (preparation and search, not loading).
-    ``counterexample`` is the first failing partition's, in key order of the history.
+    every operation of the history, ``checked_operations`` those searched (not those of
+    partitions left unchecked once another failed), ``keys`` the partitions, ``time_s``
+    the checking time (preparation and search, not loading). ``counterexample`` is the
+    first failing partition's, in key order of the history. ``warnings`` are
+    ``FILE[:LINE]: warning: ...`` lines for people: the history's own (times going
+    backwards), and a vacuous verdict (no operations, or none left to check).
     """
 
     verdict: Verdict
@@ -77,6 +81,7 @@ class CheckResult:
     results: tuple[KeyResult, ...]
     counterexample: Counterexample | None = None
     parallel: bool = False
+    warnings: tuple[str, ...] = ()
 
     @property
     def is_linearizable(self) -> bool:

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 import attrs
 
@@ -56,6 +56,8 @@ MAX_CACHE_ENTRIES = 5_000_000
 """Default memory budget: configurations cached per partition (roughly 150 bytes each)."""
 
 TIME_LIMIT_REASON = "time limit reached"
+NOT_CHECKED_REASON = "not checked: another key is not linearizable"
+"""The reason of an UNKNOWN partition left unchecked (or stopped) once another failed."""
 
 _BUDGET_EVERY = 2048
 _BACKTRACK = -1  # a pseudo entry: this configuration has no candidate left
@@ -79,47 +81,97 @@ def check_partition(
     partition: Partition,
     deadline: float | None = None,
     max_cache_entries: int = MAX_CACHE_ENTRIES,
+    stop: Callable[[], bool] | None = None,
 ) -> KeyResult:
     """Search one partition. ``deadline`` is a :func:`time.monotonic` instant after which
-    the answer is UNKNOWN; so is exhausting ``max_cache_entries``. On NOT_LINEARIZABLE the
-    search is replayed to the deepest backtrack to build the :class:`Counterexample`."""
-    started = time.perf_counter()
-    ops = partition.ops
-    init = model.init(partition.key)
-    outcome = _search(model, ops, init, deadline, max_cache_entries, None)
-    counterexample = None
-    if outcome.verdict is Verdict.NOT_LINEARIZABLE:
-        replay = _search(model, ops, init, None, max_cache_entries, outcome.best_depth)
-        if replay.capture is not None:
-            order, state, failing = replay.capture
+    the answer is UNKNOWN; so is exhausting ``max_cache_entries``, and ``stop()`` turning
+    true (polled with the budgets: another partition already failed; reason
+    :data:`NOT_CHECKED_REASON`). On NOT_LINEARIZABLE the :class:`Counterexample` is the
+    partial linearization at the search's first backtrack at the greatest depth it
+    reached, recorded during the one search."""
+    result = PartitionSearch(model, partition, deadline, max_cache_entries, stop).run(None)
+    assert result is not None, "a search without an allowance finishes"
+    return result
+
+
+class PartitionSearch:
+    """A resumable search of one partition, for checking several partitions in rounds.
+
+    :meth:`run` searches until the answer is known (returning the :class:`KeyResult`) or
+    until more than ``allowance`` configurations are cached (returning ``None``); a later
+    :meth:`run` with a larger allowance continues where it stopped, losing no work. The
+    budgets are those of :func:`check_partition`; :attr:`budgets` ``.deadline`` may be
+    changed between runs.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        partition: Partition,
+        deadline: float | None = None,
+        max_cache_entries: int = MAX_CACHE_ENTRIES,
+        stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.model = model
+        self.partition = partition
+        self.budgets = _Budgets(deadline, max_cache_entries, stop)
+        self.time_s = 0.0
+        self._steps = _search(model, partition.ops, model.init(partition.key), self.budgets)
+        next(self._steps)  # to the priming yield: nothing is searched yet
+
+    def run(self, allowance: int | None) -> KeyResult | None:
+        """Search on (see the class docstring); ``None``: no allowance, run to the end."""
+        started = time.perf_counter()
+        try:
+            self._steps.send(_NO_ALLOWANCE if allowance is None else allowance)
+        except StopIteration as finished:
+            self.time_s += time.perf_counter() - started
+            return self._result(finished.value)
+        self.time_s += time.perf_counter() - started
+        return None
+
+    def close(self) -> None:
+        """Abandon the search (frees its memory)."""
+        self._steps.close()
+
+    def _result(self, outcome: _Outcome) -> KeyResult:
+        ops = self.partition.ops
+        counterexample = None
+        if outcome.verdict is Verdict.NOT_LINEARIZABLE and outcome.capture is not None:
+            order, state, failing = outcome.capture
             counterexample = Counterexample(
-                key=partition.key,
+                key=self.partition.key,
                 failing_op=ops[failing],
                 linearization=tuple(ops[i] for i in order),
                 state=state,
-                state_text=model.describe_state(state),
+                state_text=self.model.describe_state(state),
             )
-    return KeyResult(
-        key=partition.key,
-        verdict=outcome.verdict,
-        operations=len(ops),
-        time_s=time.perf_counter() - started,
-        explored=outcome.explored,
-        counterexample=counterexample,
-        reason=outcome.reason,
-    )
+        return KeyResult(
+            key=self.partition.key,
+            verdict=outcome.verdict,
+            operations=len(ops),
+            time_s=self.time_s,
+            explored=outcome.explored,
+            counterexample=counterexample,
+            reason=outcome.reason,
+        )
+
+
+_NO_ALLOWANCE = 1 << 62
 
 
 def _search(
     model: Model,
     ops: Sequence[Operation],
     init: State,
-    deadline: float | None,
-    max_cache: int,
-    capture_depth: int | None,
-) -> _Outcome:
-    """Run the search; with ``capture_depth``, stop at the first backtrack at that depth
-    and return the partial linearization there."""
+    budgets: _Budgets,
+) -> Generator[int, int, _Outcome]:
+    """Run the search, as a generator: it first yields at once (priming) and then
+    whenever more configurations are cached than the allowance last sent in; the next
+    ``send(allowance)`` resumes it. It returns the outcome. The partial linearization at
+    the first backtrack at each new greatest depth is recorded (``O(depth)`` each time, at
+    most ``len(ops)`` times), so a failure needs no second search to explain itself."""
+    allowance = yield 0
     lay = _Layout.build(model, ops)
     nxt = lay.nxt
     prv = lay.prv
@@ -141,6 +193,7 @@ def _search(
     state = init
     window = base = opened = 0  # linearized: ops below base, window bits above, opened bits
     best = 0
+    capture: tuple[tuple[int, ...], State, int] | None = None
     budget = _BUDGET_EVERY
     fresh = True  # arrived at a new configuration
     mode = _SCAN
@@ -249,9 +302,11 @@ def _search(
                     budget -= 1
                     if not budget:
                         budget = _BUDGET_EVERY
-                        reason = _over_budget(deadline, len(cache), max_cache)
+                        reason = budgets.over(len(cache))
                         if reason is not None:
                             return _Outcome(Verdict.UNKNOWN, len(cache), best, reason)
+                        if len(cache) > allowance:
+                            allowance = yield len(cache)
                     continue
             if mode == _BLOCKER:  # now the other candidates, in list order
                 mode = _SCAN
@@ -263,16 +318,12 @@ def _search(
             # a forced read whose configuration already failed: so does this one
         # this configuration fails: some operation should have been linearized by now
         depth = len(stack)
-        if depth > best:
+        if depth > best or capture is None:
             best = depth
-        if depth == capture_depth:
-            order = tuple(frame[0] >> 1 for frame in stack)
-            return _Outcome(
-                Verdict.NOT_LINEARIZABLE, len(cache), best, None, (order, state, _blocker(nxt))
-            )
+            capture = (tuple(frame[0] >> 1 for frame in stack), state, _blocker(nxt))
         while True:  # forced frames are popped too: they had no alternative
             if not stack:
-                return _Outcome(Verdict.NOT_LINEARIZABLE, len(cache), best)
+                return _Outcome(Verdict.NOT_LINEARIZABLE, len(cache), best, None, capture)
             e, state, window, base, opened, mode, first_ret, blocker, excluded = stack.pop()
             i = e >> 1
             lifted[i] = False
@@ -294,9 +345,11 @@ def _search(
         budget -= 1
         if not budget:
             budget = _BUDGET_EVERY
-            reason = _over_budget(deadline, len(cache), max_cache)
+            reason = budgets.over(len(cache))
             if reason is not None:
                 return _Outcome(Verdict.UNKNOWN, len(cache), best, reason)
+            if len(cache) > allowance:
+                allowance = yield len(cache)
 
 
 @attrs.define
@@ -426,9 +479,20 @@ def _blocker(nxt: list[int]) -> int:
     return (e >> 1) - 1
 
 
-def _over_budget(deadline: float | None, cached: int, max_cache: int) -> str | None:
-    if cached > max_cache:
-        return f"memory budget spent ({cached} configurations cached)"
-    if deadline is not None and time.monotonic() > deadline:
-        return TIME_LIMIT_REASON
-    return None
+@attrs.define
+class _Budgets:
+    """When to give up: see :func:`check_partition`."""
+
+    deadline: float | None
+    max_cache: int
+    stop: Callable[[], bool] | None
+
+    def over(self, cached: int) -> str | None:
+        """Why the search must stop now, or ``None``."""
+        if self.stop is not None and self.stop():
+            return NOT_CHECKED_REASON
+        if cached > self.max_cache:
+            return f"memory budget spent ({cached} configurations cached)"
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            return TIME_LIMIT_REASON
+        return None

@@ -2,18 +2,21 @@
 
 Rules (each documented in ``docs/history-format.md``):
 
-- Either one map per line or one vector of maps; maps may span lines. Record tags such as
+- Either one map per line or one vector or list of maps; maps may span lines. Record tags such as
   ``#jepsen.history.Op{...}`` are read as plain maps.
 - Events whose ``:process`` is ``:nemesis`` are dropped. Other processes are integers or
   keywords (a keyword becomes its name, a string).
 - ``:type`` is ``:invoke``/``:ok``/``:fail``/``:info``; ``:f`` must be one of
   :data:`~jepsen_lite.history.ops.F_NAMES` (else an error naming the op); ``:time`` is
-  optional; ``:index`` and any other keys are ignored.
+  optional (file order is the real-time order; times that go backwards are warnings,
+  see :mod:`.pairing`); ``:index`` and any other keys are ignored.
 - Keywords in values become their names; vectors and lists become tuples; sets become
   frozensets; maps are rejected.
 - Independent histories (``jepsen.independent``): every value is a ``[key value]`` tuple,
   which becomes the event's ``key`` and ``value``. Detected from the first client event
   unless ``independent`` is given, then required of every event.
+- A ``:key`` field (Porcupine's kv logs, ``{:f :append, :key "8", :value "x 0 0 y"}``) is
+  the event's key, and the value is taken as it is.
 - Knossos's rule: an ``:ok`` ``:read`` (or ``:get``) of ``nil`` is an unknown value, always
   legal; so is a ``nil`` read inside a ``:txn`` (Knossos's multi-register).
 - Micro-operations ``[:read k v]``/``[:write k v]`` (also Elle's ``:r``/``:w``).
@@ -61,8 +64,8 @@ def iter_edn_events(
             event = _to_event(obj, source, line, independent)
             if event is None:
                 continue
-            if independent is None:
-                independent = event.key is not None
+            if independent is None:  # the first client event decides (a :key field: no)
+                independent = event.key is not None and _get(obj, "key") is None
             yield event
 
 
@@ -113,7 +116,7 @@ def _get(obj: object, key: str) -> object:
 def _to_event(obj: object, source: str, line: int, independent: bool | None) -> Event | None:
     """Convert one parsed map to an event; ``None`` for nemesis events."""
     if not isinstance(obj, edn_format.ImmutableDict | dict):
-        raise HistoryError(source, line, "expected a map")
+        raise HistoryError(source, line, f"expected a map, found {type(obj).__name__}")
     raw_process = _get(obj, "process")
     process: Process
     if isinstance(raw_process, edn_format.Keyword):
@@ -139,10 +142,24 @@ def _to_event(obj: object, source: str, line: int, independent: bool | None) -> 
     stamp = _get(obj, "time")
     if stamp is not None and (isinstance(stamp, bool) or not isinstance(stamp, int)):
         raise HistoryError(source, line, "':time' must be an integer (nanoseconds)")
+    key: Value = None
+    raw_key = _get(obj, "key")
+    if raw_key is not None:  # Porcupine's kv logs: {:f :get, :key "0", :value nil}
+        if independent:
+            raise HistoryError(
+                source, line, "a ':key' field in an independent ([key value]) history"
+            )
+        if not isinstance(raw_key, str | int | edn_format.Keyword) or isinstance(raw_key, bool):
+            shown = edn_format.dumps(raw_key)
+            raise HistoryError(
+                source, line, f"':key' must be a string, integer or keyword, found {shown}"
+            )
+        key = _convert(raw_key)
     try:
         raw = _get(obj, "value")
-        key: Value = None
-        if independent or (independent is None and _looks_independent(f, raw)):
+        if raw_key is None and (
+            independent or (independent is None and _looks_independent(f, raw))
+        ):
             if not isinstance(raw, Sequence) or isinstance(raw, str) or len(raw) != 2:
                 raise ValueError("expected an independent [key value] tuple")
             key = _convert(raw[0])

@@ -134,11 +134,14 @@ class History:
     """A paired, validated history: operations in call order, plus where it came from.
 
     ``event_count`` is the number of client events read (nemesis events excluded).
+    ``warnings`` are problems that do not stop checking (event times going backwards),
+    each a ``FILE:LINE: warning: ...`` line for people.
     """
 
     operations: tuple[Operation, ...]
     source: str = "<memory>"
     event_count: int = 0
+    warnings: tuple[str, ...] = ()
 
     @property
     def keys(self) -> frozenset[Value]:

@@ -6,7 +6,10 @@ Rules (each violation is a :class:`HistoryError` naming the source and line):
 - every completion (``ok``/``fail``/``info``) follows an invoke of the same process, with
   the same ``f`` and the same ``key``;
 - a process that got ``info`` is never reused;
-- event times, where present, never go backwards (file order is real-time order);
+- file order is the real-time order used for checking; event times, where present, are
+  for display, and one that goes backwards (clocks of different client machines, or a
+  clock step) is a *warning* in :attr:`History.warnings`, not an error (the first
+  :data:`MAX_WARNINGS` are kept word for word, then a count);
 - either every non-``txn`` operation has a key, or none has.
 
 Invokes that never complete stay open until the end of the history (``Status.PENDING``,
@@ -22,6 +25,8 @@ from .errors import HistoryError
 from .ops import UNKNOWN, Event, EventType, History, Operation, Process, Status, show
 
 _STATUS = {EventType.OK: Status.OK, EventType.FAIL: Status.FAIL, EventType.INFO: Status.INFO}
+MAX_WARNINGS = 10
+"""Warnings kept word for word per history; the rest are counted in one more line."""
 
 
 def pair_events(events: Iterable[Event], source: str = "<memory>") -> History:
@@ -33,19 +38,22 @@ def pair_events(events: Iterable[Event], source: str = "<memory>") -> History:
     pending: dict[Process, tuple[int, int, Event]] = {}  # process -> (op id, index, invoke)
     crashed: dict[Process, int] = {}  # process -> line of its info completion
     last_time: int | None = None
+    warnings: list[str] = []
+    backwards = 0
     keyed_line: tuple[bool, int] | None = None  # (has key, line) of the first keyed-ness
     count = 0
     for index, event in enumerate(events):
         count += 1
         if event.time is not None:
             if last_time is not None and event.time < last_time:
-                raise HistoryError(
-                    source,
-                    event.line,
-                    f"time {event.time} is before the previous event's time {last_time}; "
-                    "events must be in real-time order",
-                )
-            last_time = event.time
+                backwards += 1
+                if backwards <= MAX_WARNINGS:
+                    warnings.append(
+                        f"{source}:{event.line}: warning: time {event.time} is before an "
+                        f"earlier event's time {last_time}; checking uses file order"
+                    )
+            else:
+                last_time = event.time
         process = event.process
         if event.type is EventType.INVOKE:
             if process in pending:
@@ -135,4 +143,9 @@ def pair_events(events: Iterable[Event], source: str = "<memory>") -> History:
         )
     done = tuple(op for op in operations if op is not None)
     assert len(done) == len(operations), "every invoke is paired or pending"
-    return History(operations=done, source=source, event_count=count)
+    if backwards > MAX_WARNINGS:
+        warnings.append(
+            f"{source}: warning: {backwards - MAX_WARNINGS} more events whose time goes "
+            f"backwards ({backwards} in all)"
+        )
+    return History(operations=done, source=source, event_count=count, warnings=tuple(warnings))

@@ -10,6 +10,7 @@ import pytest
 
 from jepsen_lite.checker import Verdict, check
 from jepsen_lite.history import UNKNOWN, HistoryError, Status, load_history
+from jepsen_lite.history.edn_forms import ACCEPTED
 from jepsen_lite.models import make_model
 
 
@@ -171,7 +172,36 @@ MAP = "{:type :invoke, :f :read, :process 0}\n"
 @pytest.mark.parametrize(
     ("text", "line", "reason"),
     [
-        (MAP + "42\n", 2, "expected a map at the top level, found '42'"),
+        (MAP + "42\n", 2, f"expected a map at the top level, found a number '42' ({ACCEPTED})"),
+        (MAP + ":x\n", 2, f"expected a map at the top level, found a keyword ':x' ({ACCEPTED})"),
+        ('"h"\n', 1, f"expected a map at the top level, found a string ({ACCEPTED})"),
+        ("#{1 2}\n", 1, f"expected a map at the top level, found a set ({ACCEPTED})"),
+        (
+            MAP + "[" + MAP + "]\n",
+            2,
+            f"expected a map at the top level, found a vector ({ACCEPTED})",
+        ),
+        (
+            "[" + MAP + "] (" + MAP + ")\n",
+            2,
+            f"expected a map at the top level, found a list ({ACCEPTED})",
+        ),
+        (
+            "(" + MAP + '"x")\n',
+            2,
+            f"expected a map inside the top-level vector or list, found a string ({ACCEPTED})",
+        ),
+        (
+            "([1 2])\n",
+            1,
+            f"expected a map inside the top-level vector or list, found a vector ({ACCEPTED})",
+        ),
+        ("(" + MAP, 1, "unexpected end of file: the list is not closed"),
+        (
+            "{:type :invoke, :f :read, :process 0, :key [1 2]}\n",
+            1,
+            "':key' must be a string, integer or keyword, found [1 2]",
+        ),
         (MAP + "{:type :ok\n", 2, "unexpected end of file inside this map"),
         ("{:type :invoke, :f :read, :process 0]\n", 1, "mismatched ']'"),
         ("[" + MAP, 1, "unexpected end of file: the vector is not closed"),
@@ -230,3 +260,84 @@ def test_many_events_parse_in_batches(tmp_path: Path) -> None:
     history = load_history(path)
     assert len(history.operations) == 1200
     assert history.operations[-1].complete_line == 2400
+
+
+LIST_HISTORY = """
+({:type :invoke, :f :write, :value 1, :process 0, :time 100}
+ {:type :ok, :f :write, :value 1, :process 0, :time 200}
+ {:type :invoke, :f :read, :value nil, :process 1, :time 300}
+ {:type :ok, :f :read, :value 1, :process 1, :time 400})
+"""
+
+
+def test_a_top_level_list_loads_like_a_vector(tmp_path: Path) -> None:
+    as_list = load_history(write(tmp_path, LIST_HISTORY, "list.edn"))
+    vector_text = LIST_HISTORY.replace("(", "[", 1).replace(")", "]")
+    as_vector = load_history(write(tmp_path, vector_text, "vector.edn"))
+    assert [(op.f, op.input, op.output, op.line) for op in as_list.operations] == [
+        ("write", 1, 1, 1),
+        ("read", None, 1, 3),
+    ]
+    assert [(op.f, op.output) for op in as_list.operations] == [
+        (op.f, op.output) for op in as_vector.operations
+    ]
+    assert check(make_model("register"), as_list).verdict is Verdict.LINEARIZABLE
+
+
+def test_time_going_slightly_backwards_is_a_warning_and_file_order_is_used(
+    tmp_path: Path,
+) -> None:
+    # the read's invoke is stamped before the write's ok (clock skew between clients);
+    # in file order the write completed first, so a read of the initial nil would be stale
+    path = write(
+        tmp_path,
+        """
+{:type :invoke, :f :write, :value 1, :process 0, :time 100}
+{:type :ok, :f :write, :value 1, :process 0, :time 200}
+{:type :invoke, :f :read, :value nil, :process 1, :time 190}
+{:type :ok, :f :read, :value 0, :process 1, :time 400}
+""",
+    )
+    history = load_history(path)
+    assert history.warnings == (
+        f"{path}:3: warning: time 190 is before an earlier event's time 200; "
+        "checking uses file order",
+    )
+    assert [op.call for op in history.operations] == [0, 2]  # file order
+    result = check(make_model("register"), history)
+    assert result.verdict is Verdict.NOT_LINEARIZABLE
+
+
+def test_a_key_field_is_the_key_as_in_porcupines_kv_logs(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+{:process 0, :type :invoke, :f :append, :key "8", :value "x 0 0 y"}
+{:process 1, :type :invoke, :f :get, :key "1", :value nil}
+{:process 0, :type :ok, :f :append, :key "8", :value "x 0 0 y"}
+{:process 1, :type :ok, :f :get, :key "1", :value ""}
+{:process 1, :type :invoke, :f :get, :key "8", :value nil}
+{:process 1, :type :ok, :f :get, :key "8", :value "x 0 0 y"}
+""",
+    )
+    history = load_history(path)
+    assert [(op.key, op.f, op.input, op.output) for op in history.operations] == [
+        ("8", "append", "x 0 0 y", "x 0 0 y"),
+        ("1", "get", None, ""),
+        ("8", "get", None, "x 0 0 y"),
+    ]
+    result = check(make_model("kv", ""), history)
+    assert result.verdict is Verdict.LINEARIZABLE and result.keys == 2
+
+
+def test_a_key_field_in_an_independent_history_is_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+{:type :invoke, :f :write, :value [k1 4], :process 0}
+{:type :ok, :f :write, :key "k1", :value [k1 4], :process 0}
+""",
+    )
+    reason = "a ':key' field in an independent ([key value]) history"
+    with pytest.raises(HistoryError, match="^" + re.escape(f"{path}:2: {reason}") + "$"):
+        load_history(path)

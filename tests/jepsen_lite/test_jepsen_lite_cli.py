@@ -102,6 +102,9 @@ def test_bad_input_exits_3_naming_file_and_line(
         (["check", "{good}", "--time-limit", "0"], "--time-limit must be positive"),
         (["check"], "the following arguments are required: HISTORY"),
         ([], "usage: jepsen-lite"),
+        (["check", "{good}", "--bogus"], "unrecognized arguments: --bogus"),
+        (["check", "{good}", "--time-limit", "soon"], "invalid float value: 'soon'"),
+        (["chekc", "{good}"], "invalid choice: 'chekc'"),
     ],
 )
 def test_bad_command_lines_exit_3(
@@ -127,7 +130,8 @@ def test_json_output_one_object_per_file(
         ("c.edn", "linearizable", 1),
     ]
     for record in records:
-        assert set(record) == {"file", "verdict", "operations", "time_s"}
+        assert set(record) == {"file", "verdict", "operations", "time_s", "warnings"}
+        assert record["warnings"] == []
         assert isinstance(record["time_s"], float) and record["time_s"] >= 0
 
 
@@ -183,3 +187,66 @@ def test_benchmark_script_prints_a_table(capsys: pytest.CaptureFixture[str]) -> 
     assert bench(["--lengths", "200", "--keys", "1", "2", "--processes", "3"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 200")]
     assert len(rows) == 2 and all("| linearizable |" in row for row in rows)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["check", "--bogus", "x.jsonl"], ["check"], ["check", "--json"]],
+)
+def test_usage_errors_of_the_real_command_exit_3_not_2(argv: list[str]) -> None:
+    """argparse would exit 2, which the docs give to the verdict ``unknown``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "jepsen_lite.cli", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 3
+    assert "usage: jepsen-lite" in done.stderr and "error:" in done.stderr
+    assert done.stdout == ""
+
+
+def test_an_empty_history_is_reported_loudly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = put(tmp_path, "empty.jsonl", "")
+    assert main(["check", str(path), "--json"]) == 0  # vacuously linearizable, see docs
+    captured = capsys.readouterr()
+    warning = (
+        f"{path}: warning: the history has no operations; its 'linearizable' verdict is vacuous"
+    )
+    assert captured.err == warning + "\n"
+    record = json.loads(captured.out)
+    assert (record["verdict"], record["operations"], record["warnings"]) == (
+        "linearizable", 0, [warning],
+    )  # fmt: skip
+    assert main(["check", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == warning + "\n"
+    assert captured.out.startswith(f"{path}: linearizable (0 operations, 0 keys, ")
+
+
+def test_a_history_with_only_failed_operations_is_reported_loudly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = GOOD.splitlines()[0] + "\n" + GOOD.splitlines()[1].replace('"ok"', '"fail"') + "\n"
+    path = put(tmp_path, "failed.jsonl", text)
+    assert main(["check", str(path)]) == 0
+    assert capsys.readouterr().err == (
+        f"{path}: warning: no operation is left to check; 'linearizable' is vacuous "
+        "(all 1 are fail operations or open reads)\n"
+    )
+
+
+def test_backward_times_are_warnings_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = GOOD.replace('"time": 3', '"time": 1')  # the read's invoke is stamped early
+    path = put(tmp_path, "skew.jsonl", text)
+    assert main(["check", str(path), "--json"]) == 0
+    captured = capsys.readouterr()
+    warning = (
+        f"{path}:3: warning: time 1 is before an earlier event's time 2; checking uses file order"
+    )
+    assert captured.err == warning + "\n"
+    assert json.loads(captured.out)["warnings"] == [warning]

@@ -8,6 +8,8 @@ import attrs
 from jl_builders import events
 
 from jepsen_lite.checker import Verdict, check
+from jepsen_lite.checker.partition import prepare
+from jepsen_lite.checker.wgl import NOT_CHECKED_REASON, PartitionSearch, check_partition
 from jepsen_lite.history import History, pair_events
 from jepsen_lite.history.simulate import SimConfig, simulate
 from jepsen_lite.models import make_model
@@ -58,14 +60,80 @@ def test_not_linearizable_wins_over_unknown() -> None:
 def test_worker_processes_give_the_same_results_as_sequential() -> None:
     config = SimConfig(operations=2000, processes=6, keys=8, info_rate=0.05, fail_rate=0.05)
     events = simulate(config, random.Random(3))
-    reads = [n for n, e in enumerate(events) if e.type.value == "ok" and e.f == "read"]
-    events[reads[10]] = attrs.evolve(events[reads[10]], value=99)  # break one key
+    keys = [p.key for p in prepare(CAS, pair_events(events))]
+    last_key = keys[-1]  # the last partition checked
+    reads = [
+        n for n, e in enumerate(events)
+        if e.type.value == "ok" and e.f == "read" and e.key == last_key
+    ]  # fmt: skip
+    events[reads[10]] = attrs.evolve(events[reads[10]], value=99)  # break that key
     history = pair_events(events)
     sequential = check(CAS, history, workers=1)
     parallel = check(CAS, history, workers=2, parallel_after_s=0.0)
     assert parallel.parallel and not sequential.parallel
     assert sequential.verdict is parallel.verdict is Verdict.NOT_LINEARIZABLE
-    assert [(r.key, r.verdict, r.operations) for r in sequential.results] == [
-        (r.key, r.verdict, r.operations) for r in parallel.results
-    ]
+    assert [(r.key, r.verdict) for r in sequential.results] == [
+        (k, Verdict.LINEARIZABLE) for k in keys[:-1]
+    ] + [(last_key, Verdict.NOT_LINEARIZABLE)]
+    for seq, par in zip(sequential.results, parallel.results, strict=True):
+        assert (par.key, par.operations) == (seq.key, seq.operations)
+        # a worker may have been stopped once the failing key was found
+        assert par.verdict is seq.verdict or par.reason == NOT_CHECKED_REASON
     assert parallel.counterexample == sequential.counterexample
+
+
+def test_the_first_failing_key_settles_the_verdict_and_the_rest_are_not_checked() -> None:
+    stale = events("""
+        0 invoke write @bad 1
+        0 ok     write @bad 1
+        1 invoke read  @bad
+        1 ok     read  @bad 0
+    """)
+    hard = [attrs.evolve(e, key="hard", time=10**9 + n) for n, e in enumerate(
+        simulate(HARD, random.Random(7))
+    )]  # fmt: skip
+    result = check(CAS, pair_events(stale + hard), workers=1)
+    assert result.verdict is Verdict.NOT_LINEARIZABLE
+    assert [(r.key, r.verdict, r.reason) for r in result.results] == [
+        ("bad", Verdict.NOT_LINEARIZABLE, None),
+        ("hard", Verdict.UNKNOWN, NOT_CHECKED_REASON),
+    ]
+    assert result.keys == 2 and result.checked_operations == 2
+    assert result.counterexample is not None and result.counterexample.key == "bad"
+
+
+def test_a_cheap_failing_key_is_found_before_an_expensive_one_is_finished() -> None:
+    # "hard" (linearizable, about 60,000 configurations) comes first in the history, but
+    # the first round allows each key 4,096: "bad" fails in round one and settles it
+    hard = [attrs.evolve(e, key="hard") for e in simulate(HARD, random.Random(7))]
+    stale = events("""
+        9000 invoke write @bad 1
+        9000 ok     write @bad 1
+        9001 invoke read  @bad
+        9001 ok     read  @bad 0
+    """)
+    late = [attrs.evolve(e, time=10**9 + n) for n, e in enumerate(stale)]
+    result = check(CAS, pair_events(hard + late), workers=1)
+    assert result.verdict is Verdict.NOT_LINEARIZABLE
+    assert [(r.key, r.verdict, r.reason) for r in result.results] == [
+        ("hard", Verdict.UNKNOWN, NOT_CHECKED_REASON),
+        ("bad", Verdict.NOT_LINEARIZABLE, None),
+    ]
+    assert result.counterexample is not None and result.counterexample.key == "bad"
+    alone = check(CAS, pair_events(hard), workers=1)  # alone, it gets the whole budget
+    assert alone.verdict is Verdict.LINEARIZABLE and alone.results[0].explored > 4096
+
+
+def test_a_suspended_and_resumed_search_is_the_same_search() -> None:
+    partition = prepare(CAS, hard_history())[0]
+    whole = check_partition(CAS, partition)
+    search = PartitionSearch(CAS, partition)
+    allowance, runs = 1000, 0
+    result = None
+    while result is None:
+        result = search.run(allowance)
+        allowance += 1000
+        runs += 1
+    assert runs > 10  # it really was suspended many times
+    assert (result.verdict, result.explored) == (whole.verdict, whole.explored)
+    assert result.verdict is Verdict.LINEARIZABLE
