@@ -1,4 +1,4 @@
-"""The ``jepsen-lite`` command: ``check`` histories; ``run`` is not built yet.
+"""The ``jepsen-lite`` command: ``check`` recorded histories.
 
 ``main(argv)`` returns the exit status instead of exiting, so tests can call it. A bad
 command line is bad input: exit status 3, like a malformed history (argparse's own 2
@@ -12,8 +12,6 @@ import sys
 from typing import NoReturn
 
 from .check_cli import EXIT_BAD_INPUT, add_check_parser
-
-EXIT_NOT_BUILT = 2
 
 
 class _UsageError(Exception):
@@ -33,14 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     add_check_parser(subparsers)
-    run = subparsers.add_parser("run", help="run a test against a cluster (not built yet)")
-    run.set_defaults(handler=_run_not_built)
     return parser
-
-
-def _run_not_built(args: argparse.Namespace) -> int:
-    print("jepsen-lite run: not built yet (needs the runner issue)", file=sys.stderr)
-    return EXIT_NOT_BUILT
 
 
 def main(argv: list[str] | None = None) -> int:
