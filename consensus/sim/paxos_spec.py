@@ -27,7 +27,7 @@ import random
 from typing import Any
 
 from ..core import Ready
-from ..messages import ZERO_BALLOT, Ballot, PaxosHardState
+from ..messages import ZERO_BALLOT, Accepted, Ballot, Message, PaxosHardState, Promise
 from ..paxos import PaxosConfig, PaxosCore
 from ..quorum import majority
 from ..storage.base import Recovered
@@ -146,6 +146,10 @@ def _compact(core: Any, snapshot: Snapshot) -> None:
     paxos.compact(snapshot)
 
 
+def _vouches(msg: Message) -> bool:
+    return type(msg) is Promise or type(msg) is Accepted
+
+
 MULTIPAXOS_SPEC = ProtocolSpec(
     name="multipaxos",
     make_core=_make_core,
@@ -153,4 +157,5 @@ MULTIPAXOS_SPEC = ProtocolSpec(
     make_invariants=MultiPaxosInvariants,
     compact=_compact,
     make_disk_storage=PaxosSimDiskStorage,
+    vouches=_vouches,
 )

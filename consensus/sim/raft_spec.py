@@ -26,7 +26,7 @@ import random
 from typing import Any
 
 from ..core import Ready, Role
-from ..messages import RequestVoteResponse
+from ..messages import Message, RequestVoteResponse
 from ..raft import RaftConfig, RaftCore
 from ..storage.base import Recovered
 from ..storage.memory import MemoryStorage
@@ -154,6 +154,10 @@ def _compact(core: Any, snapshot: Snapshot) -> None:
     raft.compact(snapshot)
 
 
+def _vouches(msg: Message) -> bool:
+    return type(msg) is RequestVoteResponse and msg.granted and not msg.pre_vote
+
+
 RAFT_SPEC = ProtocolSpec(
     name="raft",
     make_core=_make_core,
@@ -161,4 +165,5 @@ RAFT_SPEC = ProtocolSpec(
     make_invariants=RaftInvariants,
     compact=_compact,
     make_disk_storage=SimDiskStorage,
+    vouches=_vouches,
 )

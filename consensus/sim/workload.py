@@ -62,6 +62,9 @@ class Workload:
         self.reads = 0
         self.probes_acked = 0
         self.healing = False
+        self.pinned: NodeId | None = None
+        """While set, client 1 sends every operation here, half of them reads (a
+        deposed leader that its clients still believe in)."""
         for client in self.clients:
             self._schedule(client, self._think())
 
@@ -75,8 +78,12 @@ class Workload:
         client.token += 1
         self._queue.push(self._clock.now_us + delay_us, CLIENT, (client.id, client.token))
 
+    def pin(self, node: NodeId | None) -> None:
+        self.pinned = node
+
     def heal(self) -> None:
         """Stop the regular clients; start the probe client."""
+        self.pinned = None
         self.healing = True
         for client in self.clients:
             client.token += 1  # every pending event of theirs is now stale
@@ -101,6 +108,10 @@ class Workload:
 
     def _start(self, client: Client) -> str:
         cluster = self._cluster
+        pinned = self.pinned is not None and client.id == 1 and not client.probe
+        if pinned:
+            assert self.pinned is not None
+            client.target = self.pinned
         node = client.target
         if not cluster.is_up(node):
             client.target = self._random_node()
@@ -113,7 +124,8 @@ class Workload:
         def done(ok: bool) -> None:
             self._done(client, token, ok)
 
-        if self._reads and not client.probe and self._rng.random() < self._config.read_fraction:
+        fraction = 0.5 if pinned else self._config.read_fraction
+        if self._reads and not client.probe and self._rng.random() < fraction:
             self.reads += 1
             context = b"r%d.%d" % (client.id, token)
             cluster.read_index(node, context, done)
