@@ -100,6 +100,7 @@ class Cluster:
         snapshot_every_entries: int = 0,
         record_applied: bool = False,
         make_storage: Callable[[], SimStorage] | None = None,
+        tune: Callable[[object], None] | None = None,
     ) -> None:
         if nodes < 1:
             raise ValueError(f"a cluster needs at least one node, got {nodes}")
@@ -111,6 +112,7 @@ class Cluster:
         self._send = send
         self._snapshot_every = snapshot_every_entries if spec.compact is not None else 0
         self._record = record_applied
+        self._tune = tune
         self.crash_point: Callable[[NodeId, int], int] | None = None
         """Asked before a node sends a durable batch's ``early_messages`` (how many there
         are): -1 goes on; ``k >= 0`` sends the first ``k`` and crashes the node right
@@ -231,6 +233,8 @@ class Cluster:
     def _start(self, host: Host, recovered: object) -> None:
         core_rng = random.Random(self._rng.getrandbits(64))
         core = self.spec.make_core(host.id, self.voters, core_rng, recovered)
+        if self._tune is not None:
+            self._tune(core)
         snapshot = getattr(recovered, "snapshot", None)
         if isinstance(snapshot, Snapshot):
             self.history.install(host.replica, snapshot)

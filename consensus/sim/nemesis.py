@@ -40,7 +40,7 @@ SYNC_CRASH = "sync-crash"
 DEPOSE = "depose"
 UNDEPOSE = "undepose"
 
-DEPOSED_SLOWDOWN = 5
+DEPOSED_SLOWDOWN = 8
 """How much slower a deposed leader's clock runs while it is cut off."""
 QUICK_RESTART_US = 3_000
 """Reply crashes restart within this: the node is back while the election goes on."""
@@ -133,6 +133,11 @@ class Nemesis:
             if not up:
                 return "crash skipped: every node is down"
             node = up[self._rng.randrange(len(up))]
+            if faults.corrupt_rate:
+                # Aim at a node with unsynced bytes on its disk: what garbling needs.
+                dirty = [n for n in up if self._cluster.host(n).dirty]
+                if dirty and self._rng.random() < faults.corrupt_rate:
+                    node = dirty[self._rng.randrange(len(dirty))]
             mode = self._pick_crash_mode(node)
             self._cluster.crash(node)
             self._down.append(node)
@@ -172,7 +177,8 @@ class Nemesis:
                 self.slow_clock(leader, DEPOSED_SLOWDOWN)
             if self.pin_clients is not None:
                 self.pin_clients(leader)
-            self._later(self._span(faults.partition_us_max or 50 * self._min_us), UNDEPOSE, 0)
+            window_us = max(faults.partition_us_max, 100 * self._min_us)
+            self._later(self._span(window_us), UNDEPOSE, 0)
             return f"depose leader {leader}: cut off from its peers, clock slowed, reads pinned"
         if action == UNDEPOSE:
             self._undepose()
@@ -271,11 +277,13 @@ class Nemesis:
             return ""
         mode = CRASH_MODES[self._rng.randrange(len(CRASH_MODES))]
         disk = self._disk(node)
-        disk.crash_mode = mode
         rate = self._faults.corrupt_rate
-        if rate and mode in GARBLE_MODES and self._rng.random() < rate:
+        if rate and mode is not CrashMode.PROCESS and self._rng.random() < rate:
+            mode = GARBLE_MODES[self._rng.randrange(len(GARBLE_MODES))]
+            disk.crash_mode = mode
             disk.garble = True
             return f" ({mode.value}, garbled)"
+        disk.crash_mode = mode
         return f" ({mode.value})"
 
     def heal(self) -> str:

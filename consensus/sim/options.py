@@ -117,8 +117,8 @@ class SimConfig:
     link_queue_max: int = attrs.field(default=1024, validator=_at_least(1))
     events_per_node_s_max: int = attrs.field(default=20_000, validator=_at_least(1))
     progress_window_us: int = attrs.field(default=1_000_000, validator=_at_least(1))
-    messages_per_node_window_max: int = attrs.field(default=2_000, validator=_at_least(1))
-    messages_per_commit_max: int = attrs.field(default=200, validator=_at_least(1))
+    messages_per_node_window_max: int = attrs.field(default=600, validator=_at_least(1))
+    messages_per_commit_max: int = attrs.field(default=100, validator=_at_least(1))
     wall_s_max: float = 300.0
 
     def events_max(self) -> int:

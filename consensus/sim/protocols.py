@@ -100,6 +100,9 @@ class ProtocolSpec:
     - ``vouches``: whether a message vouches for state its sender must hold durably (a
       granted vote, a promise): the nemesis's reply crashes aim at the moment right
       after such a message left a node that has unsynced state. None: no reply crashes.
+    - ``tune``: swarm testing of the core's own knobs: given the run's random stream, it
+      returns what to do to every core the run starts (say, small AppendEntries batches
+      and a short in-flight window, so a lagging follower catches up entry by entry).
     """
 
     name: str
@@ -110,6 +113,7 @@ class ProtocolSpec:
     reads: bool = True
     make_disk_storage: Callable[[random.Random], SimDisk] | None = None
     vouches: Callable[[Message], bool] | None = None
+    tune: Callable[[random.Random], Callable[[Any], None]] | None = None
 
 
 def _spec_module(name: str) -> ModuleType | None:

@@ -121,6 +121,8 @@ class Simulation:
         make_disk = spec.make_disk_storage
         if self.faults.disk and make_disk is None:
             raise ValueError(f"protocol {spec.name} has no simulated disk: no disk faults")
+        tune_rng = random.Random(strategy_rng.getrandbits(64))
+        tune = spec.tune(tune_rng) if spec.tune is not None else None
         self.cluster = Cluster(
             spec,
             config.nodes,
@@ -133,6 +135,7 @@ class Simulation:
                 if self.faults.disk and make_disk is not None
                 else None
             ),
+            tune=tune,
         )
         self.workload = Workload(self.cluster, self.queue, self.clock, workload_rng, config)
         self.nemesis = Nemesis(

@@ -64,7 +64,8 @@ class Workload:
         self.healing = False
         self.pinned: NodeId | None = None
         """While set, client 1 sends every operation here, half of them reads (a
-        deposed leader that its clients still believe in)."""
+        deposed leader that its clients still believe in), and the other clients send
+        theirs elsewhere (to the majority side, where a new leader commits writes)."""
         for client in self.clients:
             self._schedule(client, self._think())
 
@@ -108,10 +109,15 @@ class Workload:
 
     def _start(self, client: Client) -> str:
         cluster = self._cluster
-        pinned = self.pinned is not None and client.id == 1 and not client.probe
-        if pinned:
-            assert self.pinned is not None
-            client.target = self.pinned
+        pinned = False
+        if self.pinned is not None and not client.probe:
+            if client.id == 1:
+                pinned = True
+                client.target = self.pinned
+            elif client.target == self.pinned:
+                # The other clients are on the majority side: they fail over.
+                others = self._nodes - 1
+                client.target = 1 + (self.pinned + self._rng.randrange(others)) % self._nodes
         node = client.target
         if not cluster.is_up(node):
             client.target = self._random_node()
