@@ -106,7 +106,7 @@ class Cluster:
             raise ValueError(f"a cluster needs at least one node, got {nodes}")
         self.spec = spec
         self.voters: tuple[NodeId, ...] = tuple(range(1, nodes + 1))
-        self.history = history or History()
+        self.history = history or History(spec.term_text)
         self.invariants = invariants or spec.make_invariants()
         self._rng = rng
         self._send = send

@@ -100,6 +100,8 @@ class ProtocolSpec:
     - ``vouches``: whether a message vouches for state its sender must hold durably (a
       granted vote, a promise): the nemesis's reply crashes aim at the moment right
       after such a message left a node that has unsynced state. None: no reply crashes.
+    - ``term_text``: how a violation prints an entry's term (Multi-Paxos: the ballot as
+      ``(round, node)``, not its encoded integer).
     - ``tune``: swarm testing of the core's own knobs: given the run's random stream, it
       returns what to do to every core the run starts (say, small AppendEntries batches
       and a short in-flight window, so a lagging follower catches up entry by entry).
@@ -114,6 +116,7 @@ class ProtocolSpec:
     make_disk_storage: Callable[[random.Random], SimDisk] | None = None
     vouches: Callable[[Message], bool] | None = None
     tune: Callable[[random.Random], Callable[[Any], None]] | None = None
+    term_text: Callable[[int], str] = str
 
 
 def _spec_module(name: str) -> ModuleType | None:

@@ -117,7 +117,7 @@ class Simulation:
         self.network = SimNetwork(
             range(1, config.nodes + 1), net_rng, config, self.faults, self.queue, self.clock
         )
-        self.history = History()
+        self.history = History(spec.term_text)
         make_disk = spec.make_disk_storage
         if self.faults.disk and make_disk is None:
             raise ValueError(f"protocol {spec.name} has no simulated disk: no disk faults")

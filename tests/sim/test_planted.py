@@ -151,3 +151,17 @@ def test_unplanted_raft_passes_the_same_seeds() -> None:
 def test_unplanted_multipaxos_passes_the_same_seeds() -> None:
     result = hunt(MULTIPAXOS_SPEC, SEEDS)
     assert result is None, f"{result.result.violation}\n  replay: {result.replay}"
+
+
+def test_paxos_violations_print_ballots_as_round_and_node() -> None:
+    from consensus.messages import Ballot
+    from consensus.sim.paxos_spec import MultiPaxosInvariants, entry_text
+    from consensus.sim.violation import SimViolation
+    from consensus.types import Entry
+
+    checks = MultiPaxosInvariants()
+    checks._check_promise(1, Ballot(3, 2), "promised")
+    with pytest.raises(SimViolation, match=r"node 1 promised \(2, 5\) after promising \(3, 2\)"):
+        checks._check_promise(1, Ballot(2, 5), "promised")
+    entry = Entry(4, Ballot(7, 3).as_term(), b"x")
+    assert entry_text(entry) == "Entry(slot=4, ballot=(7, 3), data=b'x', kind=NORMAL)"
