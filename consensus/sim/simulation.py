@@ -195,7 +195,10 @@ class Simulation:
         pop = heapq.heappop
         push = heapq.heappush
         clock = self.clock
-        arrive = self.network.arrive
+        network = self.network
+        inflight = network.inflight
+        cut = network.cut
+        stats = network.stats
         deliver = self.cluster.deliver
         tick = self.cluster.tick
         periods = self._periods
@@ -206,7 +209,13 @@ class Simulation:
                 clock.now_us = now
                 events += 1
                 if kind == DELIVER:
-                    if arrive(payload):
+                    # SimNetwork.arrive, inlined
+                    src = payload.src
+                    dst = payload.dst
+                    inflight[src][dst] -= 1
+                    if cut[src][dst]:
+                        stats.cut += 1
+                    else:
                         deliver(payload)
                 elif kind == TICK:
                     tick(payload)
