@@ -284,9 +284,10 @@ class Cluster:
                     if early and self.defer_sync is not None:
                         host.sync_seq += 1
                         if self.defer_sync(node, host.sync_seq):
-                            # Observed now as far as it took effect: written, and its
-                            # early messages sent; its messages follow the fsync.
-                            self.invariants.observe(node, core, attrs.evolve(rd, messages=()))
+                            # Observed now as far as it took effect: its entries written
+                            # and its early messages sent. Its hard state (votes,
+                            # promises) counts once durable, with its messages.
+                            observe(node, core, attrs.evolve(rd, hard_state=None, messages=()))
                             host.syncing = rd
                             break
                     storage.sync()
@@ -387,8 +388,11 @@ class Cluster:
             self._stop(host)
             return
         host.dirty = False
-        if rd.messages:
-            self.invariants.observe(node, core, Ready(messages=rd.messages))
+        if rd.messages or rd.hard_state is not None:
+            durable: Ready[object] = Ready(
+                hard_state=rd.hard_state, must_sync=True, messages=rd.messages
+            )
+            self.invariants.observe(node, core, durable)
         if not self._finish(host, core, rd):
             return
         self._note_leader(host, core)
