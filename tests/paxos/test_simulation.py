@@ -115,5 +115,7 @@ def test_a_promise_going_back_is_a_violation() -> None:
     inv.observe(1, core, Ready(hard_state=PaxosHardState(B2, 0, ()), must_sync=True))
     with pytest.raises(InvariantViolation, match=r"promise-monotone: node 1 promised \(1, 1\)"):
         inv.observe(1, core, Ready(hard_state=PaxosHardState(B1, 0, ()), must_sync=True))
-    with pytest.raises(InvariantViolation, match=r"restarted promising \(0, 0\), below the \(2, 2\)"):
+    with pytest.raises(
+        InvariantViolation, match=r"restarted promising \(0, 0\), below the \(2, 2\)"
+    ):
         inv.restarted(1, new_core(1))
