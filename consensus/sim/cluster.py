@@ -33,6 +33,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 
+import attrs
+
 from ..core import ProtocolCore, Ready, Role
 from ..errors import ConsensusError
 from ..messages import Message
@@ -53,7 +55,17 @@ class NodeDown(Exception):
 class Host:
     """One node: its durable storage (outlives crashes) and, while up, core and replica."""
 
-    __slots__ = ("core", "id", "leader_term", "replica", "snapshot_index", "storage")
+    __slots__ = (
+        "core",
+        "dirty",
+        "id",
+        "leader_term",
+        "replica",
+        "snapshot_index",
+        "storage",
+        "sync_seq",
+        "syncing",
+    )
 
     def __init__(self, node: NodeId, storage: SimStorage, record: bool) -> None:
         self.id = node
@@ -62,6 +74,9 @@ class Host:
         self.replica = Replica(node, record)
         self.leader_term: Term = -1  # the term in which this node last was leader
         self.snapshot_index = 0
+        self.dirty = False  # persisted state that is not yet synced
+        self.syncing: Ready[object] | None = None  # the batch a deferred fsync holds
+        self.sync_seq = 0
 
 
 class Cluster:
@@ -85,20 +100,30 @@ class Cluster:
         snapshot_every_entries: int = 0,
         record_applied: bool = False,
         make_storage: Callable[[], SimStorage] | None = None,
+        tune: Callable[[object], None] | None = None,
     ) -> None:
         if nodes < 1:
             raise ValueError(f"a cluster needs at least one node, got {nodes}")
         self.spec = spec
         self.voters: tuple[NodeId, ...] = tuple(range(1, nodes + 1))
-        self.history = history or History()
+        self.history = history or History(spec.term_text)
         self.invariants = invariants or spec.make_invariants()
         self._rng = rng
         self._send = send
         self._snapshot_every = snapshot_every_entries if spec.compact is not None else 0
         self._record = record_applied
-        self.crash_point: Callable[[NodeId], bool] | None = None
-        """Asked after a node sent a batch's ``early_messages`` and before it persisted
-        the batch; True crashes the node right there."""
+        self._tune = tune
+        self.crash_point: Callable[[NodeId, int], int] | None = None
+        """Asked before a node sends a durable batch's ``early_messages`` (how many there
+        are): -1 goes on; ``k >= 0`` sends the first ``k`` and crashes the node right
+        there, before the batch reaches its disk."""
+        self.reply_crash: Callable[[NodeId, Ready[object]], bool] | None = None
+        """Asked right after a batch's messages left a node that holds persisted but
+        unsynced state; True crashes the node there."""
+        self.defer_sync: Callable[[NodeId, int], bool] | None = None
+        """Asked for the fsync of a batch with ``early_messages`` (node, sync number):
+        True means the fsync takes time, and the caller will call ``sync_done`` with the
+        same number when it ends. Meanwhile the node takes inputs but drains nothing."""
         self.storage_failed: Callable[[NodeId], None] | None = None
         """Told when a node's storage raised ``StorageError``, just before the node stops
         (a failed fsync is never retried: only a restart brings the node back)."""
@@ -191,6 +216,8 @@ class Cluster:
         if host.core is None:
             raise NodeDown(node)
         host.core = None
+        host.syncing = None
+        host.dirty = False
         host.storage.crash()
         host.replica = Replica(node, self._record)
         host.leader_term = -1
@@ -206,6 +233,8 @@ class Cluster:
     def _start(self, host: Host, recovered: object) -> None:
         core_rng = random.Random(self._rng.getrandbits(64))
         core = self.spec.make_core(host.id, self.voters, core_rng, recovered)
+        if self._tune is not None:
+            self._tune(core)
         snapshot = getattr(recovered, "snapshot", None)
         if isinstance(snapshot, Snapshot):
             self.history.install(host.replica, snapshot)
@@ -222,11 +251,14 @@ class Cluster:
     def _drain(self, host: Host, core: ProtocolCore[object]) -> None:
         """The hot path: every batch of every node goes through here. The caller has just
         seen ``core.has_ready()`` be true."""
+        if host.syncing is not None:
+            return  # a deferred fsync is in flight: new inputs wait in the core
         node = host.id
         storage = host.storage
         replica = host.replica
         history = self.history
         observe = self.invariants.observe
+        snapshot_every = self._snapshot_every
         send = self._send
         durable = False
         readies = 0
@@ -234,27 +266,45 @@ class Cluster:
         while more:
             rd = core.ready()
             readies += 1
-            if rd.early_messages:
-                if rd.must_sync and self.crash_point is not None and self.crash_point(node):
-                    self._torn(host, core, rd)
-                    break
-                self.messages += len(rd.early_messages)
-                for msg in rd.early_messages:
+            early = rd.early_messages
+            if early:
+                if rd.must_sync and self.crash_point is not None:
+                    sent = self.crash_point(node, len(early))
+                    if sent >= 0:
+                        self._torn(host, core, rd, sent)
+                        break
+                self.messages += len(early)
+                for msg in early:
                     send(msg)
             try:
                 if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
                     storage.persist(rd.hard_state, rd.entries, rd.snapshot)
+                    host.dirty = True
                 if rd.must_sync:
+                    if early and self.defer_sync is not None:
+                        host.sync_seq += 1
+                        if self.defer_sync(node, host.sync_seq):
+                            # Observed now as far as it took effect: its entries written
+                            # and its early messages sent. Its hard state (votes,
+                            # promises) counts once durable, with its messages.
+                            observe(node, core, attrs.evolve(rd, hard_state=None, messages=()))
+                            host.syncing = rd
+                            break
                     storage.sync()
+                    host.dirty = False
                     durable = True
             except StorageError:
                 self._stop(host)
                 break
             observe(node, core, rd)
+            # Steps 4-6, as in _finish (inlined: this is the hot path).
             if rd.messages:
                 self.messages += len(rd.messages)
                 for msg in rd.messages:
                     send(msg)
+                if host.dirty and self.reply_crash is not None and self.reply_crash(node, rd):
+                    self.crash(node)
+                    break
             if rd.snapshot is not None:
                 history.install(replica, rd.snapshot)
                 host.snapshot_index = rd.snapshot.meta.index
@@ -269,10 +319,7 @@ class Cluster:
                 for context in rd.dropped_reads:
                     history.read_dropped(node, context)
             core.advance(rd)
-            if (
-                self._snapshot_every
-                and replica.applied - host.snapshot_index >= self._snapshot_every
-            ):
+            if snapshot_every and replica.applied - host.snapshot_index >= snapshot_every:
                 try:
                     self._take_snapshot(host, core)
                 except StorageError:
@@ -280,14 +327,77 @@ class Cluster:
                     break
             more = core.has_ready()
         else:
-            # A node becomes leader in a durable batch (its new term, vote or first
-            # entry): only then can the answer change, so only then ask for status().
             if durable:
-                status = core.status()
-                if status.role is Role.LEADER and status.term != host.leader_term:
-                    host.leader_term = status.term
-                    self.elections += 1
+                self._note_leader(host, core)
         self.readies += readies
+
+    def _note_leader(self, host: Host, core: ProtocolCore[object]) -> None:
+        # A node becomes leader in a durable batch (its new term, vote or first entry):
+        # only then can the answer change, so only then ask for status().
+        status = core.status()
+        if status.role is Role.LEADER and status.term != host.leader_term:
+            host.leader_term = status.term
+            self.elections += 1
+
+    def _finish(self, host: Host, core: ProtocolCore[object], rd: Ready[object]) -> bool:
+        """Steps 4-6 of a batch that is durable (if it had to be), after a deferred fsync
+        (``_drain`` inlines the same steps). False: the node crashed or stopped."""
+        history = self.history
+        replica = host.replica
+        if rd.messages:
+            self.messages += len(rd.messages)
+            send = self._send
+            for msg in rd.messages:
+                send(msg)
+            if host.dirty and self.reply_crash is not None and self.reply_crash(host.id, rd):
+                self.crash(host.id)
+                return False
+        if rd.snapshot is not None:
+            history.install(replica, rd.snapshot)
+            host.snapshot_index = rd.snapshot.meta.index
+        if rd.committed:
+            apply = history.apply
+            for entry in rd.committed:
+                apply(replica, entry)
+        if rd.read_states:
+            for state in rd.read_states:
+                history.read_state(host.id, state)
+        if rd.dropped_reads:
+            for context in rd.dropped_reads:
+                history.read_dropped(host.id, context)
+        core.advance(rd)
+        if self._snapshot_every and replica.applied - host.snapshot_index >= self._snapshot_every:
+            try:
+                self._take_snapshot(host, core)
+            except StorageError:
+                self._stop(host)
+                return False
+        return True
+
+    def sync_done(self, node: NodeId, seq: int) -> None:
+        """A deferred fsync (see ``defer_sync``) completes: finish its batch, go on."""
+        host = self.hosts[node - 1]
+        rd = host.syncing
+        core = host.core
+        if rd is None or core is None or seq != host.sync_seq:
+            return  # the node crashed meanwhile
+        host.syncing = None
+        try:
+            host.storage.sync()
+        except StorageError:
+            self._stop(host)
+            return
+        host.dirty = False
+        if rd.messages or rd.hard_state is not None:
+            durable: Ready[object] = Ready(
+                hard_state=rd.hard_state, must_sync=True, messages=rd.messages
+            )
+            self.invariants.observe(node, core, durable)
+        if not self._finish(host, core, rd):
+            return
+        self._note_leader(host, core)
+        if core.has_ready():
+            self._drain(host, core)
 
     def _stop(self, host: Host) -> None:
         """The node's storage failed: the node stops (a crash, as far as the disk goes)."""
@@ -296,12 +406,14 @@ class Cluster:
             self.storage_failed(host.id)  # before the crash: it may pick the crash mode
         self.crash(host.id)
 
-    def _torn(self, host: Host, core: ProtocolCore[object], rd: Ready[object]) -> None:
-        """Power cut after the early send: only the early messages ever happened."""
-        self.messages += len(rd.early_messages)
-        for msg in rd.early_messages:
+    def _torn(self, host: Host, core: ProtocolCore[object], rd: Ready[object], sent: int) -> None:
+        """Power cut during the early send: only the first ``sent`` early messages ever
+        happened, and nothing of the batch reached the disk."""
+        early = rd.early_messages[:sent]
+        self.messages += len(early)
+        for msg in early:
             self._send(msg)
-        self.invariants.observe(host.id, core, Ready(early_messages=rd.early_messages))
+        self.invariants.observe(host.id, core, Ready(early_messages=early))
         self.crash(host.id)
 
     def _take_snapshot(self, host: Host, core: ProtocolCore[object]) -> None:

@@ -28,7 +28,22 @@ CHECK = 5
 DEADLINE = 6
 """payload: None. The heal phase's time limit: not converged by now is a liveness failure."""
 
-KIND_NAMES: tuple[str, ...] = ("tick", "deliver", "client", "nemesis", "heal", "check", "deadline")
+PROGRESS = 7
+"""payload: None. Every ``progress_window_us``: the budgets and the no-progress check."""
+SYNC = 8
+"""payload: (node id, sync number). A node's deferred fsync completes."""
+
+KIND_NAMES: tuple[str, ...] = (
+    "tick",
+    "deliver",
+    "client",
+    "nemesis",
+    "heal",
+    "check",
+    "deadline",
+    "progress",
+    "sync",
+)
 
 Event = tuple[int, int, int, Any]
 

@@ -72,7 +72,8 @@ def read_image(data: bytes) -> tuple[Index, int]:
 class History:
     """Global records of applied entries, pending proposals and pending reads."""
 
-    def __init__(self) -> None:
+    def __init__(self, term_text: Callable[[Term], str] = str) -> None:
+        self._term_text = term_text
         self._applied: list[Entry | None] = [None]  # index -> first entry applied there
         self._prefix_hash: list[int] = [0]  # index -> running hash after applying it
         self._tickets: dict[NodeId, dict[Index, tuple[Term, bytes, Resolved | None]]] = {}
@@ -80,6 +81,15 @@ class History:
         self.acked: dict[Index, Term] = {}
         self.acked_max: Index = 0
         self.reads_done = 0
+
+    def text(self, entry: Entry | None) -> str:
+        """An entry as a violation prints it (its term through the protocol's format)."""
+        if entry is None:
+            return "nothing"
+        return (
+            f"Entry(index={entry.index}, term={self._term_text(entry.term)}, "
+            f"data={entry.data!r}, kind={entry.kind.name})"
+        )
 
     # -- applying -------------------------------------------------------------------------
     @property
@@ -110,8 +120,8 @@ class History:
             ):
                 raise SimViolation(
                     STATE_MACHINE_SAFETY,
-                    f"node {replica.node} applied {entry!r} at index {index} where another "
-                    f"node applied {first!r}",
+                    f"node {replica.node} applied {self.text(entry)} at index {index} where "
+                    f"another node applied {self.text(first)}",
                 )
         else:
             applied.append(entry)
@@ -140,8 +150,8 @@ class History:
             if data != want_data:
                 raise SimViolation(
                     ACKNOWLEDGED_LOST,
-                    f"node {node} applied ({index}, {term}) with data {data!r}, but it "
-                    f"ticketed {want_data!r} there",
+                    f"node {node} applied ({index}, {self._term_text(term)}) with data "
+                    f"{data!r}, but it ticketed {want_data!r} there",
                 )
             self.acked[index] = term
             if index > self.acked_max:
@@ -157,8 +167,9 @@ class History:
         if index != meta.index or known is None or known.term != meta.term:
             raise SimViolation(
                 SNAPSHOT_CONSISTENCY,
-                f"node {replica.node} installed a snapshot at ({meta.index}, {meta.term}) "
-                f"holding index {index}; the applied entry there is {known!r}",
+                f"node {replica.node} installed a snapshot at ({meta.index}, "
+                f"{self._term_text(meta.term)}) holding index {index}; the applied entry "
+                f"there is {self.text(known)}",
             )
         if digest != self._prefix_hash[index]:
             raise SimViolation(
@@ -231,5 +242,6 @@ class History:
             if entry is None or entry.term != term:
                 raise SimViolation(
                     ACKNOWLEDGED_LOST,
-                    f"acknowledged ({index}, {term}) but {entry!r} is applied there",
+                    f"acknowledged ({index}, {self._term_text(term)}) but {self.text(entry)} "
+                    "is applied there",
                 )

@@ -18,11 +18,14 @@ restarted, and nothing more scheduled. Events: ``NEMESIS`` with payload ``(actio
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import cast
 
+from ..core import Ready, Role
 from ..storage.fs import CrashMode
+from ..types import NodeId
 from .cluster import Cluster
-from .events import NEMESIS, Clock, EventQueue
+from .events import NEMESIS, SYNC, Clock, EventQueue
 from .network import SimNetwork
 from .options import FaultOptions
 from .partitions import draw_partition
@@ -33,10 +36,20 @@ UNPARTITION = "unpartition"
 CRASH = "crash"
 RESTART = "restart"
 FSYNC_FAIL = "fsync-fail"
+SYNC_CRASH = "sync-crash"
+DEPOSE = "depose"
+UNDEPOSE = "undepose"
+
+DEPOSED_SLOWDOWN = 8
+"""How much slower a deposed leader's clock runs while it is cut off."""
+QUICK_RESTART_US = 3_000
+"""Reply crashes restart within this: the node is back while the election goes on."""
 
 CRASH_MODES = (CrashMode.POWER_LOSS, CrashMode.TORN, CrashMode.SCRAMBLED, CrashMode.PROCESS)
 """What a crash keeps of the unsynced bytes, when disk faults are on (one drawn per
 crash); without them the storage's own model applies (MemoryStorage: power loss)."""
+GARBLE_MODES = (CrashMode.TORN, CrashMode.SCRAMBLED)
+"""The crash modes that write back unsynced bytes, which ``corrupt_rate`` garbles."""
 
 
 class Nemesis:
@@ -67,8 +80,19 @@ class Nemesis:
             self._later(self._exp(faults.partition_every_us), PARTITION, 0)
         if faults.crash_every_us:
             self._later(self._exp(faults.crash_every_us), CRASH, 0)
-        if faults.torn_crash_rate:
+        if faults.torn_crash_rate or faults.leader_crash_rate:
             cluster.crash_point = self.crash_point
+        if faults.reply_crash_rate and cluster.spec.vouches is not None:
+            cluster.reply_crash = self.reply_crash
+        if faults.fsync_us_max:
+            cluster.defer_sync = self.defer_sync
+        if faults.deposed_every_us and len(cluster.voters) > 2:
+            self._later(self._exp(faults.deposed_every_us), DEPOSE, 0)
+        self.slow_clock: Callable[[NodeId, int], None] | None = None
+        """Set by the simulation: make a node's ticks this many times slower (1: normal)."""
+        self.pin_clients: Callable[[NodeId | None], None] | None = None
+        """Set by the simulation: send one client's operations to this node (None: stop)."""
+        self._deposed: NodeId | None = None
         if faults.fsync_fail_every_us:
             self._later(self._exp(faults.fsync_fail_every_us), FSYNC_FAIL, 0)
         cluster.storage_failed = self.storage_failed
@@ -98,6 +122,8 @@ class Nemesis:
             self._later(self._span(faults.partition_us_max), UNPARTITION, 0)
             return f"partition {partition.describe()}"
         if action == UNPARTITION:
+            if self._deposed is not None:
+                return "unpartition skipped: a deposed leader is cut off"
             self._network.heal()
             self._partitioned = False
             return "partition healed"
@@ -107,6 +133,11 @@ class Nemesis:
             if not up:
                 return "crash skipped: every node is down"
             node = up[self._rng.randrange(len(up))]
+            if faults.corrupt_rate:
+                # Aim at a node with unsynced bytes on its disk: what garbling needs.
+                dirty = [n for n in up if self._cluster.host(n).dirty]
+                if dirty and self._rng.random() < faults.corrupt_rate:
+                    node = dirty[self._rng.randrange(len(dirty))]
             mode = self._pick_crash_mode(node)
             self._cluster.crash(node)
             self._down.append(node)
@@ -119,6 +150,39 @@ class Nemesis:
             self._down.remove(arg)
             self._cluster.restart(arg)
             return f"restart node {arg}"
+        if action == SYNC_CRASH:
+            host = self._cluster.host(arg)
+            if host.core is None or host.syncing is None:
+                return f"crash node {arg} in its fsync skipped: not syncing"
+            self._pick_crash_mode(arg)
+            self._cluster.crash(arg)
+            self._down.append(arg)
+            self.crashes += 1
+            self._later(self._span(faults.downtime_us_max), RESTART, arg)
+            return f"crash node {arg} in its fsync"
+        if action == DEPOSE:
+            self._later(self._exp(faults.deposed_every_us), DEPOSE, 0)
+            if self._partitioned:
+                return "depose skipped: a partition is active"
+            leader = self._leader()
+            if leader is None:
+                return "depose skipped: no leader"
+            others = [n for n in self._cluster.voters if n != leader]
+            cut = frozenset((leader, n) for n in others) | frozenset((n, leader) for n in others)
+            self._network.partition(cut)
+            self._partitioned = True
+            self._deposed = leader
+            self.partitions += 1
+            if self.slow_clock is not None:
+                self.slow_clock(leader, DEPOSED_SLOWDOWN)
+            if self.pin_clients is not None:
+                self.pin_clients(leader)
+            window_us = max(faults.partition_us_max, 100 * self._min_us)
+            self._later(self._span(window_us), UNDEPOSE, 0)
+            return f"depose leader {leader}: cut off from its peers, clock slowed, reads pinned"
+        if action == UNDEPOSE:
+            self._undepose()
+            return "deposed leader reconnected"
         if action == FSYNC_FAIL:
             self._later(self._exp(faults.fsync_fail_every_us), FSYNC_FAIL, 0)
             up = [n for n in self._cluster.voters if self._cluster.is_up(n)]
@@ -129,15 +193,70 @@ class Nemesis:
             return f"node {node}'s next fsync fails"
         raise ValueError(f"unknown nemesis action {action!r}")
 
-    def crash_point(self, node: int) -> bool:
-        """Asked by the cluster between a node's early send and its fsync: crash now?"""
-        if not self.active or self._rng.random() >= self._faults.torn_crash_rate:
+    def crash_point(self, node: int, early: int) -> int:
+        """Asked by the cluster before a node's early send of a durable batch: -1 goes
+        on; k >= 0 sends k of the ``early`` messages and crashes the node."""
+        if not self.active:
+            return -1
+        faults = self._faults
+        rng = self._rng
+        if faults.torn_crash_rate and rng.random() < faults.torn_crash_rate:
+            self._crashed_at_point(node, self._span(faults.downtime_us_max))
+            return early
+        if faults.leader_crash_rate and rng.random() < faults.leader_crash_rate:
+            # Partial replication: fewer than half of the messages get out (a minority
+            # of the followers), and the node is back after a few ticks.
+            sent = rng.randrange(max(1, early // 2))
+            self._crashed_at_point(node, self._span(5 * self._min_us))
+            return sent
+        return -1
+
+    def reply_crash(self, node: int, rd: Ready[object]) -> bool:
+        """Asked by the cluster when a node has just sent messages while holding
+        unsynced state: crash now, if one of them vouches for durable state?"""
+        vouches = self._cluster.spec.vouches
+        if not self.active or vouches is None or not any(vouches(m) for m in rd.messages):
             return False
+        if self._rng.random() >= self._faults.reply_crash_rate:
+            return False
+        self._crashed_at_point(node, 1 + int(self._rng.random() * QUICK_RESTART_US))
+        return True
+
+    def defer_sync(self, node: int, seq: int) -> bool:
+        """A node starts a slow fsync: schedule its end (and maybe a crash inside it)."""
+        faults = self._faults
+        delay = 1 + int(self._rng.random() * faults.fsync_us_max)
+        self._queue.push(self._clock.now_us + delay, SYNC, (node, seq))
+        if self.active and faults.sync_crash_rate and self._rng.random() < faults.sync_crash_rate:
+            self._later(int(self._rng.random() * delay), SYNC_CRASH, node)
+        return True
+
+    def _crashed_at_point(self, node: int, downtime_us: int) -> None:
         self._pick_crash_mode(node)
         self._down.append(node)
         self.crashes += 1
-        self._later(self._span(self._faults.downtime_us_max), RESTART, node)
-        return True
+        self._later(downtime_us, RESTART, node)
+
+    def _leader(self) -> NodeId | None:
+        best: tuple[int, NodeId] | None = None
+        for host in self._cluster.hosts:
+            if host.core is not None:
+                st = host.core.status()
+                if st.role is Role.LEADER and (best is None or st.term > best[0]):
+                    best = (st.term, host.id)
+        return None if best is None else best[1]
+
+    def _undepose(self) -> None:
+        node = self._deposed
+        if node is None:
+            return
+        self._deposed = None
+        self._network.heal()
+        self._partitioned = False
+        if self.slow_clock is not None:
+            self.slow_clock(node, 1)
+        if self.pin_clients is not None:
+            self.pin_clients(None)
 
     def storage_failed(self, node: int) -> None:
         """A node stops on a storage error (the cluster crashes it right after this):
@@ -157,12 +276,20 @@ class Nemesis:
         if not self._faults.disk:
             return ""
         mode = CRASH_MODES[self._rng.randrange(len(CRASH_MODES))]
-        self._disk(node).crash_mode = mode
+        disk = self._disk(node)
+        rate = self._faults.corrupt_rate
+        if rate and mode is not CrashMode.PROCESS and self._rng.random() < rate:
+            mode = GARBLE_MODES[self._rng.randrange(len(GARBLE_MODES))]
+            disk.crash_mode = mode
+            disk.garble = True
+            return f" ({mode.value}, garbled)"
+        disk.crash_mode = mode
         return f" ({mode.value})"
 
     def heal(self) -> str:
         """End the fault phase: restore every link, restart every crashed node."""
         self.active = False
+        self._undepose()
         self._network.heal()
         self._partitioned = False
         restarted = list(self._down)

@@ -108,6 +108,17 @@ class SimNetwork:
             for dst in range(len(row)):
                 row[dst] = False
 
+    @property
+    def cut(self) -> list[list[bool]]:
+        """``cut[src][dst]``: the link is cut (the live table, changed in place; for the
+        run loop, which inlines :meth:`arrive`)."""
+        return self._cut
+
+    @property
+    def inflight(self) -> list[list[int]]:
+        """``inflight[src][dst]``: copies in flight on the link (the live table)."""
+        return self._inflight
+
     def is_cut(self, src: NodeId, dst: NodeId) -> bool:
         return self._cut[src][dst]
 

@@ -91,6 +91,14 @@ class SimConfig:
     - ``heal_limit_us``: after the heal the cluster must commit ``probes`` new proposals
       and converge within this much virtual time, or the run fails with ``liveness``.
     - ``link_queue_max``: messages in flight on one directed link; more are dropped.
+    - budgets, so that a thrashing or looping seed fails with a reason instead of
+      stalling a sweep: ``events_per_node_s_max`` events per node per virtual second of
+      the run (fault phase plus heal limit) in total (``budget-exceeded``); within every
+      ``progress_window_us`` of virtual time at most ``messages_per_node_window_max``
+      messages per node plus ``messages_per_commit_max`` per newly applied index
+      (``no-progress``); and ``wall_s_max`` seconds of real time per seed
+      (``budget-exceeded``; 0 turns it off: a wall budget is the one check that does not
+      replay exactly).
     """
 
     nodes: int = attrs.field(default=5, validator=_at_least(1))
@@ -107,6 +115,16 @@ class SimConfig:
     heal_limit_us: int = attrs.field(default=10_000_000, validator=_at_least(1))
     probes: int = attrs.field(default=3, validator=_at_least(1))
     link_queue_max: int = attrs.field(default=1024, validator=_at_least(1))
+    events_per_node_s_max: int = attrs.field(default=20_000, validator=_at_least(1))
+    progress_window_us: int = attrs.field(default=1_000_000, validator=_at_least(1))
+    messages_per_node_window_max: int = attrs.field(default=600, validator=_at_least(1))
+    messages_per_commit_max: int = attrs.field(default=100, validator=_at_least(1))
+    wall_s_max: float = 300.0
+
+    def events_max(self) -> int:
+        """The total event budget of one run."""
+        seconds = (self.duration_us + self.heal_limit_us) / 1e6
+        return max(100_000, int(self.events_per_node_s_max * self.nodes * seconds))
 
     def __attrs_post_init__(self) -> None:
         if self.delay_us_max < self.delay_us_min:
@@ -144,6 +162,26 @@ class FaultOptions:
       sector-scrambled write-back of unsynced bytes, or a process kill that loses
       nothing), and an fsync fails with EIO on average every ``fsync_fail_every_us``
       (the node stops, as it must, and is restarted like a crashed one).
+
+    Targeted strategies (each drawn for half of the seeds whose kind is on, from a
+    separate random stream, so the draws above stay as they were):
+
+    - ``leader_crash_rate`` (crash): a leader that is about to send a durable batch's
+      ``early_messages`` gets only a random minority of them out and crashes, and comes
+      back within a few ticks: elections churn while entries are partially replicated
+      (the Figure 8 situation of the Raft paper).
+    - ``reply_crash_rate`` (crash): right after a batch's messages left a node while it
+      holds persisted but unsynced state, the node crashes and restarts almost at once
+      (a crash between a reply and the next fsync, then a second vote or promise).
+    - ``deposed_every_us`` (partition): on average this often, the current leader is cut
+      off from its peers (not from clients, who keep sending it their reads and writes)
+      and its clock runs slow, so it believes it leads for longer while a new leader
+      commits writes elsewhere.
+    - ``fsync_us_max`` (crash or disk): a leader's fsync of a batch it replicates takes a
+      uniform time up to this (its followers' acknowledgements arrive meanwhile);
+      ``sync_crash_rate``: the leader crashes inside that window.
+    - ``corrupt_rate`` (disk): a crash that writes back unsynced bytes also flips a bit in
+      them (a torn, garbled tail the log's CRCs must catch).
     """
 
     loss_rate: float = 0.0
@@ -158,6 +196,12 @@ class FaultOptions:
     torn_crash_rate: float = 0.0
     disk: bool = False
     fsync_fail_every_us: int = 0
+    leader_crash_rate: float = 0.0
+    reply_crash_rate: float = 0.0
+    deposed_every_us: int = 0
+    fsync_us_max: int = 0
+    sync_crash_rate: float = 0.0
+    corrupt_rate: float = 0.0
 
     def enabled(self) -> tuple[FaultKind, ...]:
         """The kinds this record turns on, in :class:`FaultKind` order."""
@@ -191,6 +235,18 @@ class FaultOptions:
             parts.append(f"torn={self.torn_crash_rate:.4f}")
         if self.disk:
             parts.append(f"disk(eio/{self.fsync_fail_every_us / 1e6:.2f}s)")
+        if self.leader_crash_rate:
+            parts.append(f"leader-crash={self.leader_crash_rate:.3f}")
+        if self.reply_crash_rate:
+            parts.append(f"reply-crash={self.reply_crash_rate:.3f}")
+        if self.deposed_every_us:
+            parts.append(f"deposed/{self.deposed_every_us / 1e6:.2f}s")
+        if self.fsync_us_max:
+            parts.append(f"fsync<{self.fsync_us_max / 1e3:.1f}ms")
+        if self.sync_crash_rate:
+            parts.append(f"sync-crash={self.sync_crash_rate:.3f}")
+        if self.corrupt_rate:
+            parts.append(f"corrupt={self.corrupt_rate:.2f}")
         return " ".join(parts) or "none"
 
     @classmethod
@@ -238,4 +294,27 @@ class FaultOptions:
             torn_crash_rate=torn if on(FaultKind.CRASH) else 0.0,
             disk=on(FaultKind.DISK),
             fsync_fail_every_us=eio_every if on(FaultKind.DISK) else 0,
+        )
+
+    def with_strategies(self, rng: random.Random, tick_interval_us: int) -> FaultOptions:
+        """Add the targeted strategies (see the class docstring), each for half of the
+        seeds whose fault kind is on. ``rng`` is a stream of its own: a fixed number of
+        draws, whatever is on."""
+        tick = tick_interval_us
+        coins = [rng.random() < 0.5 for _ in range(5)]
+        leader_crash = rng.uniform(0.02, 0.3)
+        reply_crash = rng.uniform(0.01, 0.2)
+        deposed_every = int(rng.uniform(50, 400) * tick)
+        fsync_max = int(rng.uniform(0.2, 3.0) * tick)
+        sync_crash = rng.uniform(0.005, 0.1)
+        corrupt = rng.uniform(0.2, 1.0)
+        crash = self.crash_every_us > 0
+        return attrs.evolve(
+            self,
+            leader_crash_rate=leader_crash if crash and coins[0] else 0.0,
+            reply_crash_rate=reply_crash if crash and coins[1] else 0.0,
+            deposed_every_us=deposed_every if self.partition_every_us and coins[2] else 0,
+            fsync_us_max=fsync_max if (crash or self.disk) and coins[3] else 0,
+            sync_crash_rate=sync_crash if crash and coins[3] else 0.0,
+            corrupt_rate=corrupt if self.disk and coins[4] else 0.0,
         )

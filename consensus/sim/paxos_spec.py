@@ -27,7 +27,7 @@ import random
 from typing import Any
 
 from ..core import Ready
-from ..messages import ZERO_BALLOT, Ballot, PaxosHardState
+from ..messages import ZERO_BALLOT, Accepted, Ballot, Message, PaxosHardState, Promise
 from ..paxos import PaxosConfig, PaxosCore
 from ..quorum import majority
 from ..storage.base import Recovered
@@ -41,6 +41,24 @@ ONE_VALUE_PER_SLOT = "one-value-per-slot"
 """At most one value is chosen at each slot (Paxos's safety property)."""
 PROMISE_MONOTONE = "promise-monotone"
 """An acceptor's promised ballot never decreases, not even across a crash."""
+
+
+def ballot_text(ballot: Ballot) -> str:
+    """A ballot as violations print it: ``(round, node)``."""
+    return f"({ballot.round}, {ballot.node})"
+
+
+def term_text(term: int) -> str:
+    """An entry's term, which in Multi-Paxos is an encoded ballot, as ``(round, node)``."""
+    return ballot_text(Ballot.from_term(term)) if term >= 0 else str(term)
+
+
+def entry_text(entry: Entry) -> str:
+    return (
+        f"Entry(slot={entry.index}, ballot={term_text(entry.term)}, data={entry.data!r}, "
+        f"kind={entry.kind.name})"
+    )
+
 
 SIM_PAXOS_CONFIG = PaxosConfig()
 """The configuration simulated nodes run with (the library defaults)."""
@@ -89,8 +107,8 @@ class MultiPaxosInvariants:
         if paxos.acceptor.promised < synced:
             raise SimViolation(
                 PROMISE_MONOTONE,
-                f"node {node} restarted promising {paxos.acceptor.promised}, below the "
-                f"{synced} it had synced",
+                f"node {node} restarted promising {ballot_text(paxos.acceptor.promised)}, "
+                f"below the {ballot_text(synced)} it had synced",
             )
         self._promised[node] = paxos.acceptor.promised
         for entry in paxos.chosen.run(paxos.chosen.base + 1, paxos.chosen.commit):
@@ -104,14 +122,16 @@ class MultiPaxosInvariants:
         elif seen[0] != entry:
             raise SimViolation(
                 ONE_VALUE_PER_SLOT,
-                f"slot {entry.index}: {entry!r} ({how}) but {seen[0]!r} is chosen ({seen[1]})",
+                f"slot {entry.index}: {entry_text(entry)} ({how}) but {entry_text(seen[0])} is "
+                f"chosen ({seen[1]})",
             )
 
     def _check_promise(self, node: NodeId, promised: Ballot, how: str) -> None:
         before = self._promised.get(node, ZERO_BALLOT)
         if promised < before:
             raise SimViolation(
-                PROMISE_MONOTONE, f"node {node} {how} {promised} after promising {before}"
+                PROMISE_MONOTONE,
+                f"node {node} {how} {ballot_text(promised)} after promising {ballot_text(before)}",
             )
         self._promised[node] = promised
 
@@ -126,12 +146,13 @@ class MultiPaxosInvariants:
         elif seen[0] != entry:
             raise SimViolation(
                 ONE_VALUE_PER_SLOT,
-                f"slot {slot}: ballot {ballot} proposed {seen[0]!r} and {entry!r}",
+                f"slot {slot}: ballot {ballot_text(ballot)} proposed {entry_text(seen[0])} and "
+                f"{entry_text(entry)}",
             )
         voters = seen[1]
         voters.add(node)
         if len(voters) == need:
-            self._check_chosen(entry, f"a majority voted for it in ballot {ballot}")
+            self._check_chosen(entry, f"a majority voted for it in ballot {ballot_text(ballot)}")
 
 
 def _make_core(
@@ -146,6 +167,10 @@ def _compact(core: Any, snapshot: Snapshot) -> None:
     paxos.compact(snapshot)
 
 
+def _vouches(msg: Message) -> bool:
+    return type(msg) is Promise or type(msg) is Accepted
+
+
 MULTIPAXOS_SPEC = ProtocolSpec(
     name="multipaxos",
     make_core=_make_core,
@@ -153,4 +178,6 @@ MULTIPAXOS_SPEC = ProtocolSpec(
     make_invariants=MultiPaxosInvariants,
     compact=_compact,
     make_disk_storage=PaxosSimDiskStorage,
+    vouches=_vouches,
+    term_text=term_text,
 )

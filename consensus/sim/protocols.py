@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import attrs
 
 from ..core import ProtocolCore, Ready
+from ..messages import Message
 from ..storage.fs import CrashMode, SimFileSystem
 from ..types import Entry, NodeId, Snapshot
 
@@ -44,10 +45,12 @@ class SimStorage(Protocol):
 
 class SimDisk(SimStorage, Protocol):
     """Storage on a simulated disk, which the simulator's disk faults reach into:
-    ``fs.fail_next_fsync()`` and the ``crash_mode`` the next ``crash()`` uses."""
+    ``fs.fail_next_fsync()``, the ``crash_mode`` the next ``crash()`` uses, and whether
+    that crash ``garble``s what it writes back."""
 
     fs: SimFileSystem
     crash_mode: CrashMode
+    garble: bool
 
 
 class ProtocolInvariants(Protocol):
@@ -94,6 +97,14 @@ class ProtocolSpec:
     - ``make_disk_storage``: the protocol's file-backed storage over a simulated disk,
       seeded with the given random stream; used instead of ``make_storage`` when a run
       enables ``disk`` faults. None: ``disk`` is not available for this protocol.
+    - ``vouches``: whether a message vouches for state its sender must hold durably (a
+      granted vote, a promise): the nemesis's reply crashes aim at the moment right
+      after such a message left a node that has unsynced state. None: no reply crashes.
+    - ``term_text``: how a violation prints an entry's term (Multi-Paxos: the ballot as
+      ``(round, node)``, not its encoded integer).
+    - ``tune``: swarm testing of the core's own knobs: given the run's random stream, it
+      returns what to do to every core the run starts (say, small AppendEntries batches
+      and a short in-flight window, so a lagging follower catches up entry by entry).
     """
 
     name: str
@@ -103,6 +114,9 @@ class ProtocolSpec:
     compact: Compact | None = None
     reads: bool = True
     make_disk_storage: Callable[[random.Random], SimDisk] | None = None
+    vouches: Callable[[Message], bool] | None = None
+    tune: Callable[[random.Random], Callable[[Any], None]] | None = None
+    term_text: Callable[[int], str] = str
 
 
 def _spec_module(name: str) -> ModuleType | None:

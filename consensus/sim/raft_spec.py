@@ -23,10 +23,13 @@ On restart, the recovered log is checked against the same (index, term) table.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from ..core import Ready, Role
-from ..messages import RequestVoteResponse
+from ..messages import Message, RequestVoteResponse
 from ..raft import RaftConfig, RaftCore
 from ..storage.base import Recovered
 from ..storage.memory import MemoryStorage
@@ -154,6 +157,27 @@ def _compact(core: Any, snapshot: Snapshot) -> None:
     raft.compact(snapshot)
 
 
+def _tune(rng: random.Random) -> Callable[[Any], None]:
+    """Half of the runs: small batches (1-16 entries per AppendEntries, 1-8 in flight),
+    so that catching up takes many messages and old-term entries reach a majority
+    before the new leader's own entry does."""
+    small = rng.random() < 0.5
+    entries = rng.choice((1, 2, 4, 16))
+    inflight = rng.choice((1, 2, 8))
+
+    def tune(core: Any) -> None:
+        if small and isinstance(core, RaftCore):
+            core.config = attrs.evolve(
+                core.config, max_entries_per_msg=entries, max_inflight_msgs=inflight
+            )
+
+    return tune
+
+
+def _vouches(msg: Message) -> bool:
+    return type(msg) is RequestVoteResponse and msg.granted and not msg.pre_vote
+
+
 RAFT_SPEC = ProtocolSpec(
     name="raft",
     make_core=_make_core,
@@ -161,4 +185,6 @@ RAFT_SPEC = ProtocolSpec(
     make_invariants=RaftInvariants,
     compact=_compact,
     make_disk_storage=SimDiskStorage,
+    vouches=_vouches,
+    tune=_tune,
 )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import random
+import time
 from typing import TextIO
 
 import attrs
@@ -35,6 +36,8 @@ from .events import (
     HEAL,
     KIND_NAMES,
     NEMESIS,
+    PROGRESS,
+    SYNC,
     TICK,
     Clock,
     EventQueue,
@@ -44,7 +47,14 @@ from .nemesis import Nemesis
 from .network import NetworkStats, SimNetwork
 from .options import FaultOptions, SimConfig
 from .protocols import ProtocolSpec
-from .violation import CORE_EXCEPTION, LIVENESS, SimViolation, Violation
+from .violation import (
+    BUDGET_EXCEEDED,
+    CORE_EXCEPTION,
+    LIVENESS,
+    NO_PROGRESS,
+    SimViolation,
+    Violation,
+)
 from .workload import Workload
 
 
@@ -95,7 +105,9 @@ class Simulation:
         options_rng, net_rng, nemesis_rng, workload_rng, cores_rng, ticks_rng, disk_rng = (
             random.Random(master.getrandbits(64)) for _ in range(7)
         )
+        strategy_rng = random.Random(master.getrandbits(64))
         drawn = FaultOptions.draw(options_rng, config.faults, config.tick_interval_us)
+        drawn = drawn.with_strategies(strategy_rng, config.tick_interval_us)
         self.faults = drawn if faults is None else faults
         self.snapshot_every_entries = (
             options_rng.randrange(10, 500) if options_rng.random() < 0.5 else 0
@@ -105,10 +117,12 @@ class Simulation:
         self.network = SimNetwork(
             range(1, config.nodes + 1), net_rng, config, self.faults, self.queue, self.clock
         )
-        self.history = History()
+        self.history = History(spec.term_text)
         make_disk = spec.make_disk_storage
         if self.faults.disk and make_disk is None:
             raise ValueError(f"protocol {spec.name} has no simulated disk: no disk faults")
+        tune_rng = random.Random(strategy_rng.getrandbits(64))
+        tune = spec.tune(tune_rng) if spec.tune is not None else None
         self.cluster = Cluster(
             spec,
             config.nodes,
@@ -121,6 +135,7 @@ class Simulation:
                 if self.faults.disk and make_disk is not None
                 else None
             ),
+            tune=tune,
         )
         self.workload = Workload(self.cluster, self.queue, self.clock, workload_rng, config)
         self.nemesis = Nemesis(
@@ -132,6 +147,8 @@ class Simulation:
             self.faults,
             config.tick_interval_us,
         )
+        self.nemesis.slow_clock = self._slow_clock
+        self.nemesis.pin_clients = self.workload.pin
         tick = config.tick_interval_us
         drift = config.tick_drift_max
         self._periods = [tick]  # index 0 unused: node ids start at 1
@@ -139,7 +156,13 @@ class Simulation:
             period = max(1, round(tick * (1 + ticks_rng.uniform(-drift, drift))))
             self._periods.append(period)
             self.queue.push(ticks_rng.randrange(period), TICK, node)
+        self._base_periods = list(self._periods)
         self.queue.push(config.duration_us, HEAL, None)
+        self.queue.push(config.progress_window_us, PROGRESS, None)
+        self._events_max = config.events_max()
+        self._window_messages = 0
+        self._window_applied = 0
+        self._wall_started = time.monotonic()
         self.events = 0
         self._finished = False
         self.violation: Violation | None = None
@@ -172,7 +195,10 @@ class Simulation:
         pop = heapq.heappop
         push = heapq.heappush
         clock = self.clock
-        arrive = self.network.arrive
+        network = self.network
+        inflight = network.inflight
+        cut = network.cut
+        stats = network.stats
         deliver = self.cluster.deliver
         tick = self.cluster.tick
         periods = self._periods
@@ -183,13 +209,20 @@ class Simulation:
                 clock.now_us = now
                 events += 1
                 if kind == DELIVER:
-                    if arrive(payload):
+                    # SimNetwork.arrive, inlined
+                    src = payload.src
+                    dst = payload.dst
+                    inflight[src][dst] -= 1
+                    if cut[src][dst]:
+                        stats.cut += 1
+                    else:
                         deliver(payload)
                 elif kind == TICK:
                     tick(payload)
                     queue.seq += 1
                     push(heap, (now + periods[payload], queue.seq, TICK, payload))
                 else:
+                    self.events = events
                     self._other(kind, payload)
         finally:
             self.events = events
@@ -227,10 +260,50 @@ class Simulation:
             return self._heal()
         if kind == CHECK:
             return self._check()
+        if kind == SYNC:
+            assert isinstance(payload, tuple)
+            self.cluster.sync_done(*payload)
+            return f"node {payload[0]}'s fsync done"
+        if kind == PROGRESS:
+            return self._progress()
         if kind == DEADLINE:
             self._finished = True
             raise SimViolation(LIVENESS, self._stuck())
         raise ValueError(f"unknown event kind {kind}")
+
+    def _slow_clock(self, node: int, factor: int) -> None:
+        self._periods[node] = self._base_periods[node] * factor
+
+    # -- budgets --------------------------------------------------------------------------
+    def _progress(self) -> str:
+        """Once per window: fail a seed that thrashes or loops instead of stalling."""
+        config = self.config
+        self.queue.push(self.clock.now_us + config.progress_window_us, PROGRESS, None)
+        messages = self.cluster.messages - self._window_messages
+        applied = self.history.applied_max - self._window_applied
+        self._window_messages = self.cluster.messages
+        self._window_applied = self.history.applied_max
+        allowed = (
+            config.messages_per_node_window_max * config.nodes
+            + config.messages_per_commit_max * applied
+        )
+        if messages > allowed:
+            raise SimViolation(
+                NO_PROGRESS,
+                f"{messages} messages in {config.progress_window_us / 1e6:g}s of virtual "
+                f"time for {applied} new commits (budget {allowed})",
+            )
+        if self.events > self._events_max:
+            raise SimViolation(
+                BUDGET_EXCEEDED,
+                f"{self.events} events, over the budget of {self._events_max} for this run",
+            )
+        wall = time.monotonic() - self._wall_started
+        if config.wall_s_max and wall > config.wall_s_max:
+            raise SimViolation(
+                BUDGET_EXCEEDED, f"{wall:.0f}s of wall time, over the {config.wall_s_max:g}s budget"
+            )
+        return f"progress {messages} messages, {applied} commits"
 
     # -- the heal phase -------------------------------------------------------------------
     def _heal(self) -> str:

@@ -35,6 +35,10 @@ LIVENESS = "liveness"
 """After the heal phase the cluster commits new proposals and converges within a bound."""
 CORE_EXCEPTION = "core-exception"
 """A core (or its storage) raised where the contract says it must not."""
+NO_PROGRESS = "no-progress"
+"""The cluster sent far more messages than its commits explain (it thrashes)."""
+BUDGET_EXCEEDED = "budget-exceeded"
+"""A seed used up its event or wall-clock budget (a loop, or a storm of events)."""
 
 
 class SimViolation(InvariantViolation):

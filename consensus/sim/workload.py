@@ -62,6 +62,10 @@ class Workload:
         self.reads = 0
         self.probes_acked = 0
         self.healing = False
+        self.pinned: NodeId | None = None
+        """While set, client 1 sends every operation here, half of them reads (a
+        deposed leader that its clients still believe in), and the other clients send
+        theirs elsewhere (to the majority side, where a new leader commits writes)."""
         for client in self.clients:
             self._schedule(client, self._think())
 
@@ -75,8 +79,12 @@ class Workload:
         client.token += 1
         self._queue.push(self._clock.now_us + delay_us, CLIENT, (client.id, client.token))
 
+    def pin(self, node: NodeId | None) -> None:
+        self.pinned = node
+
     def heal(self) -> None:
         """Stop the regular clients; start the probe client."""
+        self.pinned = None
         self.healing = True
         for client in self.clients:
             client.token += 1  # every pending event of theirs is now stale
@@ -101,6 +109,15 @@ class Workload:
 
     def _start(self, client: Client) -> str:
         cluster = self._cluster
+        pinned = False
+        if self.pinned is not None and not client.probe:
+            if client.id == 1:
+                pinned = True
+                client.target = self.pinned
+            elif client.target == self.pinned:
+                # The other clients are on the majority side: they fail over.
+                others = self._nodes - 1
+                client.target = 1 + (self.pinned + self._rng.randrange(others)) % self._nodes
         node = client.target
         if not cluster.is_up(node):
             client.target = self._random_node()
@@ -113,7 +130,8 @@ class Workload:
         def done(ok: bool) -> None:
             self._done(client, token, ok)
 
-        if self._reads and not client.probe and self._rng.random() < self._config.read_fraction:
+        fraction = 0.5 if pinned else self._config.read_fraction
+        if self._reads and not client.probe and self._rng.random() < fraction:
             self.reads += 1
             context = b"r%d.%d" % (client.id, token)
             cluster.read_index(node, context, done)

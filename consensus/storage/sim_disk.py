@@ -39,6 +39,8 @@ class _SimDisk(Generic[HS]):
     ) -> None:
         self.fs = SimFileSystem(seed)
         self.crash_mode = crash_mode
+        self.garble = False
+        """The next crash flips a bit in what survives of the unsynced bytes."""
         self._options = options or WalOptions(segment_bytes_max=64 * 1024)
         self._identity = (cluster_id, node_id)
         self.storage: Any = self._open()
@@ -54,7 +56,8 @@ class _SimDisk(Generic[HS]):
 
     def crash(self) -> None:
         """The machine loses power (per ``crash_mode``) and the node reopens its disk."""
-        self.fs.crash(self.crash_mode)
+        self.fs.crash(self.crash_mode, self.garble)
+        self.garble = False
         self.storage = self._open()
 
     def persist(

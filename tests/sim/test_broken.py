@@ -12,6 +12,7 @@ from consensus.sim.violation import (
     LEADER_COMPLETENESS,
     LIVENESS,
     LOG_MATCHING,
+    NO_PROGRESS,
     ONE_VOTE_PER_TERM,
     STALE_READ,
     STATE_MACHINE_SAFETY,
@@ -26,11 +27,11 @@ def first_failure(
     spec: ProtocolSpec, config: SimConfig, seeds: range, safety_only: bool = False
 ) -> SimResult:
     """The first seed whose run fails (with ``safety_only``: fails something other than
-    liveness)."""
+    liveness or progress)."""
     for seed in seeds:
         result = run_seed(spec, config, seed)
         if result.violation is not None and not (
-            safety_only and result.violation.invariant == LIVENESS
+            safety_only and result.violation.invariant in (LIVENESS, NO_PROGRESS)
         ):
             return result
     raise AssertionError(f"{spec.name}: no seed in {seeds} was caught")

@@ -137,6 +137,7 @@ class SimFileSystem:
         self.fsync_fail_at_op: int | None = None
         self._fail_next_fsync = False
         self._down: str | None = None
+        self._garble = False
         self.op_log: collections.deque[str] = collections.deque(maxlen=512)
 
     # -- fault control --------------------------------------------------------------
@@ -148,10 +149,12 @@ class SimFileSystem:
     def is_down(self) -> bool:
         return self._down is not None
 
-    def crash(self, mode: CrashMode = CrashMode.POWER_LOSS) -> None:
+    def crash(self, mode: CrashMode = CrashMode.POWER_LOSS, garble: bool = False) -> None:
         """The machine restarts: keep what ``mode`` says survives, invalidate every open
-        handle and lock, and clear the armed faults."""
+        handle and lock, and clear the armed faults. With ``garble`` (for ``TORN`` and
+        ``SCRAMBLED``), one bit of each file's surviving unsynced tail comes back flipped."""
         with self.mutex:
+            self._garble = garble
             if mode is not CrashMode.PROCESS:
                 keep = 0
                 if mode in (CrashMode.TORN, CrashMode.SCRAMBLED):
@@ -414,6 +417,8 @@ class SimFileSystem:
         if mode is CrashMode.POWER_LOSS or inode.rewritten or len(data) <= n or data[:n] != durable:
             return bytearray(durable)
         tail = bytearray(data[n : n + self.rng.randint(0, len(data) - n)])
+        if self._garble and tail:
+            tail[self.rng.randrange(len(tail))] ^= 1 << self.rng.randrange(8)
         if mode is CrashMode.SCRAMBLED:
             start = 0
             while start < len(tail):
