@@ -19,7 +19,13 @@ import sys
 import time
 from typing import Any, TextIO
 
-from ..sim.options import FaultKind, SimConfig, available_faults, parse_faults
+from ..sim.options import (
+    FAULT_LEGEND,
+    FaultKind,
+    SimConfig,
+    available_faults,
+    parse_faults,
+)
 from ..sim.protocols import protocols
 from ..sim.simulation import SimResult, run_seed
 
@@ -119,6 +125,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trace", metavar="FILE", help="write one line per event to FILE")
     parser.add_argument("--quiet", action="store_true", help="print totals and violations only")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+LEGEND = "\n".join(
+    (
+        "checked after every event: election safety, one vote per term, log matching, "
+        "leader completeness,",
+        "  state machine safety, apply order, no acknowledged proposal lost, no stale read "
+        "(Multi-Paxos: one value",
+        "  per slot, promises monotone); then the cluster is healed and must commit new "
+        "proposals; per-seed",
+        "  budgets fail a seed that stops making progress (no-progress, budget-exceeded).",
+        "fault abbreviations (each seed enables a random subset of --faults):",
+        *(f"  {name:<15} {meaning}" for name, meaning in FAULT_LEGEND),
+    )
+)
 
 
 def faults_text(faults: frozenset[FaultKind], available: tuple[FaultKind, ...]) -> str:
@@ -259,6 +280,8 @@ def run(args: argparse.Namespace) -> int:
             f"({wall_s:.1f} s wall)" + (" [interrupted]" if interrupted else ""),
             file=out,
         )
+        if not args.quiet:
+            print(LEGEND, file=out)
     if interrupted:
         return 130
     return 1 if failed else 0

@@ -32,6 +32,25 @@ class FaultKind(enum.Enum):
 FAULT_NAMES: tuple[str, ...] = tuple(k.value for k in FaultKind)
 
 
+FAULT_LEGEND: tuple[tuple[str, str], ...] = (
+    ("partition/Xs", "a partition of a random shape starts about every X seconds"),
+    ("loss=P, dup=P", "each message is lost / delivered twice with probability P"),
+    ("reorder<Xms", "each message gets up to X ms of extra delay, so messages overtake"),
+    ("delay=P<Xms", "with probability P a message is slowed by up to X ms"),
+    ("crash/Xs", "a random node crashes about every X seconds, losing unsynced data"),
+    ("torn=P", "a crash lands between a leader's early send and its fsync"),
+    ("disk(eio/Xs)", "state on a simulated disk; an fsync fails with EIO about every X s"),
+    ("leader-crash=P", "a leader crashes after only some of its appends left"),
+    ("reply-crash=P", "a node crashes right after a reply left while it had unsynced state"),
+    ("deposed/Xs", "the leader is cut off, its clock slowed, a client kept pointed at it"),
+    ("fsync<Xms", "a leader's fsync of a batch it replicates takes up to X ms"),
+    ("sync-crash=P", "the leader crashes inside that fsync window"),
+    ("corrupt=P", "a crash that writes back unsynced bytes flips a bit with probability P"),
+)
+"""What each part of :meth:`FaultOptions.describe` means, for ``consensus sim``'s legend.
+Keep it in step with ``describe``."""
+
+
 def available_faults(disk: bool = True) -> tuple[FaultKind, ...]:
     """The kinds the simulator can inject; ``disk`` only for a protocol with a storage on
     a simulated disk (``ProtocolSpec.make_disk_storage``)."""

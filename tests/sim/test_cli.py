@@ -61,7 +61,9 @@ def test_per_seed_lines_and_total(capsys: pytest.CaptureFixture[str]) -> None:
     assert [line.split(":")[0] for line in lines[:3]] == ["seed 0", "seed 1", "seed 2"]
     assert all(" ok  commits " in line and " elections " in line for line in lines[:3])
     assert lines[3].startswith("total: 3 seeds, 0 with violations; commits ")
-    assert len(lines) == 4
+    assert lines[4].startswith("checked after every event: ")
+    assert all(line.startswith("  ") for line in lines[5:8])
+    assert lines[8].startswith("fault abbreviations")
 
 
 def test_quiet_prints_the_total_only(capsys: pytest.CaptureFixture[str]) -> None:
@@ -137,3 +139,30 @@ def test_violation_in_quiet_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert first["violation"]["replay"] == (
         "consensus sim --protocol broken --nodes 3 --seeds 2 --faults all --time 1"
     )
+
+
+def test_legend_explains_every_fault_abbreviation() -> None:
+    import random
+    import re
+
+    from consensus.sim.options import FAULT_LEGEND, FaultOptions, available_faults
+
+    named = {m for name, _ in FAULT_LEGEND for m in re.findall(r"[a-z-]+(?==|/|<|\()", name)}
+    seen: set[str] = set()
+    for seed in range(300):
+        options = FaultOptions.draw(
+            random.Random(seed), frozenset(available_faults()), 10_000
+        ).with_strategies(random.Random(seed + 1), 10_000)
+        for part in options.describe().split():
+            match = re.match(r"[a-z-]+", part)
+            assert match is not None, part
+            seen.add(match.group())
+    assert seen - {"none"} <= named, f"not in the legend: {sorted(seen - named - {'none'})}"
+    assert len(seen) >= 10  # the draw reached most kinds, so the check above means something
+
+
+def test_legend_printed_unless_quiet(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sim", "--seeds", "0", "--time", "1", "--faults", "none"]) == 0
+    assert "fault abbreviations" in capsys.readouterr().out
+    assert main(["sim", "--seeds", "0", "--time", "1", "--faults", "none", "--quiet"]) == 0
+    assert "fault abbreviations" not in capsys.readouterr().out
