@@ -17,8 +17,53 @@ import time
 import tomllib
 from pathlib import Path
 
+from ..storage.fs import OsFileSystem
+from ..storage.fs._os import OsFileLock
+from ..storage.wal.data_dir import lock_holder
+
 CLUSTER_FILE = "cluster.toml"
+CLUSTER_LOCK = "cluster.lock"
 _MAIN = "import sys; from consensus.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+class ClusterDirBusy(Exception):
+    """Another running ``consensus cluster`` holds the directory's lock file."""
+
+
+def lock_cluster_dir(data_dir: Path) -> OsFileLock:
+    """Take ``data_dir/cluster.lock`` (creating ``data_dir``), recording this pid in it;
+    held until released or this process exits. ``ClusterDirBusy`` naming the lock file and
+    the pid holding it when another process has it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = str(data_dir / CLUSTER_LOCK)
+    try:
+        return OsFileLock(lock_path)
+    except BlockingIOError:
+        holder = lock_holder(OsFileSystem(), lock_path)
+        raise ClusterDirBusy(
+            f"{data_dir} is in use by another running cluster "
+            f"(lock {lock_path} is held{holder or ' by another process'})"
+        ) from None
+
+
+def describe_exits(codes: dict[int, int | None]) -> str:
+    """A human summary of node exit statuses: ``3 nodes, all exited 0`` when they agree,
+    else one clause per node: ``node 1 exited 0, node 2 killed by SIGKILL``."""
+
+    def one(code: int | None) -> str:
+        if code is None:
+            return "still running"
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exited {code}"
+
+    statuses = {one(c) for c in codes.values()}
+    if len(codes) > 1 and len(statuses) == 1:
+        return f"{len(codes)} nodes, all {statuses.pop()}"
+    return ", ".join(f"node {n} {one(c)}" for n, c in sorted(codes.items())) or "no nodes"
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:

@@ -94,7 +94,8 @@ class DataDir:
             dir_lock = fs.lock(lock_path)
         except BlockingIOError:
             raise StorageError(
-                f"data dir {path} is in use by another process (lock {lock_path} is held)"
+                f"data dir {path} is in use by another process "
+                f"(lock {lock_path} is held{lock_holder(fs, lock_path)})"
             ) from None
         except OSError as exc:
             raise StorageError(f"cannot open data dir {path}: {exc}") from exc
@@ -217,6 +218,15 @@ class DataDir:
         if self._wal is not None:
             self._wal.abandon()
         self._dir_lock.release()
+
+
+def lock_holder(fs: FileSystem, lock_path: str) -> str:
+    """`` by pid N`` when the lock file names its holder (see ``OsFileLock``), else ``""``."""
+    try:
+        text = fs.read(lock_path).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+    return f" by pid {text}" if text.isdigit() else ""
 
 
 def _read_checkpoint(fs: FileSystem, directory: str) -> Checkpoint:
