@@ -175,9 +175,17 @@ class LocalCluster:
         for node in nodes:
             ok = wait_port(self.endpoints[node], timeout_s)
             proc = self.processes[node]
-            if not ok or proc.poll() is not None:
-                tail = self.log_path(node).read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"node {node} did not start (exit {proc.poll()}):\n{tail}")
+            code = proc.poll()
+            if not ok or code is not None:
+                lines = self.log_path(node).read_text(errors="replace").splitlines()
+                tail = "\n".join(lines[-20:])
+                why = (
+                    f"{describe_exits({node: code})} before opening its client port"
+                    if code is not None
+                    else f"node {node} did not open its client port within {timeout_s:g} s"
+                )
+                where = f"last lines of {self.log_path(node)}" if lines else "its log is empty"
+                raise RuntimeError(f"{why}; {where}:\n{tail}" if lines else f"{why}; {where}")
 
     def kill(self, node: int, sig: int = signal.SIGKILL) -> None:
         proc = self.processes[node]

@@ -110,6 +110,7 @@ def test_serve_refuses_bad_config_and_foreign_data_dir(tmp_path: Path) -> None:
         first = _serve("--config", str(path), "--id", "2", "--listen", f"127.0.0.1:{port}")
     assert first.returncode == 1
     assert f"cannot listen for peers on 127.0.0.1:{port}: Address already in use" in first.stderr
+    assert first.stderr.count("Address already in use") == 1  # said once, not also logged
     cluster = LocalCluster(path)
     cluster.start(1)
     try:
@@ -118,6 +119,7 @@ def test_serve_refuses_bad_config_and_foreign_data_dir(tmp_path: Path) -> None:
         wrong = _serve("--config", str(path), "--id", "2", "--data-dir", str(tmp_path / "node-1"))
         assert wrong.returncode == 1
         assert "belongs to cluster 'local' node 1, not cluster 'local' node 2" in wrong.stderr
+        assert wrong.stderr.count("belongs to cluster") == 1
     finally:
         cluster.stop_all()
 
