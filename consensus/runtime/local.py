@@ -9,6 +9,7 @@ benchmarks.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -66,14 +67,41 @@ def describe_exits(codes: dict[int, int | None]) -> str:
     return ", ".join(f"node {n} {one(c)}" for n, c in sorted(codes.items())) or "no nodes"
 
 
+PORTS_LOCAL = range(20000, 32768)
+"""Where :func:`free_ports` picks ports: below Linux's default ephemeral range
+(32768-60999), so that no outgoing connection of this or an earlier run (a TIME-WAIT
+socket, a client's or a peer dialer's local port) can have taken a port between the
+moment it is picked and the moment a node binds it, nor when a cluster restarts on the
+ports of its ``cluster.toml``."""
+
+
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct ports that were free a moment ago."""
-    socks = []
+    """``count`` distinct ports of :data:`PORTS_LOCAL` on ``host`` that were free a moment
+    ago (each could be bound with ``SO_REUSEADDR`` and listened on, as a node does).
+    The search starts at a random place in the range, so concurrent callers rarely
+    collide. ``OSError`` if the range has fewer than ``count`` free ports."""
+    socks: list[socket.socket] = []
+    size = len(PORTS_LOCAL)
+    start = random.SystemRandom().randrange(size)
     try:
-        for _ in range(count):
+        for i in range(size):
+            if len(socks) == count:
+                break
+            port = PORTS_LOCAL[(start + i) % size]
             s = socket.socket()
-            s.bind((host, 0))
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind((host, port))
+                s.listen()
+            except OSError:
+                s.close()
+                continue
             socks.append(s)
+        if len(socks) < count:
+            raise OSError(
+                f"only {len(socks)} of the {count} ports asked for are free on {host} "
+                f"in {PORTS_LOCAL.start}-{PORTS_LOCAL.stop - 1}"
+            )
         return [s.getsockname()[1] for s in socks]
     finally:
         for s in socks:
