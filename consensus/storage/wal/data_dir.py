@@ -3,7 +3,8 @@
 A :class:`DataDir` is one open data directory::
 
     IDENTITY                     cluster id, node id, protocol (checked on every open)
-    LOCK                         held (flock) while a process has the directory open
+    LOCK                         held (flock) while a process has the directory open;
+                                 holds that process's pid
     CHECKPOINT                   the store's checkpoint, replaced atomically
     00000000000000000000.wal     WAL segments, named for their first log position
     snap-000000000003-i4096.snap latest snapshot, replaced atomically
