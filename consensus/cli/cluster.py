@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from ..runtime.config import ConfigError
 from ..runtime.local import (
     CLUSTER_FILE,
     ClusterDirBusy,
@@ -65,7 +66,11 @@ def _run_locked(args: argparse.Namespace) -> int:
         write_cluster_file(
             args.data_dir, args.nodes, protocol=args.protocol, cluster_id=args.cluster_id
         )
-    cluster = LocalCluster(path, log_level=args.log_level)
+    try:
+        cluster = LocalCluster(path, log_level=args.log_level)
+    except ConfigError as exc:
+        print(f"consensus cluster: error: {exc}", file=sys.stderr)
+        return 2
     if len(cluster.endpoints) != args.nodes:
         print(
             f"consensus cluster: error: {path} describes {plural(len(cluster.endpoints), 'node')}, "

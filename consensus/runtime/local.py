@@ -21,6 +21,7 @@ from pathlib import Path
 from ..storage.fs import OsFileSystem
 from ..storage.fs._os import OsFileLock
 from ..storage.wal.data_dir import lock_holder
+from .config import ConfigError, build_config
 
 CLUSTER_FILE = "cluster.toml"
 CLUSTER_LOCK = "cluster.lock"
@@ -138,9 +139,41 @@ def write_cluster_file(
 
 
 def client_endpoints(cluster_file: Path) -> dict[int, str]:
-    with open(cluster_file, "rb") as f:
-        doc = tomllib.load(f)
-    return {int(n["id"]): str(n["client"]) for n in doc["nodes"]}
+    """Every node's client endpoint, by node id. The whole file is checked as each node's
+    ``consensus serve`` would check it; ``ConfigError`` says what is wrong and where."""
+    ids = build_config_ids(cluster_file)
+    endpoints: dict[int, str] = {}
+    for node in ids:
+        try:
+            config = build_config(config_file=cluster_file, node_id=node)
+        except ConfigError as exc:
+            text = str(exc)
+            if str(cluster_file) in text:
+                raise
+            raise ConfigError(f"{cluster_file}, node {node}: {text}") from None
+        if config.client_listen is None:
+            raise ConfigError(f"{cluster_file}: node {node} has no client address")
+        endpoints[node] = str(config.client_listen)
+    return endpoints
+
+
+def build_config_ids(cluster_file: Path) -> list[int]:
+    """The node ids a cluster file lists (``ConfigError`` if it cannot say)."""
+    try:
+        with open(cluster_file, "rb") as f:
+            doc = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {cluster_file}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{cluster_file} is not valid TOML: {exc}") from None
+    nodes = doc.get("nodes")
+    if not isinstance(nodes, list) or not nodes:
+        raise ConfigError(f"{cluster_file}: needs at least one [[nodes]] table")
+    ids = [n.get("id") if isinstance(n, dict) else None for n in nodes]
+    for i, nid in enumerate(ids):
+        if not isinstance(nid, int) or isinstance(nid, bool):
+            raise ConfigError(f"{cluster_file}: nodes[{i}].id must be an integer")
+    return [int(n) for n in ids if isinstance(n, int)]
 
 
 def wait_port(endpoint: str, timeout_s: float) -> bool:

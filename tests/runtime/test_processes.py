@@ -209,3 +209,26 @@ async def test_cluster_command_exits_when_every_node_died(tmp_path: Path) -> Non
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_cluster_command_refuses_a_bad_cluster_file(tmp_path: Path) -> None:
+    main = "import sys; from consensus.cli import main; sys.exit(main(sys.argv[1:]))"
+    path = tmp_path / "cluster.toml"
+    cases = {
+        "x = [": f"{path} is not valid TOML: ",
+        '[[nodes]]\nid = 1\npeer = "127.0.0.1:20001"\n': f"{path}, node 1: missing --cluster-id",
+        'cluster_id = "c"\n[[nodes]]\nid = "one"\n': f"{path}: nodes[0].id must be an integer",
+    }
+    for text, expected in cases.items():
+        path.write_text(text)
+        result = subprocess.run(
+            [sys.executable, "-c", main, "cluster", "--data-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stdout == ""
+        assert result.stderr.startswith(f"consensus cluster: error: {expected}"), result.stderr
+        assert result.stderr.count("\n") == 1  # one line, no traceback
