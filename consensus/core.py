@@ -38,6 +38,19 @@ HS = TypeVar("HS")
 
 
 @attrs.frozen(slots=True)
+class Recovered(Generic[HS]):
+    """What a node restarts from: hard state, latest snapshot, entries after it.
+
+    Storage returns it from ``recover()``; a core takes it at construction. It lives
+    here, in the core contract, so that the cores import nothing from storage.
+    """
+
+    hard_state: HS | None = None
+    snapshot: Snapshot | None = None
+    entries: tuple[Entry, ...] = ()
+
+
+@attrs.frozen(slots=True)
 class Ready(Generic[HS]):
     """One batch of work for the driver, in the order the module docstring gives.
 

@@ -108,10 +108,8 @@ def run(args: argparse.Namespace) -> int:
     except BaseException as group:
         error = _unwrap(group)
         if isinstance(error, StartupError | StorageError):
+            # said once, as the one line the docs promise (not again as a log record)
             print(f"consensus serve: error: {error}", file=sys.stderr)
-            log.error(
-                "node failed", extra={"fields": {"node": config.node_id, "error": str(error)}}
-            )
             return 1
         if isinstance(error, KeyboardInterrupt):
             return 130

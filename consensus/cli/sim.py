@@ -273,7 +273,8 @@ def run(args: argparse.Namespace) -> int:
         out.write("\n")
     else:
         print(
-            f"total: {totals['seeds']} seeds, {totals['violations']} with violations; "
+            f"total: {totals['seeds']} seed{'' if totals['seeds'] == 1 else 's'}, "
+            f"{totals['violations']} with violations; "
             f"commits {totals['commits']}, elections {totals['elections']}, "
             f"messages {totals['messages']}, events {events}; "
             f"{totals['events_per_s']} events/s, {totals['seeds_per_min']} seeds/min "

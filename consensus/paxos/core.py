@@ -29,11 +29,10 @@ Contract choices (documented in ``docs/paxos.md``):
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..core import Ready, Role, Status
+from ..core import Ready, Recovered, Role, Status
 from ..errors import InvariantViolation, NotLeader, ProposalDropped
 from ..messages import (
     ZERO_BALLOT,
@@ -56,7 +55,6 @@ from ..messages import (
     ReadForwardReply,
 )
 from ..messages.paxos import NODE_ID_LIMIT
-from ..storage.base import Recovered
 from ..types import Entry, NodeId, ProposalTicket, ReadState, Snapshot
 from . import election, follower, leader
 from .acceptor_log import AcceptorLog
@@ -66,6 +64,9 @@ from .leader import LeaderState
 from .outbox import Outbox
 from .proposer import RangePhaseOne
 from .reads import ForwardedReads, ReadRounds
+
+if TYPE_CHECKING:
+    import random
 
 _Handler = Callable[["PaxosCore", Any], None]
 _HANDLERS: dict[type, _Handler] = {

@@ -19,12 +19,12 @@ duelling proposers eventually separate.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
-from ..core import Ready
+from ..core import Ready, Recovered
 from ..errors import InvariantViolation, ProposalDropped
 from ..messages import (
     Accept,
@@ -39,11 +39,13 @@ from ..messages import (
     Promise,
 )
 from ..quorum import VoteResult
-from ..storage.base import Recovered
 from ..types import Entry, NodeId, ProposalTicket
 from .acceptor import AcceptorState, on_accept, on_prepare
 from .learner import AcceptTally, Learner
 from .proposer import PhaseOne, next_ballot
+
+if TYPE_CHECKING:
+    import random
 
 SLOT = 1
 

@@ -13,10 +13,10 @@ forwarded to the leader, since a read is harmless to repeat.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from ..core import Ready, Role, Status
+from ..core import Ready, Recovered, Role, Status
 from ..errors import InvariantViolation, NotLeader, ProposalDropped
 from ..messages import (
     AppendEntries,
@@ -30,7 +30,6 @@ from ..messages import (
     RequestVoteResponse,
     TimeoutNow,
 )
-from ..storage.base import Recovered
 from ..types import (
     Entry,
     EntryKind,
@@ -46,6 +45,9 @@ from .config import RaftConfig
 from .log import RaftLog
 from .progress import Progress
 from .readindex import ReadIndexQueue
+
+if TYPE_CHECKING:
+    import random
 
 _LEADER_EARLY = frozenset(
     {AppendEntries, Heartbeat, InstallSnapshot, TimeoutNow, ReadIndexResponse}

@@ -156,7 +156,10 @@ def load_cluster_file(path: Path, node_id: NodeId | None) -> dict[str, Any]:
         if nid == node_id:
             me = node
     if me is None:
-        raise ConfigError(f"{where}: node {node_id} is not among the [[nodes]] ({sorted(peers)})")
+        raise ConfigError(
+            f"{where}: node {node_id} is not among the [[nodes]] "
+            f"(ids {', '.join(str(n) for n in sorted(peers))})"
+        )
     values: dict[str, Any] = {
         "node_id": node_id,
         "listen": peers.pop(node_id),

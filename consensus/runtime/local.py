@@ -9,6 +9,7 @@ benchmarks.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,18 +18,91 @@ import time
 import tomllib
 from pathlib import Path
 
+from ..storage.fs import OsFileSystem
+from ..storage.fs._os import OsFileLock
+from ..storage.wal.data_dir import lock_holder
+from .config import ConfigError, build_config
+
 CLUSTER_FILE = "cluster.toml"
+CLUSTER_LOCK = "cluster.lock"
 _MAIN = "import sys; from consensus.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct ports that were free a moment ago."""
-    socks = []
+class ClusterDirBusy(Exception):
+    """Another running ``consensus cluster`` holds the directory's lock file."""
+
+
+def lock_cluster_dir(data_dir: Path) -> OsFileLock:
+    """Take ``data_dir/cluster.lock`` (creating ``data_dir``), recording this pid in it;
+    held until released or this process exits. ``ClusterDirBusy`` naming the lock file and
+    the pid holding it when another process has it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = str(data_dir / CLUSTER_LOCK)
     try:
-        for _ in range(count):
+        return OsFileLock(lock_path)
+    except BlockingIOError:
+        holder = lock_holder(OsFileSystem(), lock_path)
+        raise ClusterDirBusy(
+            f"{data_dir} is in use by another running cluster "
+            f"(lock {lock_path} is held{holder or ' by another process'})"
+        ) from None
+
+
+def describe_exits(codes: dict[int, int | None]) -> str:
+    """A human summary of node exit statuses: ``3 nodes, all exited 0`` when they agree,
+    else one clause per node: ``node 1 exited 0, node 2 killed by SIGKILL``."""
+
+    def one(code: int | None) -> str:
+        if code is None:
+            return "still running"
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exited {code}"
+
+    statuses = {one(c) for c in codes.values()}
+    if len(codes) > 1 and len(statuses) == 1:
+        return f"{len(codes)} nodes, all {statuses.pop()}"
+    return ", ".join(f"node {n} {one(c)}" for n, c in sorted(codes.items())) or "no nodes"
+
+
+PORTS_LOCAL = range(20000, 32768)
+"""Where :func:`free_ports` picks ports: below Linux's default ephemeral range
+(32768-60999), so that no outgoing connection of this or an earlier run (a TIME-WAIT
+socket, a client's or a peer dialer's local port) can have taken a port between the
+moment it is picked and the moment a node binds it, nor when a cluster restarts on the
+ports of its ``cluster.toml``."""
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct ports of :data:`PORTS_LOCAL` on ``host`` that were free a moment
+    ago (each could be bound with ``SO_REUSEADDR`` and listened on, as a node does).
+    The search starts at a random place in the range, so concurrent callers rarely
+    collide. ``OSError`` if the range has fewer than ``count`` free ports."""
+    socks: list[socket.socket] = []
+    size = len(PORTS_LOCAL)
+    start = random.SystemRandom().randrange(size)
+    try:
+        for i in range(size):
+            if len(socks) == count:
+                break
+            port = PORTS_LOCAL[(start + i) % size]
             s = socket.socket()
-            s.bind((host, 0))
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind((host, port))
+                s.listen()
+            except OSError:
+                s.close()
+                continue
             socks.append(s)
+        if len(socks) < count:
+            raise OSError(
+                f"only {len(socks)} of the {count} ports asked for are free on {host} "
+                f"in {PORTS_LOCAL.start}-{PORTS_LOCAL.stop - 1}"
+            )
         return [s.getsockname()[1] for s in socks]
     finally:
         for s in socks:
@@ -65,9 +139,41 @@ def write_cluster_file(
 
 
 def client_endpoints(cluster_file: Path) -> dict[int, str]:
-    with open(cluster_file, "rb") as f:
-        doc = tomllib.load(f)
-    return {int(n["id"]): str(n["client"]) for n in doc["nodes"]}
+    """Every node's client endpoint, by node id. The whole file is checked as each node's
+    ``consensus serve`` would check it; ``ConfigError`` says what is wrong and where."""
+    ids = build_config_ids(cluster_file)
+    endpoints: dict[int, str] = {}
+    for node in ids:
+        try:
+            config = build_config(config_file=cluster_file, node_id=node)
+        except ConfigError as exc:
+            text = str(exc)
+            if str(cluster_file) in text:
+                raise
+            raise ConfigError(f"{cluster_file}, node {node}: {text}") from None
+        if config.client_listen is None:
+            raise ConfigError(f"{cluster_file}: node {node} has no client address")
+        endpoints[node] = str(config.client_listen)
+    return endpoints
+
+
+def build_config_ids(cluster_file: Path) -> list[int]:
+    """The node ids a cluster file lists (``ConfigError`` if it cannot say)."""
+    try:
+        with open(cluster_file, "rb") as f:
+            doc = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {cluster_file}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{cluster_file} is not valid TOML: {exc}") from None
+    nodes = doc.get("nodes")
+    if not isinstance(nodes, list) or not nodes:
+        raise ConfigError(f"{cluster_file}: needs at least one [[nodes]] table")
+    ids = [n.get("id") if isinstance(n, dict) else None for n in nodes]
+    for i, nid in enumerate(ids):
+        if not isinstance(nid, int) or isinstance(nid, bool):
+            raise ConfigError(f"{cluster_file}: nodes[{i}].id must be an integer")
+    return [int(n) for n in ids if isinstance(n, int)]
 
 
 def wait_port(endpoint: str, timeout_s: float) -> bool:
@@ -130,9 +236,17 @@ class LocalCluster:
         for node in nodes:
             ok = wait_port(self.endpoints[node], timeout_s)
             proc = self.processes[node]
-            if not ok or proc.poll() is not None:
-                tail = self.log_path(node).read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"node {node} did not start (exit {proc.poll()}):\n{tail}")
+            code = proc.poll()
+            if not ok or code is not None:
+                lines = self.log_path(node).read_text(errors="replace").splitlines()
+                tail = "\n".join(lines[-20:])
+                why = (
+                    f"{describe_exits({node: code})} before opening its client port"
+                    if code is not None
+                    else f"node {node} did not open its client port within {timeout_s:g} s"
+                )
+                where = f"last lines of {self.log_path(node)}" if lines else "its log is empty"
+                raise RuntimeError(f"{why}; {where}:\n{tail}" if lines else f"{why}; {where}")
 
     def kill(self, node: int, sig: int = signal.SIGKILL) -> None:
         proc = self.processes[node]

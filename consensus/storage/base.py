@@ -19,10 +19,9 @@ or not (a process reads its own writes; a crash takes unsynced ones away again).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
-import attrs
-
+from ..core import Recovered as Recovered
 from ..types import Entry, HardState, Index, Snapshot, Term
 
 HS = TypeVar("HS")
@@ -38,15 +37,6 @@ class LogCompacted(LookupError):
 
 class LogUnavailable(LookupError):
     """The requested index is past the last stored entry."""
-
-
-@attrs.frozen(slots=True)
-class Recovered(Generic[HS]):
-    """What a node restarts from: hard state, latest snapshot, entries after it."""
-
-    hard_state: HS | None = None
-    snapshot: Snapshot | None = None
-    entries: tuple[Entry, ...] = ()
 
 
 class CoreStorage(Protocol[HS]):

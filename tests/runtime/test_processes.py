@@ -3,6 +3,7 @@ SIGTERM with leadership transfer, refusal to start. Few and slowish by nature.""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -109,6 +110,7 @@ def test_serve_refuses_bad_config_and_foreign_data_dir(tmp_path: Path) -> None:
         first = _serve("--config", str(path), "--id", "2", "--listen", f"127.0.0.1:{port}")
     assert first.returncode == 1
     assert f"cannot listen for peers on 127.0.0.1:{port}: Address already in use" in first.stderr
+    assert first.stderr.count("Address already in use") == 1  # said once, not also logged
     cluster = LocalCluster(path)
     cluster.start(1)
     try:
@@ -117,6 +119,7 @@ def test_serve_refuses_bad_config_and_foreign_data_dir(tmp_path: Path) -> None:
         wrong = _serve("--config", str(path), "--id", "2", "--data-dir", str(tmp_path / "node-1"))
         assert wrong.returncode == 1
         assert "belongs to cluster 'local' node 1, not cluster 'local' node 2" in wrong.stderr
+        assert wrong.stderr.count("belongs to cluster") == 1
     finally:
         cluster.stop_all()
 
@@ -137,8 +140,38 @@ async def test_cluster_command_starts_serves_and_stops(tmp_path: Path) -> None:
         async with KvClient(endpoints) as kv:
             await kv.put("via", b"cluster")
             assert await kv.get("via") == b"cluster"
+        # a second cluster on the same directory is refused at once, naming the lock
+        # file and the pid holding it, and announces nothing
+        second = await trio.to_thread.run_sync(
+            lambda: subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    main,
+                    "cluster",
+                    "--nodes",
+                    "3",
+                    "--data-dir",
+                    str(tmp_path),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                stdin=subprocess.DEVNULL,
+            )
+        )
+        assert second.returncode == 1
+        assert second.stdout == ""
+        assert second.stderr == (
+            f"consensus cluster: error: {tmp_path} is in use by another running cluster "
+            f"(lock {tmp_path / 'cluster.lock'} is held by pid {proc.pid})\n"
+        )
         proc.send_signal(signal.SIGTERM)
         assert await trio.to_thread.run_sync(proc.wait, 15) == 0
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        assert "# 3 nodes up;" in err
+        assert err.endswith("# stopped: 3 nodes, all exited 0\n")
         for endpoint in endpoints:  # every node process is gone
             host, port = endpoint.split(":")
             with pytest.raises(OSError), socket.create_connection((host, int(port)), 0.5):
@@ -147,3 +180,55 @@ async def test_cluster_command_starts_serves_and_stops(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_cluster_command_exits_when_every_node_died(tmp_path: Path) -> None:
+    main = "import sys; from consensus.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", main, "cluster", "--nodes", "2", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        line = await trio.to_thread.run_sync(proc.stdout.readline)
+        assert len(line.strip().split(",")) == 2
+        # each node's data dir lock names the node's pid
+        pids = [int((tmp_path / f"node-{n}" / "LOCK").read_text()) for n in (1, 2)]
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        assert await trio.to_thread.run_sync(proc.wait, 30) == 1
+        err = proc.stderr.read()
+        assert "# node 1 killed by SIGKILL\n" in err and "# node 2 killed by SIGKILL\n" in err
+        assert err.endswith(
+            "consensus cluster: error: every node exited: 2 nodes, all killed by SIGKILL\n"
+        )
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_cluster_command_refuses_a_bad_cluster_file(tmp_path: Path) -> None:
+    main = "import sys; from consensus.cli import main; sys.exit(main(sys.argv[1:]))"
+    path = tmp_path / "cluster.toml"
+    cases = {
+        "x = [": f"{path} is not valid TOML: ",
+        '[[nodes]]\nid = 1\npeer = "127.0.0.1:20001"\n': f"{path}, node 1: missing --cluster-id",
+        'cluster_id = "c"\n[[nodes]]\nid = "one"\n': f"{path}: nodes[0].id must be an integer",
+    }
+    for text, expected in cases.items():
+        path.write_text(text)
+        result = subprocess.run(
+            [sys.executable, "-c", main, "cluster", "--data-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stdout == ""
+        assert result.stderr.startswith(f"consensus cluster: error: {expected}"), result.stderr
+        assert result.stderr.count("\n") == 1  # one line, no traceback

@@ -123,7 +123,7 @@ def test_violation_prints_seed_invariant_and_replay(capsys: pytest.CaptureFixtur
         "  replay: consensus sim --protocol broken --nodes 3 --seeds 9 "
         "--faults loss,crash --time 1.5"
     )
-    assert lines[3].startswith("total: 1 seeds, 1 with violations")
+    assert lines[3].startswith("total: 1 seed, 1 with violations")
 
 
 @pytest.mark.usefixtures("with_broken")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,12 @@ def test_bad_identity_arguments(tmp_path: Path) -> None:
 def test_one_process_at_a_time(tmp_path: Path) -> None:
     path = str(tmp_path)
     first = open_at(path)
-    with pytest.raises(StorageError, match=f"data dir {path} is in use by another process"):
+    lock = f"{path}/LOCK"
+    with pytest.raises(StorageError) as refused:
         open_at(path)
+    assert str(refused.value) == (
+        f"data dir {path} is in use by another process (lock {lock} is held by pid {os.getpid()})"
+    )
     first.close()
     open_at(path).close()
 

@@ -43,12 +43,17 @@ class OsAppendFile:
 
 
 class OsFileLock:
+    """An exclusive ``flock`` on ``path``, held until :meth:`release` or process exit.
+    Once held, the file holds the holder's pid (a decimal line), for error messages."""
+
     __slots__ = ("_fd",)
 
     def __init__(self, path: str) -> None:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         except BaseException:
             os.close(fd)
             raise

@@ -3,7 +3,8 @@
 A :class:`DataDir` is one open data directory::
 
     IDENTITY                     cluster id, node id, protocol (checked on every open)
-    LOCK                         held (flock) while a process has the directory open
+    LOCK                         held (flock) while a process has the directory open;
+                                 holds that process's pid
     CHECKPOINT                   the store's checkpoint, replaced atomically
     00000000000000000000.wal     WAL segments, named for their first log position
     snap-000000000003-i4096.snap latest snapshot, replaced atomically
@@ -94,7 +95,8 @@ class DataDir:
             dir_lock = fs.lock(lock_path)
         except BlockingIOError:
             raise StorageError(
-                f"data dir {path} is in use by another process (lock {lock_path} is held)"
+                f"data dir {path} is in use by another process "
+                f"(lock {lock_path} is held{lock_holder(fs, lock_path)})"
             ) from None
         except OSError as exc:
             raise StorageError(f"cannot open data dir {path}: {exc}") from exc
@@ -217,6 +219,15 @@ class DataDir:
         if self._wal is not None:
             self._wal.abandon()
         self._dir_lock.release()
+
+
+def lock_holder(fs: FileSystem, lock_path: str) -> str:
+    """`` by pid N`` when the lock file names its holder (see ``OsFileLock``), else ``""``."""
+    try:
+        text = fs.read(lock_path).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+    return f" by pid {text}" if text.isdigit() else ""
 
 
 def _read_checkpoint(fs: FileSystem, directory: str) -> Checkpoint:
