@@ -1,146 +1,364 @@
-"""A replicated key-value store: commands, results, apply, queries and snapshots.
+"""The replicated key-value store: apply, queries and snapshots.
 
-Commands travel in log entries, encoded with :data:`KV_CODEC` (type ids 192-223). Each
-command carries ``(client_id, seq)`` so that retries are deduplicated by
-:class:`~statemachines.sessions.SessionTable`. Commands today: :class:`Put`. Queries
-(served after a read barrier, never through the log): :class:`Get`. Every answer is a
-:class:`KvResult`.
+The vocabulary (operations, results, limits, codec) is :mod:`statemachines.kv_commands`;
+sessions are :mod:`statemachines.sessions`. Log entries hold a :class:`Command` (a write
+in a session), :class:`RegisterSession` or :class:`CloseSession`; queries are
+:class:`Get` or :class:`Range`. Every answer is a result record of ``KV_CODEC``.
 
-Room to grow: compare-and-set, put-if-absent and multi-key transactions become new
-command records with their own type ids, dispatched in :meth:`KvStateMachine.apply`.
+Contracts. ``apply`` is deterministic (no clock, no randomness, no dependence on set or
+dict iteration order: keys are kept sorted, sessions in apply order) and never raises
+for a bad command: it returns an :class:`ErrorResult` and applies nothing. One store
+revision counts writes: every applied write, or transaction branch that writes, raises
+it by one. ``snapshot`` is canonical CBOR, so replicas that applied the same log give
+byte-identical snapshots; ``restore`` checks the image and raises ``ValueError`` for a
+malformed one, leaving the store unchanged.
 """
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
-import attrs
 import cbor2
 
-from consensus.codec import Codec, DecodeError
+from consensus.codec import DecodeError
 from consensus.types import Entry
 
-from .sessions import SessionTable
+from .kv_commands import (
+    DEFAULT_CONFIG,
+    KV_CODEC,
+    Cas,
+    CloseSession,
+    Command,
+    Compare,
+    CompareOp,
+    CondResult,
+    Delete,
+    DeleteIf,
+    DeleteResult,
+    ErrorResult,
+    Get,
+    GetResult,
+    KeyValue,
+    KvConfig,
+    Put,
+    PutIfAbsent,
+    PutResult,
+    Range,
+    RangeResult,
+    RegisterSession,
+    SessionResult,
+    Target,
+    Txn,
+    TxnOp,
+    TxnResponse,
+    TxnResult,
+    decode_result,
+)
+from .sessions import SessionError, SessionTable
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 
-
-@attrs.frozen(slots=True)
-class Put:
-    """Set ``key`` to ``value``. Result: ``KvResult(ok=True, value=<previous or None>)``."""
-
-    client_id: int
-    seq: int
-    key: str
-    value: bytes
-
-
-@attrs.frozen(slots=True)
-class Get:
-    """Read ``key``. Result: ``KvResult(ok=True, value=<value or None>)``."""
-
-    key: str
-
-
-@attrs.frozen(slots=True)
-class KvResult:
-    """The answer to a command or query; ``error`` is set when ``ok`` is false."""
-
-    ok: bool
-    value: bytes | None = None
-    error: str = ""
-
-
-KV_CODEC = Codec({192: Put, 193: Get, 194: KvResult})
-
-
-def encode_command(command: Put) -> bytes:
-    return KV_CODEC.encode(command)
-
-
-def decode_result(data: bytes) -> KvResult:
-    """Decode a result; ``DecodeError`` if it is not one."""
-    result = KV_CODEC.decode(data)
-    if not isinstance(result, KvResult):
-        raise DecodeError(f"expected KvResult, got {type(result).__name__}")
-    return result
+__all__ = ["KV_CODEC", "SNAPSHOT_VERSION", "KvStateMachine", "decode_result"]
 
 
-def _error(text: str) -> bytes:
-    return KV_CODEC.encode(KvResult(ok=False, error=text))
+class _Refused(Exception):
+    """A command breaks a limit or rule; becomes an ``ErrorResult``."""
+
+    def __init__(self, kind: str, message: str, limit: str = "") -> None:
+        super().__init__(message)
+        self.result = ErrorResult(kind, message, limit)
 
 
-_OK_NONE = KV_CODEC.encode(KvResult(ok=True, value=None))
-_OK_HEAD = KV_CODEC.encode(KvResult(ok=True, value=b""))[:-2]  # tag, [true, ...
-
-
-def ok_result(value: bytes | None) -> bytes:
-    """``KV_CODEC.encode(KvResult(ok=True, value=value))``, built directly: every replica
-    makes one per applied write, so this is a hot path (tested equal to the codec's)."""
-    if value is None:
-        return _OK_NONE
-    n = len(value)
-    if n < 24:
-        head = bytes((0x40 + n,))
-    elif n < 0x100:
-        head = bytes((0x58, n))
-    elif n < 0x10000:
-        head = b"\x59" + n.to_bytes(2, "big")
-    elif n < 0x1_0000_0000:
-        head = b"\x5a" + n.to_bytes(4, "big")
-    else:
-        head = b"\x5b" + n.to_bytes(8, "big")
-    return b"".join((_OK_HEAD, head, value, b"\x60"))
+def _encode_error(kind: str, message: str, limit: str = "") -> bytes:
+    return KV_CODEC.encode(ErrorResult(kind, message, limit))
 
 
 class KvStateMachine:
-    """The key-value state machine (implements ``consensus.runtime.StateMachine``)."""
+    """The key-value state machine (implements ``consensus.runtime.StateMachine``).
 
-    def __init__(self, sessions: SessionTable | None = None) -> None:
-        self.data: dict[str, bytes] = {}
-        self.sessions = sessions if sessions is not None else SessionTable()
+    ``config`` (limits, session settings) must be the same on every replica."""
+
+    def __init__(self, config: KvConfig = DEFAULT_CONFIG) -> None:
+        self.config = config
+        self.data: dict[str, KeyValue] = {}
+        self._keys: list[str] = []  # sorted
+        self.revision = 0
         self.applied_index = 0
+        self.sessions = SessionTable(
+            config.session_timeout_ms, config.sessions_max, config.session_results_max
+        )
 
+    # -- apply --------------------------------------------------------------------------
     def apply(self, entry: Entry) -> bytes:
         self.applied_index = entry.index
         try:
             command = KV_CODEC.decode(entry.data)
         except DecodeError as exc:
-            return _error(f"bad command at index {entry.index}: {exc}")
-        if not isinstance(command, Put):
-            return _error(f"{type(command).__name__} is not a command")
-        cached = self.sessions.lookup(command.client_id, command.seq)
-        if cached is False:
-            return _error(
-                f"request {command.seq} of client {command.client_id} is older than its "
-                f"session window"
-            )
-        if isinstance(cached, bytes):
-            return cached
-        data = self.data
-        previous = data.get(command.key)
-        data[command.key] = command.value
-        result = ok_result(previous)
-        self.sessions.record(command.client_id, command.seq, result)
-        return result
+            return _encode_error("bad-command", f"bad command at index {entry.index}: {exc}")
+        if isinstance(command, Command):
+            return self._apply_command(command)
+        if isinstance(command, RegisterSession):
+            self.sessions.register(entry.index, command.now_ms)
+            return KV_CODEC.encode(SessionResult(entry.index))
+        if isinstance(command, CloseSession):
+            if self.sessions.close(command.session_id, command.now_ms):
+                return KV_CODEC.encode(SessionResult(command.session_id))
+            return _encode_error("session", f"session {command.session_id} is not open")
+        return _encode_error("bad-command", f"{type(command).__name__} is not a command")
 
+    def _apply_command(self, command: Command) -> bytes:
+        sid, seq = command.session_id, command.seq
+        sessions = self.sessions
+        if sid == 0:
+            sessions.tick(command.now_ms)
+        else:
+            try:
+                saved = sessions.begin(sid, seq, command.ack_seq, command.now_ms)
+            except SessionError as exc:
+                return _encode_error("limit" if exc.limit else "session", str(exc), exc.limit)
+            if saved is not None:
+                return saved
+        try:
+            result: Any = self._write(command.write.op)
+        except _Refused as exc:
+            result = exc.result
+        encoded = KV_CODEC.encode(result)
+        if sid != 0:
+            sessions.finish(sid, seq, encoded)
+        return encoded
+
+    def _write(self, op: Any) -> Any:
+        """Check then apply one write; ``_Refused`` (nothing applied) if it breaks a rule."""
+        if isinstance(op, Put):
+            self._check_key(op.key)
+            self._check_value(op.value)
+            self.revision += 1
+            return PutResult(self.revision, self._put(op.key, op.value))
+        if isinstance(op, Delete):
+            self._check_key(op.key)
+            if op.key not in self.data:
+                return DeleteResult(self.revision, None)
+            self.revision += 1
+            return DeleteResult(self.revision, self._delete(op.key))
+        if isinstance(op, Cas | PutIfAbsent | DeleteIf):
+            return self._conditional(op)
+        assert isinstance(op, Txn)
+        return self._txn(op)
+
+    def _conditional(self, op: Cas | PutIfAbsent | DeleteIf) -> CondResult:
+        self._check_key(op.key)
+        current = self.data.get(op.key)
+        if isinstance(op, PutIfAbsent):
+            self._check_value(op.value)
+            holds = current is None
+        else:
+            if isinstance(op, Cas):
+                self._check_value(op.new)
+            if op.expected_value is not None:
+                self._check_value(op.expected_value)
+                holds = current is not None and current.value == op.expected_value
+            elif op.expected_version is not None:
+                holds = (current.version if current else 0) == op.expected_version
+            else:
+                holds = (current.mod_revision if current else 0) == op.expected_mod_revision
+            if isinstance(op, DeleteIf):
+                holds = holds and current is not None
+        if not holds:
+            return CondResult(False, self.revision, current, None)
+        self.revision += 1
+        if isinstance(op, DeleteIf):
+            return CondResult(True, self.revision, None, self._delete(op.key))
+        new = op.new if isinstance(op, Cas) else op.value
+        prev = self._put(op.key, new)
+        return CondResult(True, self.revision, self.data[op.key], prev)
+
+    def _txn(self, txn: Txn) -> TxnResult:
+        limit = self.config.txn_ops_max
+        for name, items in (
+            ("compare", txn.compare),
+            ("success", txn.success),
+            ("failure", txn.failure),
+        ):
+            if len(items) > limit:
+                raise _Refused(
+                    "limit",
+                    f"txn has {len(items)} {name} items (limit txn_ops_max={limit})",
+                    "txn_ops_max",
+                )
+        for cmp in txn.compare:
+            self._check_key(cmp.key)
+            if cmp.value is not None:
+                self._check_value(cmp.value)
+        for branch in (txn.success, txn.failure):
+            written: set[str] = set()
+            for item in branch:
+                self._check_op(item)
+                if item.put is not None or item.delete is not None:
+                    key = item.op.key  # type: ignore[union-attr]
+                    if key in written:
+                        raise _Refused("txn", f"txn branch writes key {key!r} twice")
+                    written.add(key)
+        succeeded = all(self._holds(cmp) for cmp in txn.compare)
+        branch = txn.success if succeeded else txn.failure
+        revision = self.revision + 1
+        wrote = False
+        responses: list[TxnResponse] = []
+        for item in branch:
+            if item.put is not None:
+                wrote = True
+                prev = self._put(item.put.key, item.put.value, revision)
+                responses.append(TxnResponse(put=PutResult(revision, prev)))
+            elif item.delete is not None:
+                prev = self._delete(item.delete.key) if item.delete.key in self.data else None
+                wrote = wrote or prev is not None
+                responses.append(TxnResponse(delete=DeleteResult(revision, prev)))
+            elif item.get is not None:
+                responses.append(TxnResponse(get=GetResult(revision, self.data.get(item.get.key))))
+            else:
+                assert item.range is not None
+                responses.append(TxnResponse(range=self._range(item.range, revision)))
+        if wrote:
+            self.revision = revision
+        else:  # a read-only branch: answers carry the unchanged revision
+            responses = [_at_revision(r, self.revision) for r in responses]
+        return TxnResult(succeeded, self.revision, tuple(responses))
+
+    def _holds(self, cmp: Compare) -> bool:
+        kv = self.data.get(cmp.key)
+        if cmp.target is Target.EXISTS:
+            return (
+                (kv is not None) == cmp.exists
+                if cmp.op is CompareOp.EQUAL
+                else ((kv is not None) != cmp.exists)
+            )
+        have: Any
+        want: Any
+        if cmp.target is Target.VALUE:
+            if kv is None:
+                return False
+            have, want = kv.value, cmp.value
+        else:
+            want = cmp.number
+            if kv is None:
+                have = 0
+            elif cmp.target is Target.VERSION:
+                have = kv.version
+            elif cmp.target is Target.CREATE_REVISION:
+                have = kv.create_revision
+            else:
+                have = kv.mod_revision
+        if cmp.op is CompareOp.EQUAL:
+            return bool(have == want)
+        if cmp.op is CompareOp.NOT_EQUAL:
+            return bool(have != want)
+        if cmp.op is CompareOp.LESS:
+            return bool(have < want)
+        return bool(have > want)
+
+    # -- checks ---------------------------------------------------------------------------
+    def _check_key(self, key: str) -> None:
+        size = len(key.encode("utf-8", "surrogatepass"))
+        if size > self.config.key_bytes_max:
+            raise _Refused(
+                "limit",
+                f"key of {size} bytes (limit key_bytes_max={self.config.key_bytes_max})",
+                "key_bytes_max",
+            )
+
+    def _check_value(self, value: bytes) -> None:
+        if len(value) > self.config.value_bytes_max:
+            raise _Refused(
+                "limit",
+                f"value of {len(value)} bytes (limit value_bytes_max="
+                f"{self.config.value_bytes_max})",
+                "value_bytes_max",
+            )
+
+    def _check_range(self, op: Range) -> None:
+        self._check_key(op.start)
+        if op.end is not None:
+            self._check_key(op.end)
+        if op.limit > self.config.range_limit_max:
+            raise _Refused(
+                "limit",
+                f"range limit {op.limit} (limit range_limit_max={self.config.range_limit_max})",
+                "range_limit_max",
+            )
+
+    def _check_op(self, item: TxnOp) -> None:
+        op = item.op
+        if isinstance(op, Range):
+            self._check_range(op)
+        else:
+            self._check_key(op.key)
+            if isinstance(op, Put):
+                self._check_value(op.value)
+
+    # -- the data -------------------------------------------------------------------------
+    def _put(self, key: str, value: bytes, revision: int | None = None) -> KeyValue | None:
+        rev = self.revision if revision is None else revision
+        prev = self.data.get(key)
+        if prev is None:
+            bisect.insort(self._keys, key)
+            self.data[key] = KeyValue(key, value, rev, rev, 1)
+        else:
+            self.data[key] = KeyValue(key, value, prev.create_revision, rev, prev.version + 1)
+        return prev
+
+    def _delete(self, key: str) -> KeyValue:
+        keys = self._keys
+        del keys[bisect.bisect_left(keys, key)]
+        return self.data.pop(key)
+
+    def _range(self, op: Range, revision: int) -> RangeResult:
+        keys = self._keys
+        limit = op.limit or self.config.range_limit_max
+        lo = bisect.bisect_left(keys, op.start)
+        out: list[KeyValue] = []
+        more = False
+        for i in range(lo, len(keys)):
+            key = keys[i]
+            if not op.contains(key):
+                break
+            if len(out) == limit:
+                more = True
+                break
+            out.append(self.data[key])
+        return RangeResult(revision, tuple(out), more)
+
+    # -- queries --------------------------------------------------------------------------
     def query(self, request: bytes) -> bytes:
         try:
             query = KV_CODEC.decode(request)
         except DecodeError as exc:
-            return _error(f"bad query: {exc}")
-        if not isinstance(query, Get):
-            return _error(f"{type(query).__name__} is not a query")
-        return KV_CODEC.encode(KvResult(ok=True, value=self.data.get(query.key)))
+            return _encode_error("bad-command", f"bad query: {exc}")
+        try:
+            if isinstance(query, Get):
+                self._check_key(query.key)
+                return KV_CODEC.encode(GetResult(self.revision, self.data.get(query.key)))
+            if isinstance(query, Range):
+                self._check_range(query)
+                return KV_CODEC.encode(self._range(query, self.revision))
+        except _Refused as exc:
+            return KV_CODEC.encode(exc.result)
+        return _encode_error("bad-command", f"{type(query).__name__} is not a query")
 
+    # -- snapshots ------------------------------------------------------------------------
     def snapshot(self) -> bytes:
-        image: dict[str, Any] = {
+        """Canonical CBOR of ``{version, applied, revision, data, sessions}``; ``data``
+        is ``[[key, value, create_revision, mod_revision, version], ...]`` by key."""
+        image = {
             "version": SNAPSHOT_VERSION,
             "applied": self.applied_index,
-            "data": self.data,
+            "revision": self.revision,
+            "data": [
+                [kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version]
+                for kv in (self.data[k] for k in self._keys)
+            ],
             "sessions": self.sessions.dump(),
         }
-        return bytes(cbor2.dumps(image))
+        return bytes(cbor2.dumps(image, canonical=True))
 
     def restore(self, data: bytes) -> None:
         try:
@@ -149,11 +367,48 @@ class KvStateMachine:
             raise ValueError(f"KV snapshot is not valid CBOR: {exc}") from None
         if not isinstance(image, dict) or image.get("version") != SNAPSHOT_VERSION:
             raise ValueError("KV snapshot has an unknown format or version")
-        table = image.get("data")
-        if not isinstance(table, dict) or not all(
-            isinstance(k, str) and isinstance(v, bytes) for k, v in table.items()
-        ):
-            raise ValueError("KV snapshot data is not a str -> bytes map")
-        self.sessions.load(image.get("sessions", []))
-        self.data = dict(table)
-        self.applied_index = int(image.get("applied", 0))
+        if set(image) != {"version", "applied", "revision", "data", "sessions"}:
+            raise ValueError("KV snapshot has missing or unknown fields")
+        applied, revision, rows = image["applied"], image["revision"], image["data"]
+        for name, value in (("applied", applied), ("revision", revision)):
+            if type(value) is not int or value < 0:
+                raise ValueError(f"KV snapshot {name} is not an integer >= 0")
+        if not isinstance(rows, list):
+            raise ValueError("KV snapshot data is not a list")
+        table: dict[str, KeyValue] = {}
+        keys: list[str] = []
+        for row in rows:
+            if (
+                not isinstance(row, list)
+                or len(row) != 5
+                or type(row[0]) is not str
+                or type(row[1]) is not bytes
+                or not all(type(x) is int for x in row[2:])
+            ):
+                raise ValueError(f"KV snapshot has a malformed key entry: {row!r:.80}")
+            kv = KeyValue(*row)
+            if not 1 <= kv.create_revision <= kv.mod_revision <= revision or kv.version < 1:
+                raise ValueError(f"KV snapshot metadata of {kv.key!r} is inconsistent")
+            if keys and kv.key <= keys[-1]:
+                raise ValueError("KV snapshot keys are not sorted and unique")
+            keys.append(kv.key)
+            table[kv.key] = kv
+        sessions = SessionTable(
+            self.config.session_timeout_ms,
+            self.config.sessions_max,
+            self.config.session_results_max,
+        )
+        sessions.load(image["sessions"])
+        self.data, self._keys, self.revision = table, keys, revision
+        self.sessions, self.applied_index = sessions, applied
+
+
+def _at_revision(response: TxnResponse, revision: int) -> TxnResponse:
+    if response.get is not None:
+        return TxnResponse(get=GetResult(revision, response.get.kv))
+    if response.range is not None:
+        r = response.range
+        return TxnResponse(range=RangeResult(revision, r.kvs, r.more))
+    if response.delete is not None:
+        return TxnResponse(delete=DeleteResult(revision, response.delete.prev))
+    return response

@@ -11,6 +11,7 @@ from .client import RequestRejected as RequestRejected
 from .kv import KvClient as KvClient
 from .kv import KvError as KvError
 from .kv import KvSession as KvSession
+from .kv import SessionExpired as SessionExpired
 
 __all__ = [
     "BlockingKvClient",
@@ -21,4 +22,5 @@ __all__ = [
     "KvError",
     "KvSession",
     "RequestRejected",
+    "SessionExpired",
 ]

@@ -1,121 +1,86 @@
-"""The key-value state machine and its client sessions."""
+"""The key-value state machine as the runtime sees it: entries in, encoded results out.
+
+The store's semantics are in ``tests/statemachines``; here: the StateMachine contract
+(bad entries give error results, snapshots round-trip, garbage snapshots are refused).
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from consensus.types import Entry
-from statemachines.kv import (
+from statemachines.kv import KvStateMachine
+from statemachines.kv_commands import (
     KV_CODEC,
+    Command,
+    ErrorResult,
     Get,
-    KvResult,
-    KvStateMachine,
+    GetResult,
+    KeyValue,
     Put,
+    PutResult,
+    RegisterSession,
+    SessionResult,
+    Write,
     decode_result,
-    ok_result,
 )
-from statemachines.sessions import SessionTable
 
 
-def _put(sm: KvStateMachine, index: int, client: int, seq: int, key: str, value: bytes) -> KvResult:
-    data = KV_CODEC.encode(Put(client, seq, key, value))
-    return decode_result(sm.apply(Entry(index, 1, data)))
+def _apply(sm: KvStateMachine, index: int, record: object) -> object:
+    return decode_result(sm.apply(Entry(index, 1, KV_CODEC.encode(record))))
 
 
-def _get(sm: KvStateMachine, key: str) -> KvResult:
-    return decode_result(sm.query(KV_CODEC.encode(Get(key))))
-
-
-def test_put_returns_previous_and_get_reads() -> None:
+def test_put_get_through_entries() -> None:
     sm = KvStateMachine()
-    assert _put(sm, 1, 1, 1, "k", b"a") == KvResult(ok=True, value=None)
-    assert _put(sm, 2, 1, 2, "k", b"b") == KvResult(ok=True, value=b"a")
-    assert _get(sm, "k") == KvResult(ok=True, value=b"b")
-    assert _get(sm, "missing") == KvResult(ok=True, value=None)
+    assert _apply(sm, 1, RegisterSession(now_ms=1)) == SessionResult(1)
+    assert _apply(sm, 2, Command(1, 1, 1, 1, Write.of(Put("k", b"a")))) == PutResult(1, None)
+    result = decode_result(sm.query(KV_CODEC.encode(Get("k"))))
+    assert result == GetResult(1, KeyValue("k", b"a", 1, 1, 1))
 
 
-def test_retried_command_is_applied_once() -> None:
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\xff\x00garbage", "bad command at index 1: "),
+        (KV_CODEC.encode(Get("k")), "Get is not a command"),
+        (KV_CODEC.encode(GetResult(0, None)), "GetResult is not a command"),
+    ],
+)
+def test_bad_entry_gives_error_result_not_exception(data: bytes, message: str) -> None:
     sm = KvStateMachine()
-    first = _put(sm, 1, 9, 1, "k", b"a")
-    _put(sm, 2, 8, 1, "k", b"other")  # another client writes in between
-    again = _put(sm, 3, 9, 1, "k", b"a")  # client 9 retries its seq 1
-    assert again == first
-    assert _get(sm, "k").value == b"other", "the retry must not apply again"
+    result = decode_result(sm.apply(Entry(1, 1, data)))
+    assert isinstance(result, ErrorResult) and result.kind == "bad-command"
+    assert result.message.startswith(message)
+    assert sm.revision == 0 and not sm.data
 
 
-def test_command_older_than_window_is_refused() -> None:
-    sm = KvStateMachine(SessionTable(window=2))
-    for seq in (1, 2, 3):
-        _put(sm, seq, 5, seq, "k", b"%d" % seq)
-    result = _put(sm, 4, 5, 1, "k", b"late")
-    assert result.ok is False
-    assert result.error == "request 1 of client 5 is older than its session window"
-    assert _get(sm, "k").value == b"3"
-
-
-def test_client_zero_has_no_session() -> None:
+def test_old_format_put_is_refused_not_applied() -> None:
+    old_put = b"\xda\x63\x73\x00\xc0" + bytes.fromhex("8401016b6b4176")  # tag 192
     sm = KvStateMachine()
-    _put(sm, 1, 0, 1, "k", b"a")
-    _put(sm, 2, 0, 1, "k", b"b")
-    assert _get(sm, "k").value == b"b"
-    assert len(sm.sessions) == 0
-
-
-def test_sessions_evict_least_recent_client() -> None:
-    table = SessionTable(window=4, clients_max=2)
-    table.record(1, 1, b"r1")
-    table.record(2, 1, b"r2")
-    table.record(1, 2, b"r1b")  # client 1 is now the most recent
-    table.record(3, 1, b"r3")  # evicts client 2
-    assert table.lookup(2, 1) is None
-    assert table.lookup(1, 1) == b"r1"
-    assert table.lookup(3, 1) == b"r3"
-
-
-def test_bad_command_gives_error_result_not_exception() -> None:
-    sm = KvStateMachine()
-    result = decode_result(sm.apply(Entry(1, 1, b"\xff\x00garbage")))
-    assert result.ok is False and result.error.startswith("bad command at index 1")
-    result = decode_result(sm.apply(Entry(2, 1, KV_CODEC.encode(Get("k")))))
-    assert result == KvResult(ok=False, error="Get is not a command")
+    result = decode_result(sm.apply(Entry(1, 1, old_put)))
+    assert isinstance(result, ErrorResult) and "unknown tag" in result.message
 
 
 def test_snapshot_round_trip_keeps_data_and_sessions() -> None:
     sm = KvStateMachine()
-    _put(sm, 1, 4, 1, "a", b"1")
-    _put(sm, 2, 4, 2, "b", b"2")
+    _apply(sm, 1, RegisterSession(now_ms=5))
+    _apply(sm, 2, Command(1, 1, 1, 5, Write.of(Put("a", b"1"))))
     image = sm.snapshot()
     other = KvStateMachine()
     other.restore(image)
     assert other.snapshot() == image
-    assert other.data == {"a": b"1", "b": b"2"}
-    assert _put(other, 3, 4, 2, "b", b"2") == KvResult(ok=True, value=None)  # deduplicated
+    assert other.data == sm.data and other.revision == 1
+    again = _apply(other, 3, Command(1, 1, 1, 6, Write.of(Put("a", b"1"))))
+    assert again == PutResult(1, None), "the retry is answered from the restored session"
 
 
-def test_restore_rejects_garbage() -> None:
-    with pytest.raises(ValueError, match="KV snapshot is not valid CBOR"):
-        KvStateMachine().restore(b"\xff\xff")
-    with pytest.raises(ValueError, match="unknown format or version"):
-        KvStateMachine().restore(b"\x01")
-
-
-def test_restored_session_table_evicts_like_the_original() -> None:
-    original = SessionTable(window=2, clients_max=2)
-    for client, seq in ((1, 5), (1, 3), (2, 1)):
-        original.record(client, seq, b"%d" % seq)
-    restored = SessionTable(window=2, clients_max=2)
-    restored.load(original.dump())
-    for table in (original, restored):
-        table.record(1, 9, b"9")  # evicts client 1's seq 5 (applied first), not seq 3
-        table.record(3, 1, b"x")  # evicts client 2 (least recently active)
-    probes = [(1, 3), (1, 5), (1, 9), (2, 1), (3, 1)]
-    assert [original.lookup(*p) for p in probes] == [restored.lookup(*p) for p in probes]
-    assert original.lookup(1, 3) == b"3" and original.lookup(1, 5) is False
-
-
-@pytest.mark.parametrize("size", [0, 1, 23, 24, 255, 256, 65535, 65536])
-def test_ok_result_is_exactly_the_codec_encoding(size: int) -> None:
-    value = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
-    assert ok_result(value) == KV_CODEC.encode(KvResult(ok=True, value=value))
-    assert decode_result(ok_result(value)) == KvResult(ok=True, value=value)
-    assert ok_result(None) == KV_CODEC.encode(KvResult(ok=True, value=None))
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        (b"\xff\xff", "KV snapshot is not valid CBOR"),
+        (b"\x01", "unknown format or version"),
+    ],
+)
+def test_restore_rejects_garbage(image: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        KvStateMachine().restore(image)
