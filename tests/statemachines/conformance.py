@@ -95,15 +95,16 @@ CASES: dict[str, list[Step]] = {
         (Put("a", b"0"), PutResult(2, None)),
         (Put("b/1", b"1"), PutResult(3, None)),
         (Put("c", b"3"), PutResult(4, None)),
-        (Range.of_prefix("b/"), RangeResult(4, (kv("b/1", b"1", 3, 3, 1),
-                                                kv("b/2", b"2", 1, 1, 1)), False)),
+        (
+            Range.of_prefix("b/"),
+            RangeResult(4, (kv("b/1", b"1", 3, 3, 1), kv("b/2", b"2", 1, 1, 1)), False),
+        ),
     ],
     "range [start, end) and open-ended": [
         (Put("a", b"0"), PutResult(1, None)),
         (Put("b", b"1"), PutResult(2, None)),
         (Put("c", b"2"), PutResult(3, None)),
-        (Range("a", "c"), RangeResult(3, (kv("a", b"0", 1, 1, 1), kv("b", b"1", 2, 2, 1)),
-                                      False)),
+        (Range("a", "c"), RangeResult(3, (kv("a", b"0", 1, 1, 1), kv("b", b"1", 2, 2, 1)), False)),
         (Range("b"), RangeResult(3, (kv("b", b"1", 2, 2, 1), kv("c", b"2", 3, 3, 1)), False)),
         (Range("x"), RangeResult(3, (), False)),
     ],
@@ -111,8 +112,10 @@ CASES: dict[str, list[Step]] = {
         (Put("a", b"0"), PutResult(1, None)),
         (Put("b", b"1"), PutResult(2, None)),
         (Range("", limit=1), RangeResult(2, (kv("a", b"0", 1, 1, 1),), True)),
-        (Range("", limit=2), RangeResult(2, (kv("a", b"0", 1, 1, 1), kv("b", b"1", 2, 2, 1)),
-                                         False)),
+        (
+            Range("", limit=2),
+            RangeResult(2, (kv("a", b"0", 1, 1, 1), kv("b", b"1", 2, 2, 1)), False),
+        ),
     ],
     # -- conditional writes ----------------------------------------------------------------
     "cas on value: applied": [
@@ -140,8 +143,7 @@ CASES: dict[str, list[Step]] = {
         (Put("a", b"1"), PutResult(1, None)),
         (Put("b", b"1"), PutResult(2, None)),
         (Cas("a", b"2", expected_mod_revision=2), CondResult(False, 2, A1, None)),
-        (Cas("a", b"2", expected_mod_revision=1), CondResult(True, 3, kv("a", b"2", 1, 3, 2),
-                                                             A1)),
+        (Cas("a", b"2", expected_mod_revision=1), CondResult(True, 3, kv("a", b"2", 1, 3, 2), A1)),
     ],
     "put-if-absent": [
         (PutIfAbsent("a", b"1"), CondResult(True, 1, A1, None)),
@@ -160,22 +162,32 @@ CASES: dict[str, list[Step]] = {
     ],
     # -- limits (run under SMALL) ------------------------------------------------------------
     "limit: key bytes": [
-        (Put("k" * 9, b"1"), ErrorResult("limit", "key of 9 bytes (limit key_bytes_max=8)",
-                                         "key_bytes_max")),
-        (Get("é" * 5), ErrorResult("limit", "key of 10 bytes (limit key_bytes_max=8)",
-                                   "key_bytes_max")),
+        (
+            Put("k" * 9, b"1"),
+            ErrorResult("limit", "key of 9 bytes (limit key_bytes_max=8)", "key_bytes_max"),
+        ),
+        (
+            Get("é" * 5),
+            ErrorResult("limit", "key of 10 bytes (limit key_bytes_max=8)", "key_bytes_max"),
+        ),
         (Put("k" * 8, b"1"), PutResult(1, None)),
     ],
     "limit: value bytes": [
-        (Put("a", b"12345"), ErrorResult("limit", "value of 5 bytes (limit value_bytes_max=4)",
-                                         "value_bytes_max")),
-        (Cas("a", b"12345", expected_version=0),
-         ErrorResult("limit", "value of 5 bytes (limit value_bytes_max=4)", "value_bytes_max")),
+        (
+            Put("a", b"12345"),
+            ErrorResult("limit", "value of 5 bytes (limit value_bytes_max=4)", "value_bytes_max"),
+        ),
+        (
+            Cas("a", b"12345", expected_version=0),
+            ErrorResult("limit", "value of 5 bytes (limit value_bytes_max=4)", "value_bytes_max"),
+        ),
         (Get("a"), GetResult(0, None)),
     ],
     "limit: range limit": [
-        (Range("", limit=4), ErrorResult("limit", "range limit 4 (limit range_limit_max=3)",
-                                         "range_limit_max")),
+        (
+            Range("", limit=4),
+            ErrorResult("limit", "range limit 4 (limit range_limit_max=3)", "range_limit_max"),
+        ),
         (Range("", limit=3), RangeResult(0, (), False)),
     ],
 }
@@ -184,10 +196,10 @@ TXN_CASES: dict[str, list[Step]] = {
     "txn: success branch writes several keys at one revision": [
         (Put("a", b"1"), PutResult(1, None)),
         (
-            Txn([compare("a", "value", "=", b"1")], [Put("a", b"2"), Put("b", b"x")],
-                [Get("a")]),
-            TxnResult(True, 2, (TxnResponse(put=PutResult(2, A1)),
-                                TxnResponse(put=PutResult(2, None)))),
+            Txn([compare("a", "value", "=", b"1")], [Put("a", b"2"), Put("b", b"x")], [Get("a")]),
+            TxnResult(
+                True, 2, (TxnResponse(put=PutResult(2, A1)), TxnResponse(put=PutResult(2, None)))
+            ),
         ),
         (Get("b"), GetResult(2, kv("b", b"x", 2, 2, 1))),
         (Get("a"), GetResult(2, A2)),
@@ -200,42 +212,64 @@ TXN_CASES: dict[str, list[Step]] = {
         ),
     ],
     "txn: a read-only branch does not bump the revision": [
-        (Txn([], [Get("a"), Range("")], []),
-         TxnResult(True, 0, (TxnResponse(get=GetResult(0, None)),
-                             TxnResponse(range=RangeResult(0, (), False))))),
+        (
+            Txn([], [Get("a"), Range("")], []),
+            TxnResult(
+                True,
+                0,
+                (TxnResponse(get=GetResult(0, None)), TxnResponse(range=RangeResult(0, (), False))),
+            ),
+        ),
         (Put("a", b"1"), PutResult(1, None)),
     ],
     "txn: reads see the branch's earlier writes; deletes report what they removed": [
         (Put("a", b"1"), PutResult(1, None)),
         (
             Txn([], [Delete("a"), Get("a"), Put("b", b"2"), Range("")], []),
-            TxnResult(True, 2, (
-                TxnResponse(delete=DeleteResult(2, A1)),
-                TxnResponse(get=GetResult(2, None)),
-                TxnResponse(put=PutResult(2, None)),
-                TxnResponse(range=RangeResult(2, (kv("b", b"2", 2, 2, 1),), False)),
-            )),
+            TxnResult(
+                True,
+                2,
+                (
+                    TxnResponse(delete=DeleteResult(2, A1)),
+                    TxnResponse(get=GetResult(2, None)),
+                    TxnResponse(put=PutResult(2, None)),
+                    TxnResponse(range=RangeResult(2, (kv("b", b"2", 2, 2, 1),), False)),
+                ),
+            ),
         ),
     ],
     "txn: all compares must hold": [
         (Put("a", b"1"), PutResult(1, None)),
-        (Txn([compare("a", "exists", "=", True), compare("b", "exists", "=", True)],
-             [Put("c", b"1")], []),
-         TxnResult(False, 1, ())),
+        (
+            Txn(
+                [compare("a", "exists", "=", True), compare("b", "exists", "=", True)],
+                [Put("c", b"1")],
+                [],
+            ),
+            TxnResult(False, 1, ()),
+        ),
         (Get("c"), GetResult(1, None)),
     ],
     "txn: writing one key twice is refused, nothing applied": [
-        (Txn([], [Put("a", b"1"), Delete("a")], []),
-         ErrorResult("txn", "txn branch writes key 'a' twice")),
+        (
+            Txn([], [Put("a", b"1"), Delete("a")], []),
+            ErrorResult("txn", "txn branch writes key 'a' twice"),
+        ),
         (Get("a"), GetResult(0, None)),
     ],
     "limit: txn ops and compares (SMALL)": [
-        (Txn([], [Put("a", b"1"), Put("b", b"1"), Put("c", b"1")], []),
-         ErrorResult("limit", "txn has 3 success items (limit txn_ops_max=2)", "txn_ops_max")),
-        (Txn([compare("a", "version", "=", 0)] * 3, [], []),
-         ErrorResult("limit", "txn has 3 compare items (limit txn_ops_max=2)", "txn_ops_max")),
-        (Txn([], [Put("a", b"1")], [Put("k" * 9, b"1")]),
-         ErrorResult("limit", "key of 9 bytes (limit key_bytes_max=8)", "key_bytes_max")),
+        (
+            Txn([], [Put("a", b"1"), Put("b", b"1"), Put("c", b"1")], []),
+            ErrorResult("limit", "txn has 3 success items (limit txn_ops_max=2)", "txn_ops_max"),
+        ),
+        (
+            Txn([compare("a", "version", "=", 0)] * 3, [], []),
+            ErrorResult("limit", "txn has 3 compare items (limit txn_ops_max=2)", "txn_ops_max"),
+        ),
+        (
+            Txn([], [Put("a", b"1")], [Put("k" * 9, b"1")]),
+            ErrorResult("limit", "key of 9 bytes (limit key_bytes_max=8)", "key_bytes_max"),
+        ),
         (Get("a"), GetResult(0, None)),
     ],
 }
@@ -293,8 +327,9 @@ def check_case(make_store: MakeStore, name: str) -> None:
         assert got == expected, f"{name}, step {number} ({op!r}):\n got {got!r}\nwant {expected!r}"
 
 
-def check_compare(make_store: MakeStore, row: tuple[str, str, str, bytes | int | bool, bool]
-                  ) -> None:
+def check_compare(
+    make_store: MakeStore, row: tuple[str, str, str, bytes | int | bool, bool]
+) -> None:
     """One row of :data:`COMPARES`, as the only compare of a txn."""
     key, target, op, operand, holds = row
     store = make_store(KvConfig())

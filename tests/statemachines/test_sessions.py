@@ -51,19 +51,33 @@ def test_duplicated_delivery_of_a_whole_batch_is_idempotent() -> None:
     ("commands", "expected"),
     [
         # (session, seq, ack, now) -> the last command's result
-        ([(1, 1, 1, 2000), (1, 2, 2, 2000), (1, 1, 1, 2000)],
-         ErrorResult("session", "request 1 of session 1 was already acknowledged; not applied")),
+        (
+            [(1, 1, 1, 2000), (1, 2, 2, 2000), (1, 1, 1, 2000)],
+            ErrorResult("session", "request 1 of session 1 was already acknowledged; not applied"),
+        ),
         ([(1, 2, 1, 2000), (1, 1, 1, 2000)], PutResult(2, KeyValue("k", b"v", 1, 1, 1))),
-        ([(7, 1, 1, 2000)],
-         ErrorResult("session", "session 7 is unknown or expired; register a new session")),
+        (
+            [(7, 1, 1, 2000)],
+            ErrorResult("session", "session 7 is unknown or expired; register a new session"),
+        ),
         ([(1, 1, 2, 2000)], ErrorResult("session", "ack_seq 2 is above the command's seq 1")),
-        ([(1, 1, 1, 2000), (0, 1, 1, 2000 + 60_001), (1, 2, 2, 1000)],
-         ErrorResult("session", "session 1 is unknown or expired; register a new session")),
-        ([(1, 1, 1, 1000 + 60_000), (1, 2, 2, 1000 + 120_000)],
-         PutResult(2, KeyValue("k", b"v", 1, 1, 1))),
+        (
+            [(1, 1, 1, 2000), (0, 1, 1, 2000 + 60_001), (1, 2, 2, 1000)],
+            ErrorResult("session", "session 1 is unknown or expired; register a new session"),
+        ),
+        (
+            [(1, 1, 1, 1000 + 60_000), (1, 2, 2, 1000 + 120_000)],
+            PutResult(2, KeyValue("k", b"v", 1, 1, 1)),
+        ),
     ],
-    ids=["acknowledged-seq", "out-of-order-seqs", "unknown-session", "ack-above-seq",
-         "expired-by-another-proposers-clock", "active-session-stays"],
+    ids=[
+        "acknowledged-seq",
+        "out-of-order-seqs",
+        "unknown-session",
+        "ack-above-seq",
+        "expired-by-another-proposers-clock",
+        "active-session-stays",
+    ],
 )
 def test_session_rules(commands: list[tuple[int, int, int, int]], expected: object) -> None:
     r = Replica(KvConfig(session_timeout_ms=60_000))
@@ -125,9 +139,17 @@ def test_clock_is_the_largest_now_ms_never_going_back() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [None, [], [0], [0, [[1, 2]]], [-1, []], [5, [[1, 9, 0, []]]],
-     [5, [[1, 2, 0, []], [2, 1, 0, []]]], [5, [[1, 2, 3, [[2, b"x"]]]]],
-     [5, [[1, 2, 0, [[2, "x"]]]]]],
+    [
+        None,
+        [],
+        [0],
+        [0, [[1, 2]]],
+        [-1, []],
+        [5, [[1, 9, 0, []]]],
+        [5, [[1, 2, 0, []], [2, 1, 0, []]]],
+        [5, [[1, 2, 3, [[2, b"x"]]]]],
+        [5, [[1, 2, 0, [[2, "x"]]]]],
+    ],
 )
 def test_malformed_session_table_is_refused(bad: object) -> None:
     with pytest.raises(ValueError, match="session"):
