@@ -7,12 +7,18 @@ The store's semantics are in ``tests/statemachines``; here: the StateMachine con
 from __future__ import annotations
 
 import pytest
+import trio
+import trio.testing
 
+from consensus.client.kv import KvSession
+from consensus.errors import NotLeader, ProposalDropped
+from consensus.runtime.errors import OutcomeUnknown, Timeout
 from consensus.types import Entry
 from statemachines.kv import KvStateMachine
 from statemachines.kv_commands import (
     KV_CODEC,
     Command,
+    Delete,
     ErrorResult,
     Get,
     GetResult,
@@ -22,8 +28,11 @@ from statemachines.kv_commands import (
     RegisterSession,
     SessionResult,
     Write,
+    compare,
     decode_result,
 )
+
+from .harness import SimCluster
 
 
 def _apply(sm: KvStateMachine, index: int, record: object) -> object:
@@ -84,3 +93,61 @@ def test_snapshot_round_trip_keeps_data_and_sessions() -> None:
 def test_restore_rejects_garbage(image: bytes, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         KvStateMachine().restore(image)
+
+
+class LogBackend:
+    """The client's ``Backend`` over a simulated cluster: propose or query on whichever
+    node leads now, retrying (with the same bytes) until there is an answer."""
+
+    def __init__(self, cluster: SimCluster) -> None:
+        self.cluster = cluster
+
+    async def propose(self, command: bytes) -> bytes:
+        while True:
+            leader = await self.cluster.wait_leader()
+            try:
+                return await self.cluster.logs[leader].propose(command, timeout_s=1.0)
+            except (NotLeader, ProposalDropped, Timeout, OutcomeUnknown, KeyError):
+                await trio.sleep(0.05)
+
+    async def query(self, query: bytes) -> bytes:
+        while True:
+            leader = await self.cluster.wait_leader()
+            try:
+                return await self.cluster.logs[leader].query(query)
+            except (NotLeader, ProposalDropped, Timeout, KeyError):
+                await trio.sleep(0.05)
+
+
+@pytest.mark.parametrize("protocol", ["raft", "multipaxos"])
+async def test_client_operations_over_a_simulated_cluster(
+    protocol: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        cluster = SimCluster(nursery, protocol=protocol, machine=KvStateMachine)
+        await cluster.start_all()
+        kv = KvSession(LogBackend(cluster), now_ms=lambda: int(trio.current_time() * 1000))
+        assert await kv.put("x", b"1") is None
+        assert (await kv.cas("x", b"2", expected_value=b"1")).applied
+        failed = await kv.cas("x", b"3", expected_value=b"1")
+        assert not failed.applied and failed.kv is not None and failed.kv.value == b"2"
+        old = await cluster.wait_leader()
+        await cluster.crash(old)  # the rest goes through a new leader
+        done = await kv.txn(
+            [compare("x", "version", "=", 2)], [Put("y", b"t"), Delete("x")], [Get("x")]
+        )
+        assert done.succeeded and done.revision == 3
+        assert await kv.get("x") is None
+        assert (await kv.put_if_absent("x", b"again")).applied
+        listing = await kv.range("", None)
+        assert [(p.key, p.value, p.version) for p in listing.kvs] == [
+            ("x", b"again", 1),
+            ("y", b"t", 1),
+        ]
+        await cluster.start(old)
+        applied = max(log.status().applied_index for log in cluster.logs.values())
+        while min(log.status().applied_index for log in cluster.logs.values()) < applied:
+            await trio.sleep(0.01)
+        images = {node: cluster.machines[node].snapshot() for node in cluster.ids}
+        assert len(set(images.values())) == 1, "replicas applying one log must agree"
+        nursery.cancel_scope.cancel()
