@@ -249,6 +249,8 @@ class Client:
         self._nursery: trio.Nursery | None = None
         self._cm: AbstractAsyncContextManager[trio.Nursery] | None = None
         self.retries = 0
+        self.last_error = ""
+        """What the last failed attempt met (for error messages)."""
 
     async def __aenter__(self) -> Self:
         self._cm = trio.open_nursery()
@@ -262,8 +264,16 @@ class Client:
         self._nursery.cancel_scope.cancel()
         for conn in self._connections.values():
             conn.close()
-        result: bool | None = await self._cm.__aexit__(et, ev, tb)
-        self._nursery = None
+        try:
+            result: bool | None = await self._cm.__aexit__(et, ev, tb)
+        except BaseExceptionGroup as group:
+            # The body's own exception, wrapped by the nursery: raise it as it was, so
+            # that callers can catch ClientError (and not an ExceptionGroup).
+            if ev is not None and len(group.exceptions) == 1 and group.exceptions[0] is ev:
+                raise ev from None
+            raise
+        finally:
+            self._nursery = None
         return result
 
     def next_seq(self) -> int:
@@ -319,7 +329,10 @@ class Client:
         deadline = trio.current_time() + self.timeout_s
         pause_s = 0.005
         last = "no node answered"
+        tried: list[str] = []
         while True:
+            if target not in tried:
+                tried.append(target)
             try:
                 conn = self._connections.get(target)
                 if conn is None or conn.closed:
@@ -332,7 +345,7 @@ class Client:
                 trio.BrokenResourceError,
                 ConnectionLost,
             ) as exc:
-                last = f"{target}: {type(exc).__name__}: {exc}"
+                last = self.last_error = f"{target}: {type(exc).__name__}: {exc}"
                 if endpoint is not None:
                     raise ClientError(last) from None
                 if self.leader == target:
@@ -349,13 +362,13 @@ class Client:
                     known = reply.leader_endpoint or (
                         self.node_ids.get(reply.leader_id) if reply.leader_id else None
                     )
-                    last = f"{target}: not the leader (leader {reply.leader_id})"
+                    last = self.last_error = f"{target}: not the leader (leader {reply.leader_id})"
                     if known and known != target:
                         target = known
                         continue
                     target = self._after(target)
                 elif isinstance(reply, ErrorReply):
-                    last = f"{target}: {reply.kind}: {reply.message}"
+                    last = self.last_error = f"{target}: {reply.kind}: {reply.message}"
                     if reply.kind == "bad-request":
                         raise RequestRejected(reply.message)
                     if reply.kind == "stopped":
@@ -367,7 +380,9 @@ class Client:
             pause_s = min(pause_s * 2, 0.05)
             if trio.current_time() >= deadline:
                 break
-        raise ClientTimeout(f"no answer within {self.timeout_s}s (last: {last})")
+        raise ClientTimeout(
+            f"no answer within {self.timeout_s}s (last: {last}; tried {', '.join(tried)})"
+        )
 
     async def propose(self, command: bytes) -> bytes:
         """Replicate ``command`` (retried as is); the state machine's result."""
