@@ -1,4 +1,5 @@
-"""The key-value state machine as the runtime sees it: entries in, encoded results out.
+"""The key-value store as the runtime sees it: entries in, encoded results out; the
+client over a simulated cluster; ``consensus kv`` against in-process TCP nodes.
 
 The store's semantics are in ``tests/statemachines``; here: the StateMachine contract
 (bad entries give error results, snapshots round-trip, garbage snapshots are refused).
@@ -6,10 +7,17 @@ The store's semantics are in ``tests/statemachines``; here: the StateMachine con
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import sys
+import time
+
 import pytest
 import trio
 import trio.testing
 
+from consensus.cli.kv import parse_txn
 from consensus.client.kv import KvSession
 from consensus.errors import NotLeader, ProposalDropped
 from consensus.runtime.errors import OutcomeUnknown, Timeout
@@ -33,6 +41,7 @@ from statemachines.kv_commands import (
 )
 
 from .harness import SimCluster
+from .tcp_harness import cluster_configs, endpoints, running_nodes, wait_leader
 
 
 def _apply(sm: KvStateMachine, index: int, record: object) -> object:
@@ -151,3 +160,130 @@ async def test_client_operations_over_a_simulated_cluster(
         images = {node: cluster.machines[node].snapshot() for node in cluster.ids}
         assert len(set(images.values())) == 1, "replicas applying one log must agree"
         nursery.cancel_scope.cancel()
+
+
+CLI = [sys.executable, "-c", "import sys; from consensus.cli import main; sys.exit(main())"]
+
+
+async def kv(points: str, *args: str, stdin: bytes = b"") -> tuple[int, str, str]:
+    command = [*CLI, "kv", "--endpoints", points, *args]
+    done = await trio.run_process(
+        command, stdin=stdin, capture_stdout=True, capture_stderr=True, check=False
+    )
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+
+TXN = json.dumps(
+    {
+        "compare": [{"key": "a", "target": "value", "op": "=", "value": "3"}],
+        "success": [{"put": {"key": "t", "value": "yes"}}, {"get": {"key": "a"}}],
+        "failure": [{"get": {"key": "a"}}],
+    }
+).encode()
+
+TXN_FAILING = json.dumps(
+    {"compare": [{"key": "a", "target": "version", "op": ">", "value": 100}]}
+).encode()
+
+# (arguments, exit status, stdout or JSON fields expected), in order, on one cluster
+SCRIPT: list[tuple[list[str], int, str | dict[str, object]]] = [
+    (["put", "a", "1"], 0, "OK (revision 1)\n"),
+    (["put", "a", "2"], 0, "OK (revision 2, was 1)\n"),
+    (["get", "a"], 0, "2\n"),
+    (["get", "missing"], 1, ""),
+    (["cas", "a", "2", "3"], 0, "APPLIED (revision 3)\n"),
+    (
+        ["cas", "a", "2", "4"],
+        1,
+        "NOT APPLIED: a = 3  (version 3, created at revision 1, modified at 3)\n",
+    ),
+    (["cas", "a", "9", "--expected-version", "2", "--json"], 1, {"applied": False}),
+    (["cas", "a", "3", "--expected-mod-revision", "3"], 0, "APPLIED (revision 4)\n"),
+    (["put-if-absent", "b", "x"], 0, "APPLIED (revision 5)\n"),
+    (["--json", "put-if-absent", "b", "y"], 1, {"applied": False, "revision": 5}),
+    (
+        ["range", ""],
+        0,
+        "a = 3  (version 4, created at revision 1, modified at 4)\n"
+        "b = x  (version 1, created at revision 5, modified at 5)\n(2 keys at revision 5)\n",
+    ),
+    (["delete", "b", "--json"], 0, {"revision": 6}),
+    (
+        ["txn", "-"],
+        0,
+        "SUCCEEDED (revision 7)\nOK (revision 7)\n"
+        "a = 3  (version 4, created at revision 1, modified at 4)\n",
+    ),
+    (["txn", "-", "--json"], 1, {"succeeded": False, "revision": 7}),
+]
+
+
+async def test_every_operation_through_the_cli() -> None:
+    configs = cluster_configs()
+    async with running_nodes(configs) as nodes:
+        await wait_leader(nodes)
+        points = ",".join(endpoints(configs))
+        for args, status, expected in SCRIPT:
+            stdin = (TXN_FAILING if "--json" in args else TXN) if "txn" in args else b""
+            code, out, err = await kv(points, *args, stdin=stdin)
+            assert code == status, f"{args}: exit {code}, stderr {err!r}"
+            if isinstance(expected, str):
+                assert out == expected, args
+            else:
+                fields = json.loads(out)
+                assert {k: fields[k] for k in expected} == expected, args
+
+
+@pytest.mark.parametrize("op", [["get", "k"], ["put", "k", "v"]])
+async def test_no_node_reachable_is_one_line_exit_2(op: list[str]) -> None:
+    code, out, err = await kv("127.0.0.1:1,127.0.0.1:2", "--timeout", "1", *op)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err and "ExceptionGroup" not in err
+    assert err.startswith(
+        "consensus kv: error: no answer within 1s from 127.0.0.1:1, 127.0.0.1:2 (last: 127.0.0.1:"
+    )
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ("[", "not JSON"),
+        ('{"other": []}', "must be an object with compare"),
+        ('{"success": [{"jump": {}}]}', r"success\[0\]: unknown op 'jump'"),
+        (
+            '{"compare": [{"key": "a", "target": "colour", "op": "=", "value": 1}]}',
+            "unknown compare target",
+        ),
+        (
+            '{"compare": [{"key": "a", "target": "version", "op": "~", "value": 1}]}',
+            "unknown compare operator",
+        ),
+        ('{"failure": [{"put": {"key": "a"}}]}', r"failure\[0\]: 'value' must be str"),
+    ],
+)
+def test_bad_txn_files_are_refused_with_a_reason(doc: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_txn(doc)
+
+
+def test_txn_file_parses_to_the_vocabulary() -> None:
+    compares, success, failure = parse_txn(TXN.decode())
+    assert compares == [compare("a", "value", "=", b"3")]
+    assert success == [Put("t", b"yes"), Get("a")] and failure == [Get("a")]
+
+
+def test_cli_timeout_bounds_the_whole_command() -> None:
+    # A node that accepts and never answers: the command still ends near --timeout.
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen()
+        port = hung.getsockname()[1]
+        started = time.monotonic()
+        done = subprocess.run(
+            [*CLI, "kv", "--endpoints", f"127.0.0.1:{port}", "--timeout", "1.5", "put", "k", "v"],
+            capture_output=True,
+            check=False,
+        )
+        elapsed = time.monotonic() - started
+    assert done.returncode == 2 and b"no answer within 1.5s" in done.stderr
+    assert elapsed < 10, "the command ran far past its --timeout"
