@@ -274,7 +274,13 @@ class TxnOp:
     delete: Delete | None = None
 
     def __attrs_post_init__(self) -> None:
-        if sum(getattr(self, f.name) is not None for f in attrs.fields(TxnOp)) != 1:
+        set_fields = (
+            (self.get is not None)
+            + (self.range is not None)
+            + (self.put is not None)
+            + (self.delete is not None)
+        )
+        if set_fields != 1:
             raise ValueError("TxnOp: exactly one of get, range, put, delete")
 
     @property
@@ -330,7 +336,15 @@ class Write:
     txn: Txn | None = None
 
     def __attrs_post_init__(self) -> None:
-        if sum(getattr(self, f.name) is not None for f in attrs.fields(Write)) != 1:
+        set_fields = (
+            (self.put is not None)
+            + (self.delete is not None)
+            + (self.cas is not None)
+            + (self.put_if_absent is not None)
+            + (self.delete_if is not None)
+            + (self.txn is not None)
+        )
+        if set_fields != 1:  # plain comparisons: this runs for every applied write
             raise ValueError("Write: exactly one operation")
 
     @property
