@@ -4,6 +4,8 @@ the proposers' clock, limits, and what is refused (never applied twice)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from statemachines.kv_commands import (
     KV_CODEC,
@@ -15,6 +17,7 @@ from statemachines.kv_commands import (
     KeyValue,
     KvConfig,
     Put,
+    PutIfAbsent,
     PutResult,
     RegisterSession,
     SessionResult,
@@ -154,3 +157,40 @@ def test_clock_is_the_largest_now_ms_never_going_back() -> None:
 def test_malformed_session_table_is_refused(bad: object) -> None:
     with pytest.raises(ValueError, match="session"):
         SessionTable().load(bad)
+
+
+@given(
+    ops=st.lists(
+        st.tuples(st.sampled_from("abc"), st.sampled_from([b"1", b"2"]), st.booleans()),
+        min_size=1,
+        max_size=12,
+    ),
+    deliveries=st.lists(st.integers(0, 11), max_size=30),
+    ack_lag=st.integers(0, 3),
+)
+def test_retries_and_duplicates_apply_each_command_once(
+    ops: list[tuple[str, bytes, bool]], deliveries: list[int], ack_lag: int
+) -> None:
+    """Commands of one session, with retries and duplicated deliveries of earlier ones
+    mixed in anywhere: the store ends as if each command were applied once, and every
+    repeat is answered with the first answer or refused as acknowledged."""
+    writes = [PutIfAbsent(k, v) if conditional else Put(k, v) for k, v, conditional in ops]
+    r = Replica()
+    first: dict[int, object] = {}
+    sent: list[bytes] = []
+    extra = iter(deliveries)
+    for seq, op in enumerate(writes, 1):
+        data = KV_CODEC.encode(Command(1, seq, max(1, seq - ack_lag), 2000, Write.of(op)))
+        sent.append(data)
+        first[seq] = r.append(data)
+        for _ in range(next(extra, 0) % 3):  # repeat some earlier commands now
+            again = next(extra, 0) % len(sent)
+            answer = r.append(sent[again])
+            assert answer == first[again + 1] or (
+                isinstance(answer, ErrorResult) and "already acknowledged" in answer.message
+            )
+    once = Replica(session=False)
+    for op in writes:
+        once.write(op)
+    assert r.machine.data == once.machine.data
+    assert r.machine.revision == once.machine.revision
