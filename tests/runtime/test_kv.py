@@ -18,6 +18,7 @@ import trio
 import trio.testing
 
 from consensus.cli.kv import parse_txn
+from consensus.client import BlockingKvClient
 from consensus.client.kv import KvSession
 from consensus.errors import NotLeader, ProposalDropped
 from consensus.runtime.errors import OutcomeUnknown, Timeout
@@ -287,3 +288,40 @@ def test_cli_timeout_bounds_the_whole_command() -> None:
         elapsed = time.monotonic() - started
     assert done.returncode == 2 and b"no answer within 1.5s" in done.stderr
     assert elapsed < 10, "the command ran far past its --timeout"
+
+
+async def test_blocking_client_exposes_every_operation_with_typed_results() -> None:
+    configs = cluster_configs(size=1)
+    async with running_nodes(configs) as nodes:
+        await wait_leader(nodes)
+
+        def use_blocking() -> list[object]:
+            with BlockingKvClient(endpoints(configs)) as kv:
+                return [
+                    kv.put("a", b"1"),
+                    kv.put_kv("a", b"2").revision,
+                    kv.cas("a", b"3", expected_version=2).applied,
+                    kv.cas("a", b"4", expected_value=b"2").applied,
+                    kv.put_if_absent("b", b"x").applied,
+                    kv.delete_if("b", expected_mod_revision=4).applied,
+                    kv.txn([compare("a", "value", "=", b"3")], [Put("c", b"t")]).succeeded,
+                    [p.key for p in kv.range("", prefix=True).kvs],
+                    kv.delete("c").prev is not None,
+                    kv.get_kv("a"),
+                    kv.get("c"),
+                ]
+
+        results = await trio.to_thread.run_sync(use_blocking)
+        assert results == [
+            None,
+            2,
+            True,
+            False,
+            True,
+            True,
+            True,
+            ["a", "c"],
+            True,
+            KeyValue("a", b"3", 1, 3, 3),
+            None,
+        ]
