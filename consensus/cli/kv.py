@@ -9,11 +9,12 @@
     consensus kv --endpoints H:P,... cas KEY EXPECTED NEW
     consensus kv --endpoints H:P,... cas KEY NEW --expected-version N | --expected-mod-revision R
     consensus kv --endpoints H:P,... put-if-absent KEY VALUE
+    consensus kv --endpoints H:P,... delete-if KEY EXPECTED | KEY --expected-version N ...
     consensus kv --endpoints H:P,... txn FILE.json          ('-' reads standard input)
 
 Values are UTF-8 text. ``--json`` (before or after the operation) prints the result as
 one JSON object. Exit status: 0 applied (or found), 1 condition not met (a failed cas,
-put-if-absent or txn compare; a get of an absent key), 2 error (bad arguments, the store
+put-if-absent, delete-if or txn compare; a get of an absent key), 2 error (bad arguments, the store
 refused the command, or no answer: then one line names the endpoints tried and what
 happened). ``--timeout N`` bounds the whole command to about N seconds.
 
@@ -55,7 +56,7 @@ from ..client import ClientError, ClientTimeout, KvClient
 from ..client.kv import KvError, SessionExpired
 from ._endpoints import add_client_options, client_tls, parse_endpoints
 
-HELP = "talk to a cluster's key-value store: get, put, delete, range, cas, put-if-absent, txn"
+HELP = "talk to a cluster's key-value store: get put delete range cas put-if-absent delete-if txn"
 
 APPLIED, NOT_MET, ERROR = 0, 1, 2
 
@@ -90,6 +91,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--expected-version", type=int, metavar="N")
     which.add_argument("--expected-mod-revision", type=int, metavar="R")
     op("put-if-absent", "set KEY to VALUE only if KEY does not exist", "key", "value")
+    delete_if = op("delete-if", "delete KEY if it is EXPECTED (or matches --expected-*)", "key")
+    delete_if.add_argument("expected", nargs="?", metavar="EXPECTED")
+    which = delete_if.add_mutually_exclusive_group()
+    which.add_argument("--expected-version", type=int, metavar="N")
+    which.add_argument("--expected-mod-revision", type=int, metavar="R")
     op("txn", "run a transaction from a JSON file ('-': standard input)", "file")
 
 
@@ -288,6 +294,20 @@ async def _execute(kv: KvClient, args: argparse.Namespace) -> Any:
                 expected_mod_revision=args.expected_mod_revision,
             )
         return await kv.cas(args.key, values[1], expected_value=values[0])
+    if op == "delete-if":
+        by_meta = args.expected_version is not None or args.expected_mod_revision is not None
+        if by_meta == (args.expected is not None):
+            raise ValueError(
+                "delete-if takes KEY EXPECTED, or KEY with --expected-version "
+                "or --expected-mod-revision"
+            )
+        if by_meta:
+            return await kv.delete_if(
+                args.key,
+                expected_version=args.expected_version,
+                expected_mod_revision=args.expected_mod_revision,
+            )
+        return await kv.delete_if(args.key, expected_value=args.expected.encode())
     assert op == "txn"
     return await kv.txn(*args.txn)
 

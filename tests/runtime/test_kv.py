@@ -208,6 +208,12 @@ SCRIPT: list[tuple[list[str], int, str | dict[str, object]]] = [
         "a = 3  (version 4, created at revision 1, modified at 4)\n"
         "b = x  (version 1, created at revision 5, modified at 5)\n(2 keys at revision 5)\n",
     ),
+    (
+        ["delete-if", "b", "y"],
+        1,
+        "NOT APPLIED: b = x  (version 1, created at revision 5, modified at 5)\n",
+    ),
+    (["delete-if", "b", "--expected-version", "1", "--json"], 0, {"applied": True}),
     (["delete", "b", "--json"], 0, {"revision": 6}),
     (
         ["txn", "-"],
