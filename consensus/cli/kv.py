@@ -315,7 +315,8 @@ async def _execute(kv: KvClient, args: argparse.Namespace) -> Any:
 async def _run(args: argparse.Namespace, endpoints: list[str]) -> tuple[int, str | None]:
     """(exit status, error line or None); prints results itself."""
     writes = args.op not in ("get", "range")
-    client = KvClient(endpoints, timeout_s=args.timeout, tls=client_tls(args))
+    # The whole command is bounded below; the client's own bound is a backstop.
+    client = KvClient(endpoints, timeout_s=args.timeout + 1, tls=client_tls(args))
     with trio.move_on_after(args.timeout) as scope:
         async with client as kv:
             try:
@@ -335,7 +336,11 @@ async def _run(args: argparse.Namespace, endpoints: list[str]) -> tuple[int, str
                         await kv.kv.close()
             return _status(result), None
     assert scope.cancelled_caught
-    unknown = "; the write's outcome is unknown" if writes else ""
+    unknown = ""
+    if writes:
+        unknown = (
+            "; the write's outcome is unknown" if client.requests_sent else "; nothing was sent"
+        )
     return ERROR, (
         f"no answer within {args.timeout:g}s from {', '.join(endpoints)} "
         f"(last: {client.last_error or 'nothing heard'}){unknown}"

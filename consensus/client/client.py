@@ -251,6 +251,8 @@ class Client:
         self.retries = 0
         self.last_error = ""
         """What the last failed attempt met (for error messages)."""
+        self.requests_sent = 0
+        """Requests handed to a connection (a write may have been applied if > 0)."""
 
     async def __aenter__(self) -> Self:
         self._cm = trio.open_nursery()
@@ -338,6 +340,7 @@ class Client:
                 if conn is None or conn.closed:
                     conn = await self._connect(target, deadline)
                 attempt_deadline = min(deadline, trio.current_time() + self.attempt_timeout_s)
+                self.requests_sent += 1
                 reply = await conn.request(make(next(self._request_ids)), attempt_deadline)
             except (
                 OSError,
