@@ -194,8 +194,14 @@ class KvStateMachine:
             written: set[str] = set()
             for item in branch:
                 self._check_op(item)
-                if item.put is not None or item.delete is not None:
-                    key = item.op.key  # type: ignore[union-attr]
+                key = (
+                    item.put.key
+                    if item.put is not None
+                    else item.delete.key
+                    if item.delete is not None
+                    else None
+                )
+                if key is not None:
                     if key in written:
                         raise _Refused("txn", f"txn branch writes key {key!r} twice")
                     written.add(key)
