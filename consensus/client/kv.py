@@ -19,9 +19,10 @@ condition is not an error: it is a result with ``applied=False`` / ``succeeded=F
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Protocol, TypeVar
 
 import trio
 
@@ -226,9 +227,10 @@ class KvClient(Client):
     """A :class:`Client` of the key-value store with a session of its own; every
     :class:`KvSession` operation is available directly (``await kv.cas(...)``)."""
 
-    def __init__(self, endpoints: Sequence[str], **options: Any) -> None:
-        super().__init__(endpoints, **options)
-        self.kv = KvSession(self)
+    @functools.cached_property
+    def kv(self) -> KvSession:
+        """This client's own session."""
+        return KvSession(self)
 
     def session(self) -> KvSession:
         """Another session over this client's connections (registered on first write)."""
