@@ -2,17 +2,19 @@
 
 ::
 
-    consensus kv --endpoints H:P,... get KEY
+    consensus kv --endpoints H:P,... get KEY [--consistency linearizable|stale]
     consensus kv --endpoints H:P,... put KEY VALUE
     consensus kv --endpoints H:P,... delete KEY
-    consensus kv --endpoints H:P,... range PREFIX [--end END] [--limit N]
+    consensus kv --endpoints H:P,... range PREFIX [--end END] [--limit N] [--consistency C]
     consensus kv --endpoints H:P,... cas KEY EXPECTED NEW
     consensus kv --endpoints H:P,... cas KEY NEW --expected-version N | --expected-mod-revision R
     consensus kv --endpoints H:P,... put-if-absent KEY VALUE
     consensus kv --endpoints H:P,... delete-if KEY EXPECTED | KEY --expected-version N ...
     consensus kv --endpoints H:P,... txn FILE.json          ('-' reads standard input)
 
-Values are UTF-8 text. ``--json`` (before or after the operation) prints the result as
+Reads are linearizable unless ``--consistency stale``: then the first endpoint that
+answers serves it from what it has applied, which may be old (docs/kv.md). Values are
+UTF-8 text. ``--json`` (before or after the operation) prints the result as
 one JSON object. Exit status: 0 applied (or found), 1 condition not met (a failed cas,
 put-if-absent, delete-if or txn compare; a get of an absent key), 2 error (bad arguments, the store
 refused the command, or no answer: then one line names the endpoints tried and what
@@ -54,6 +56,7 @@ from statemachines.kv_commands import (
 
 from ..client import ClientError, ClientTimeout, KvClient
 from ..client.kv import KvError, SessionExpired
+from ..client.protocol import CONSISTENCY_LEVELS
 from ._endpoints import add_client_options, client_tls, parse_endpoints
 
 HELP = "talk to a cluster's key-value store: get put delete range cas put-if-absent delete-if txn"
@@ -79,12 +82,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
         _json_flag(sub, argparse.SUPPRESS)
         return sub
 
-    op("get", "print KEY's value (linearizable read); exit 1 if absent", "key")
+    def consistency(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--consistency",
+            choices=CONSISTENCY_LEVELS,
+            default="linearizable",
+            help="linearizable (default: read barrier at the leader) or stale (the first "
+            "endpoint that answers, from what it has applied: may be old)",
+        )
+
+    consistency(op("get", "print KEY's value; exit 1 if absent", "key"))
     op("put", "set KEY to VALUE", "key", "value")
     op("delete", "remove KEY", "key")
     ranged = op("range", "list keys starting with PREFIX (or from it to --end)", "prefix")
     ranged.add_argument("--end", help="list [PREFIX, END) instead of a prefix")
     ranged.add_argument("--limit", type=int, default=0, help="at most N keys")
+    consistency(ranged)
     cas = op("cas", "compare-and-set: KEY EXPECTED NEW, or KEY NEW with --expected-*", "key")
     cas.add_argument("values", nargs="+", metavar="VALUE")
     which = cas.add_mutually_exclusive_group()
@@ -267,11 +280,15 @@ def parse_txn(text: str) -> tuple[list[Any], list[TxnBranchOp], list[TxnBranchOp
 async def _execute(kv: KvClient, args: argparse.Namespace) -> Any:
     op = args.op
     if op == "get":
-        return await kv.kv.read(Get(args.key))
+        return await kv.kv.read(Get(args.key), args.consistency)
     if op == "range":
         if args.end is not None:
-            return await kv.range(args.prefix, args.end, limit=args.limit)
-        return await kv.range(args.prefix, prefix=True, limit=args.limit)
+            return await kv.range(
+                args.prefix, args.end, limit=args.limit, consistency=args.consistency
+            )
+        return await kv.range(
+            args.prefix, prefix=True, limit=args.limit, consistency=args.consistency
+        )
     if op == "put":
         return await kv.put_kv(args.key, args.value.encode())
     if op == "delete":

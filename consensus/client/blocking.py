@@ -33,6 +33,7 @@ from statemachines.kv_commands import (
 )
 
 from .kv import KvClient
+from .protocol import Consistency
 
 T = TypeVar("T")
 
@@ -75,18 +76,25 @@ class BlockingKvClient:
     def put_kv(self, key: str, value: bytes) -> PutResult:
         return self._run(self._client.put_kv, key, value)
 
-    def get(self, key: str) -> bytes | None:
-        return self._run(self._client.get, key)
+    def get(self, key: str, *, consistency: Consistency = "linearizable") -> bytes | None:
+        return self._run(functools.partial(self._client.get, consistency=consistency), key)
 
-    def get_kv(self, key: str) -> KeyValue | None:
-        return self._run(self._client.get_kv, key)
+    def get_kv(self, key: str, *, consistency: Consistency = "linearizable") -> KeyValue | None:
+        return self._run(functools.partial(self._client.get_kv, consistency=consistency), key)
 
     def range(
-        self, start: str, end: str | None = None, *, prefix: bool = False, limit: int = 0
+        self,
+        start: str,
+        end: str | None = None,
+        *,
+        prefix: bool = False,
+        limit: int = 0,
+        consistency: Consistency = "linearizable",
     ) -> RangeResult:
-        return self._run(
-            functools.partial(self._client.range, prefix=prefix, limit=limit), start, end
+        call = functools.partial(
+            self._client.range, prefix=prefix, limit=limit, consistency=consistency
         )
+        return self._run(call, start, end)
 
     def delete(self, key: str) -> DeleteResult:
         return self._run(self._client.delete, key)

@@ -35,7 +35,10 @@ from ..transport.sockio import SocketIO
 from ..transport.tcp import Address
 from .protocol import (
     CLIENT_CODEC,
+    CONSISTENCY_LEVELS,
+    Consistency,
     ErrorReply,
+    LocalQueryRequest,
     ProposeRequest,
     QueryRequest,
     RedirectReply,
@@ -322,12 +325,23 @@ class Client:
         position = self.endpoints.index(endpoint) if endpoint in self.endpoints else -1
         return self.endpoints[(position + 1) % len(self.endpoints)]
 
-    async def _call(self, make: Callable[[int], Request], endpoint: str | None = None) -> Reply:
+    async def _call(
+        self,
+        make: Callable[[int], Request],
+        endpoint: str | None = None,
+        *,
+        any_node: bool = False,
+    ) -> Reply:
         """Send until a definite answer; follow redirects unless ``endpoint`` is fixed.
+        ``any_node``: a request any node answers (a stale read): start at the first
+        endpoint, move on only when a node cannot answer, and learn no leader from it.
 
         ``timeout_s`` bounds the whole call and ``attempt_timeout_s`` each try, through
         deadlines (no cancel scope per request on the usual path)."""
-        target = endpoint or self.leader or self.endpoints[0]
+        if any_node:
+            target = endpoint or self.endpoints[0]
+        else:
+            target = endpoint or self.leader or self.endpoints[0]
         deadline = trio.current_time() + self.timeout_s
         pause_s = 0.005
         last = "no node answered"
@@ -357,7 +371,7 @@ class Client:
                 self.retries += 1
             else:
                 if isinstance(reply, ResultReply | StatusReply) or endpoint is not None:
-                    if endpoint is None:
+                    if endpoint is None and not any_node:
                         self.leader = target
                     return reply
                 self.retries += 1
@@ -393,8 +407,16 @@ class Client:
         assert isinstance(reply, ResultReply)
         return reply.result
 
-    async def query(self, query: bytes) -> bytes:
-        """A linearizable read."""
+    async def query(self, query: bytes, *, consistency: Consistency = "linearizable") -> bytes:
+        """A read: ``linearizable`` (through the leader's read barrier), or ``stale``:
+        answered by the first endpoint that answers at all (in ``endpoints`` order), from
+        whatever that node has applied; it may miss completed writes."""
+        if consistency == "stale":
+            reply = await self._call(lambda rid: LocalQueryRequest(rid, query), any_node=True)
+            assert isinstance(reply, ResultReply)
+            return reply.result
+        if consistency != "linearizable":
+            raise ValueError(f"consistency is one of {', '.join(CONSISTENCY_LEVELS)}")
         reply = await self._call(lambda rid: QueryRequest(rid, query))
         assert isinstance(reply, ResultReply)
         return reply.result

@@ -58,6 +58,7 @@ from statemachines.kv_commands import (
 )
 
 from .client import Client, ClientError
+from .protocol import Consistency
 
 R = TypeVar("R")
 
@@ -79,7 +80,7 @@ class SessionExpired(ClientError):
 class Backend(Protocol):
     async def propose(self, command: bytes) -> bytes: ...
 
-    async def query(self, query: bytes) -> bytes: ...
+    async def query(self, query: bytes, *, consistency: Consistency = "linearizable") -> bytes: ...
 
 
 def wall_clock_ms() -> int:
@@ -148,25 +149,36 @@ class KvSession:
             raise SessionExpired(result.message)
         return result
 
-    async def read(self, op: Get | Range) -> Result:
-        """A linearizable read (read barrier, no log entry)."""
-        return decode_result(await self.backend.query(KV_CODEC.encode(op)))
+    async def read(self, op: Get | Range, consistency: Consistency = "linearizable") -> Result:
+        """A read, no log entry: ``linearizable`` (read barrier) or ``stale`` (whatever
+        the answering node has applied; may be old, see docs/kv.md)."""
+        raw = await self.backend.query(KV_CODEC.encode(op), consistency=consistency)
+        return decode_result(raw)
 
     # -- typed operations ---------------------------------------------------------------
-    async def get(self, key: str) -> bytes | None:
+    async def get(self, key: str, *, consistency: Consistency = "linearizable") -> bytes | None:
         """``key``'s value (None if absent)."""
-        kv = await self.get_kv(key)
+        kv = await self.get_kv(key, consistency=consistency)
         return None if kv is None else kv.value
 
-    async def get_kv(self, key: str) -> KeyValue | None:
+    async def get_kv(
+        self, key: str, *, consistency: Consistency = "linearizable"
+    ) -> KeyValue | None:
         """``key``'s value and metadata (None if absent)."""
-        return _expect(await self.read(Get(key)), GetResult).kv
+        return _expect(await self.read(Get(key), consistency), GetResult).kv
 
     async def range(
-        self, start: str, end: str | None = None, *, prefix: bool = False, limit: int = 0
+        self,
+        start: str,
+        end: str | None = None,
+        *,
+        prefix: bool = False,
+        limit: int = 0,
+        consistency: Consistency = "linearizable",
     ) -> RangeResult:
         """Keys with prefix ``start`` (``prefix=True``) or in ``[start, end)``."""
-        return _expect(await self.read(Range(start, end, prefix, limit)), RangeResult)
+        result = await self.read(Range(start, end, prefix, limit), consistency)
+        return _expect(result, RangeResult)
 
     async def put(self, key: str, value: bytes) -> bytes | None:
         """Set ``key``; returns the previous value (None if there was none)."""
@@ -236,16 +248,24 @@ class KvClient(Client):
         """Another session over this client's connections (registered on first write)."""
         return KvSession(self)
 
-    async def get(self, key: str) -> bytes | None:
-        return await self.kv.get(key)
+    async def get(self, key: str, *, consistency: Consistency = "linearizable") -> bytes | None:
+        return await self.kv.get(key, consistency=consistency)
 
-    async def get_kv(self, key: str) -> KeyValue | None:
-        return await self.kv.get_kv(key)
+    async def get_kv(
+        self, key: str, *, consistency: Consistency = "linearizable"
+    ) -> KeyValue | None:
+        return await self.kv.get_kv(key, consistency=consistency)
 
     async def range(
-        self, start: str, end: str | None = None, *, prefix: bool = False, limit: int = 0
+        self,
+        start: str,
+        end: str | None = None,
+        *,
+        prefix: bool = False,
+        limit: int = 0,
+        consistency: Consistency = "linearizable",
     ) -> RangeResult:
-        return await self.kv.range(start, end, prefix=prefix, limit=limit)
+        return await self.kv.range(start, end, prefix=prefix, limit=limit, consistency=consistency)
 
     async def put(self, key: str, value: bytes) -> bytes | None:
         return await self.kv.put(key, value)

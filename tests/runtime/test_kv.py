@@ -20,6 +20,7 @@ import trio.testing
 from consensus.cli.kv import parse_txn
 from consensus.client import BlockingKvClient
 from consensus.client.kv import KvSession
+from consensus.client.protocol import Consistency
 from consensus.errors import NotLeader, ProposalDropped
 from consensus.runtime.errors import OutcomeUnknown, Timeout
 from consensus.types import Entry
@@ -120,11 +121,11 @@ class LogBackend:
             except (NotLeader, ProposalDropped, Timeout, OutcomeUnknown, KeyError):
                 await trio.sleep(0.05)
 
-    async def query(self, query: bytes) -> bytes:
+    async def query(self, query: bytes, *, consistency: Consistency = "linearizable") -> bytes:
         while True:
             leader = await self.cluster.wait_leader()
             try:
-                return await self.cluster.logs[leader].query(query)
+                return await self.cluster.logs[leader].query(query, consistency=consistency)
             except (NotLeader, ProposalDropped, Timeout, KeyError):
                 await trio.sleep(0.05)
 
