@@ -12,11 +12,18 @@ revision counts writes: every applied write, or transaction branch that writes, 
 it by one. ``snapshot`` is canonical CBOR, so replicas that applied the same log give
 byte-identical snapshots; ``restore`` checks the image and raises ``ValueError`` for a
 malformed one, leaving the store unchanged.
+
+Watch history: the events of the last ``KvConfig.watch_history_revisions`` revisions, in
+memory, filled by apply (so identical on replicas that applied the same entries). It is
+not part of a snapshot: after ``restore`` the oldest revision a watch is served from is
+the snapshot's revision + 1 (older ones answer :class:`Compacted`).
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
+from collections import deque
 from typing import Any
 
 import cbor2
@@ -30,6 +37,7 @@ from .kv_commands import (
     Cas,
     CloseSession,
     Command,
+    Compacted,
     Compare,
     CompareOp,
     CondResult,
@@ -53,6 +61,9 @@ from .kv_commands import (
     TxnOp,
     TxnResponse,
     TxnResult,
+    Watch,
+    WatchEvent,
+    WatchResult,
     decode_result,
 )
 from .sessions import SessionError, SessionTable
@@ -88,6 +99,11 @@ class KvStateMachine:
         self.sessions = SessionTable(
             config.session_timeout_ms, config.sessions_max, config.session_results_max
         )
+        self.history: deque[tuple[WatchEvent, ...]] = deque()
+        """The events of the newest revisions, one tuple per revision, oldest first:
+        revisions ``revision - len(history) + 1`` to ``revision``, every one (each
+        revision has at least one event). Not part of a snapshot."""
+        self._changes: list[WatchEvent] = []  # the events of the write being applied
 
     # -- apply --------------------------------------------------------------------------
     def apply(self, entry: Entry) -> bytes:
@@ -123,10 +139,19 @@ class KvStateMachine:
             result: Any = self._write(command.write.op)
         except _Refused as exc:
             result = exc.result
+        self._record()
         encoded = KV_CODEC.encode(result)
         if sid != 0:
             sessions.finish(sid, seq, encoded)
         return encoded
+
+    def _record(self) -> None:
+        """Keep the events of the write just applied (one revision) in the history."""
+        if self._changes:
+            self.history.append(tuple(self._changes))
+            self._changes = []
+            while len(self.history) > self.config.watch_history_revisions:
+                self.history.popleft()
 
     def _write(self, op: Any) -> Any:
         """Check then apply one write; ``_Refused`` (nothing applied) if it breaks a rule."""
@@ -140,7 +165,7 @@ class KvStateMachine:
             if op.key not in self.data:
                 return DeleteResult(self.revision, None)
             self.revision += 1
-            return DeleteResult(self.revision, self._delete(op.key))
+            return DeleteResult(self.revision, self._delete(op.key, self.revision))
         if isinstance(op, Cas | PutIfAbsent | DeleteIf):
             return self._conditional(op)
         assert isinstance(op, Txn)
@@ -168,7 +193,7 @@ class KvStateMachine:
             return CondResult(False, self.revision, current, None)
         self.revision += 1
         if isinstance(op, DeleteIf):
-            return CondResult(True, self.revision, None, self._delete(op.key))
+            return CondResult(True, self.revision, None, self._delete(op.key, self.revision))
         new = op.new if isinstance(op, Cas) else op.value
         prev = self._put(op.key, new)
         return CondResult(True, self.revision, self.data[op.key], prev)
@@ -216,7 +241,8 @@ class KvStateMachine:
                 prev = self._put(item.put.key, item.put.value, revision)
                 responses.append(TxnResponse(put=PutResult(revision, prev)))
             elif item.delete is not None:
-                prev = self._delete(item.delete.key) if item.delete.key in self.data else None
+                key = item.delete.key
+                prev = self._delete(key, revision) if key in self.data else None
                 wrote = wrote or prev is not None
                 responses.append(TxnResponse(delete=DeleteResult(revision, prev)))
             elif item.get is not None:
@@ -307,15 +333,19 @@ class KvStateMachine:
         prev = self.data.get(key)
         if prev is None:
             bisect.insort(self._keys, key)
-            self.data[key] = KeyValue(key, value, rev, rev, 1)
+            kv = KeyValue(key, value, rev, rev, 1)
         else:
-            self.data[key] = KeyValue(key, value, prev.create_revision, rev, prev.version + 1)
+            kv = KeyValue(key, value, prev.create_revision, rev, prev.version + 1)
+        self.data[key] = kv
+        self._changes.append(WatchEvent(rev, "put", kv))
         return prev
 
-    def _delete(self, key: str) -> KeyValue:
+    def _delete(self, key: str, revision: int) -> KeyValue:
         keys = self._keys
         del keys[bisect.bisect_left(keys, key)]
-        return self.data.pop(key)
+        prev = self.data.pop(key)
+        self._changes.append(WatchEvent(revision, "delete", prev))
+        return prev
 
     def _range(self, op: Range, revision: int) -> RangeResult:
         keys = self._keys
@@ -346,9 +376,43 @@ class KvStateMachine:
             if isinstance(query, Range):
                 self._check_range(query)
                 return KV_CODEC.encode(self._range(query, self.revision))
+            if isinstance(query, Watch):
+                return KV_CODEC.encode(self._watch(query))
         except _Refused as exc:
             return KV_CODEC.encode(exc.result)
         return _encode_error("bad-command", f"{type(query).__name__} is not a query")
+
+    @property
+    def oldest_watch_revision(self) -> int:
+        """The oldest ``from_revision`` a :class:`Watch` is served from."""
+        return self.revision - len(self.history) + 1
+
+    def _watch(self, query: Watch) -> WatchResult | Compacted:
+        self._check_key(query.key)
+        most = self.config.watch_events_max
+        if query.limit > most:
+            raise _Refused(
+                "limit",
+                f"watch limit {query.limit} (limit watch_events_max={most})",
+                "watch_events_max",
+            )
+        limit = query.limit or most
+        if query.from_revision == 0:
+            return WatchResult(self.revision, (), self.revision + 1, False)
+        oldest = self.oldest_watch_revision
+        if query.from_revision < oldest:
+            return Compacted(self.revision, oldest)
+        if query.from_revision > self.revision:
+            return WatchResult(self.revision, (), query.from_revision, False)
+        events: list[WatchEvent] = []
+        examined = query.from_revision - 1
+        start = query.from_revision - oldest
+        for group in itertools.islice(self.history, start, None):
+            if len(events) >= limit:
+                break
+            events.extend(e for e in group if query.matches(e.kv.key))
+            examined = group[0].revision
+        return WatchResult(self.revision, tuple(events), examined + 1, examined < self.revision)
 
     # -- snapshots ------------------------------------------------------------------------
     def snapshot(self) -> bytes:
@@ -407,6 +471,8 @@ class KvStateMachine:
         sessions.load(image["sessions"])
         self.data, self._keys, self.revision = table, keys, revision
         self.sessions, self.applied_index = sessions, applied
+        # The watch history is not in the image: served again from the next revision.
+        self.history, self._changes = deque(), []
 
 
 def _at_revision(response: TxnResponse, revision: int) -> TxnResponse:

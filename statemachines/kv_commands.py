@@ -6,11 +6,13 @@ Paxos service import. It holds no state and does no I/O.
 
 Operations
 ----------
-Reads (answered by ``query`` after a read barrier, or inside a :class:`Txn`):
-:class:`Get` and :class:`Range`. Writes (replicated through the log, inside a session
-:class:`Command`): :class:`Put`, :class:`Delete`, the conditional writes :class:`Cas`,
-:class:`PutIfAbsent`, :class:`DeleteIf`, and the multi-key :class:`Txn` (etcd's shape:
-``compare``, then ``success`` or ``failure`` ops). Session management:
+Reads (answered by ``query``, linearizable after a read barrier or stale, or inside a
+:class:`Txn`): :class:`Get` and :class:`Range`; :class:`Watch` (changes since a revision,
+from the history of recent changes each replica keeps). Writes (replicated through the
+log, inside a session :class:`Command`): :class:`Put`, :class:`Delete`, the conditional
+writes :class:`Cas`, :class:`PutIfAbsent`, :class:`DeleteIf`, and the multi-key
+:class:`Txn` (etcd's shape: ``compare``, then ``success`` or ``failure`` ops). Session
+management:
 :class:`RegisterSession` and :class:`CloseSession`.
 
 Results
@@ -68,6 +70,11 @@ class KvConfig:
     """Live sessions; registering one more evicts the least recently active."""
     session_results_max: int = 1024
     """Unacknowledged results one session may hold; a command beyond is refused."""
+    watch_history_revisions: int = 1000
+    """Revisions of changes kept in memory for :class:`Watch`; older ones are
+    compacted (a watch from before them gets :class:`Compacted`)."""
+    watch_events_max: int = 1000
+    """Most events one :class:`Watch` answer carries; ``limit=0`` means this many."""
 
     def __attrs_post_init__(self) -> None:
         for field in attrs.fields(KvConfig):
@@ -110,6 +117,25 @@ class Range:
         if self.prefix:
             return key.startswith(self.start)
         return key >= self.start and (self.end is None or key < self.end)
+
+
+@attrs.frozen(slots=True)
+class Watch:
+    """The changes to ``key`` (or, with ``prefix``, to the keys starting with it) made at
+    revisions ``from_revision`` and later, oldest first; at most ``limit`` events (0:
+    ``KvConfig.watch_events_max``), never splitting one revision's events, so an answer
+    can carry up to one revision's worth more. ``from_revision=0``: from now on (no
+    events; the answer says where to continue). Result: :class:`WatchResult`, or
+    :class:`Compacted` when ``from_revision`` is older than the history kept. A query
+    (any node answers it from what it has applied)."""
+
+    key: str
+    prefix: bool = False
+    from_revision: int = 0
+    limit: int = 0
+
+    def matches(self, key: str) -> bool:
+        return key.startswith(self.key) if self.prefix else key == self.key
 
 
 # -- writes ---------------------------------------------------------------------------
@@ -485,6 +511,42 @@ class SessionResult:
     session_id: int
 
 
+EVENT_TYPES = ("put", "delete")
+
+
+@attrs.frozen(slots=True)
+class WatchEvent:
+    """One change, at ``revision``. ``type`` ``"put"``: ``kv`` is the key after the write
+    (value and metadata; ``kv.mod_revision == revision``). ``"delete"``: ``kv`` is the pair
+    as it was just before it was deleted (its last value and metadata)."""
+
+    revision: int
+    type: str
+    kv: KeyValue
+
+
+@attrs.frozen(slots=True)
+class WatchResult:
+    """``events`` in revision order (a transaction's events in its op order);
+    ``next_revision``: the ``from_revision`` of the next :class:`Watch` to continue with
+    (every revision before it was examined); ``more`` when the event limit stopped the
+    answer before the newest revision. ``revision``: the store's revision."""
+
+    revision: int
+    events: tuple[WatchEvent, ...]
+    next_revision: int
+    more: bool
+
+
+@attrs.frozen(slots=True)
+class Compacted:
+    """A :class:`Watch` asked for revisions no longer kept: ``oldest_revision`` is the
+    oldest ``from_revision`` this node still serves (``revision``: the store's)."""
+
+    revision: int
+    oldest_revision: int
+
+
 ERROR_KINDS = ("bad-command", "limit", "session", "txn")
 """``ErrorResult.kind``: a malformed command; a limit exceeded (``limit`` names the
 :class:`KvConfig` field); an unknown, expired or misused session; a transaction that
@@ -509,6 +571,8 @@ Result: TypeAlias = (
     | TxnResult
     | SessionResult
     | ErrorResult
+    | WatchResult
+    | Compacted
 )
 
 KV_CODEC = Codec(
@@ -526,6 +590,9 @@ KV_CODEC = Codec(
         205: TxnResult,
         206: SessionResult,
         207: ErrorResult,
+        208: Watch,
+        209: WatchResult,
+        210: Compacted,
     }
 )
 """The codec of KV commands, queries and results (type ids 192-223; 192-194 retired)."""
@@ -539,6 +606,8 @@ _RESULT_TYPES = (
     TxnResult,
     SessionResult,
     ErrorResult,
+    WatchResult,
+    Compacted,
 )
 
 
@@ -555,8 +624,10 @@ __all__ = [
     "ERROR_KINDS",
     "KV_CODEC",
     "OP_SYMBOLS",
+    "EVENT_TYPES",
     "Cas",
     "CloseSession",
+    "Compacted",
     "Command",
     "Compare",
     "CompareOp",
@@ -584,6 +655,9 @@ __all__ = [
     "TxnOp",
     "TxnResponse",
     "TxnResult",
+    "Watch",
+    "WatchEvent",
+    "WatchResult",
     "Write",
     "WriteOp",
     "compare",

@@ -11,6 +11,8 @@
     consensus kv --endpoints H:P,... put-if-absent KEY VALUE
     consensus kv --endpoints H:P,... delete-if KEY EXPECTED | KEY --expected-version N ...
     consensus kv --endpoints H:P,... txn FILE.json          ('-' reads standard input)
+    consensus kv --endpoints H:P,... watch KEY [--prefix] [--from-revision R] [--count N]
+                                           [--timeout S]
 
 Reads are linearizable unless ``--consistency stale``: then the first endpoint that
 answers serves it from what it has applied, which may be old (docs/kv.md). Values are
@@ -19,6 +21,13 @@ one JSON object. Exit status: 0 applied (or found), 1 condition not met (a faile
 put-if-absent, delete-if or txn compare; a get of an absent key), 2 error (bad arguments, the store
 refused the command, or no answer: then one line names the endpoints tried and what
 happened). ``--timeout N`` bounds the whole command to about N seconds.
+
+``watch`` prints each change to KEY (or under prefix KEY) as it comes, from revision R
+(default: from now on), polling the first endpoint that answers (a stale read of its
+history of recent changes). It exits 0 after N events with ``--count N``; ``--timeout S``
+after the operation name is how long to watch (default: until Ctrl-C), ending with status
+0, or 1 when ``--count`` events did not all come. The ``--timeout`` before the operation
+still bounds each poll. Revisions no longer kept: exit 2 naming the oldest one served.
 
 A txn file is ``{"compare": [...], "success": [...], "failure": [...]}``; a compare is
 ``{"key": K, "target": "value"|"version"|"create_revision"|"mod_revision"|"exists",
@@ -32,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,15 +61,19 @@ from statemachines.kv_commands import (
     RangeResult,
     TxnBranchOp,
     TxnResult,
+    WatchEvent,
     compare,
 )
 
 from ..client import ClientError, ClientTimeout, KvClient
-from ..client.kv import KvError, SessionExpired
+from ..client.kv import KvError, SessionExpired, WatchCompacted
 from ..client.protocol import CONSISTENCY_LEVELS
 from ._endpoints import add_client_options, client_tls, parse_endpoints
 
-HELP = "talk to a cluster's key-value store: get put delete range cas put-if-absent delete-if txn"
+HELP = (
+    "talk to a cluster's key-value store: "
+    "get put delete range cas put-if-absent delete-if txn watch"
+)
 
 APPLIED, NOT_MET, ERROR = 0, 1, 2
 
@@ -110,6 +124,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--expected-version", type=int, metavar="N")
     which.add_argument("--expected-mod-revision", type=int, metavar="R")
     op("txn", "run a transaction from a JSON file ('-': standard input)", "file")
+    watch = op("watch", "print the changes to KEY (or under prefix KEY) as they come", "key")
+    watch.add_argument("--prefix", action="store_true", help="watch every key starting KEY")
+    watch.add_argument(
+        "--from-revision",
+        type=int,
+        default=0,
+        metavar="R",
+        help="start at revision R (default: from now on)",
+    )
+    watch.add_argument("--count", type=int, default=0, metavar="N", help="exit after N events")
+    watch.add_argument(
+        "--timeout",
+        dest="watch_timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop watching after S seconds (default: until Ctrl-C)",
+    )
 
 
 # -- output ---------------------------------------------------------------------------
@@ -199,6 +231,17 @@ def _result_lines(result: Any) -> list[str]:
         else:
             lines.extend(_result_lines(inner))
     return lines
+
+
+def _event_json(event: WatchEvent) -> dict[str, Any]:
+    return {"revision": event.revision, "type": event.type, "kv": _kv_json(event.kv)}
+
+
+def _event_line(event: WatchEvent) -> str:
+    if event.type == "put":
+        return f"PUT {_kv_line(event.kv)}"
+    kv = event.kv
+    return f"DELETE {kv.key}  (revision {event.revision}; was {_text(kv.value)})"
 
 
 def _status(result: Any) -> int:
@@ -329,8 +372,34 @@ async def _execute(kv: KvClient, args: argparse.Namespace) -> Any:
     return await kv.txn(*args.txn)
 
 
+async def _watch(args: argparse.Namespace, endpoints: list[str]) -> tuple[int, str | None]:
+    """``consensus kv watch``: print events until ``--count`` or the watch's timeout."""
+    if args.count < 0 or args.from_revision < 0:
+        raise ValueError("--count and --from-revision take integers >= 0")
+    if args.watch_timeout is not None and args.watch_timeout <= 0:
+        raise ValueError("watch --timeout takes a number of seconds > 0")
+    client = KvClient(endpoints, timeout_s=args.timeout, tls=client_tls(args))
+    with trio.move_on_after(args.watch_timeout or math.inf):
+        async with client as kv:
+            try:
+                events = kv.watch(args.key, prefix=args.prefix, from_revision=args.from_revision)
+                async for event in events:
+                    if args.json:
+                        print(json.dumps(_event_json(event), sort_keys=True), flush=True)
+                    else:
+                        print(_event_line(event), flush=True)
+                    args.seen += 1
+                    if args.seen == args.count:
+                        return APPLIED, None
+            except WatchCompacted as exc:
+                return ERROR, str(exc)
+    return (NOT_MET if args.count else APPLIED), None
+
+
 async def _run(args: argparse.Namespace, endpoints: list[str]) -> tuple[int, str | None]:
     """(exit status, error line or None); prints results itself."""
+    if args.op == "watch":
+        return await _watch(args, endpoints)
     writes = args.op not in ("get", "range")
     # The whole command is bounded below; the client's own bound is a backstop.
     client = KvClient(endpoints, timeout_s=args.timeout + 1, tls=client_tls(args))
@@ -370,7 +439,12 @@ def run(args: argparse.Namespace) -> int:
         if args.op == "txn":
             text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
             args.txn = parse_txn(text)
+        args.seen = 0
         status, error = trio.run(_run, args, endpoints)
+    except KeyboardInterrupt:
+        if args.op != "watch":
+            raise
+        status, error = (NOT_MET if args.count and args.seen < args.count else APPLIED), None
     except (ValueError, OSError) as exc:
         status, error = ERROR, str(exc)
     except SessionExpired as exc:

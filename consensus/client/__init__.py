@@ -12,6 +12,7 @@ from .kv import KvClient as KvClient
 from .kv import KvError as KvError
 from .kv import KvSession as KvSession
 from .kv import SessionExpired as SessionExpired
+from .kv import WatchCompacted as WatchCompacted
 
 __all__ = [
     "BlockingKvClient",
@@ -23,4 +24,5 @@ __all__ = [
     "KvSession",
     "RequestRejected",
     "SessionExpired",
+    "WatchCompacted",
 ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Protocol, TypeVar
 
 import trio
@@ -31,6 +31,7 @@ from statemachines.kv_commands import (
     Cas,
     CloseSession,
     Command,
+    Compacted,
     Compare,
     CondResult,
     Delete,
@@ -52,6 +53,9 @@ from statemachines.kv_commands import (
     TxnBranchOp,
     TxnOp,
     TxnResult,
+    Watch,
+    WatchEvent,
+    WatchResult,
     Write,
     WriteOp,
     decode_result,
@@ -75,6 +79,20 @@ class SessionExpired(ClientError):
     """The session is unknown to the store (expired or evicted). The write was not
     applied by this attempt, but an earlier attempt may have been: its outcome is
     unknown. The session registers anew on the next write."""
+
+
+class WatchCompacted(ClientError):
+    """The node no longer keeps the changes a watch asked for. ``oldest_revision`` is the
+    oldest revision it serves a watch from (read the current state, then watch from the
+    read's revision + 1)."""
+
+    def __init__(self, compacted: Compacted, from_revision: int) -> None:
+        super().__init__(
+            f"revisions from {from_revision} are compacted: the oldest revision still "
+            f"served is {compacted.oldest_revision}"
+        )
+        self.oldest_revision = compacted.oldest_revision
+        self.from_revision = from_revision
 
 
 class Backend(Protocol):
@@ -149,7 +167,9 @@ class KvSession:
             raise SessionExpired(result.message)
         return result
 
-    async def read(self, op: Get | Range, consistency: Consistency = "linearizable") -> Result:
+    async def read(
+        self, op: Get | Range | Watch, consistency: Consistency = "linearizable"
+    ) -> Result:
         """A read, no log entry: ``linearizable`` (read barrier) or ``stale`` (whatever
         the answering node has applied; may be old, see docs/kv.md)."""
         raw = await self.backend.query(KV_CODEC.encode(op), consistency=consistency)
@@ -179,6 +199,37 @@ class KvSession:
         """Keys with prefix ``start`` (``prefix=True``) or in ``[start, end)``."""
         result = await self.read(Range(start, end, prefix, limit), consistency)
         return _expect(result, RangeResult)
+
+    async def watch_once(
+        self, key: str, *, prefix: bool = False, from_revision: int = 0, limit: int = 0
+    ) -> WatchResult:
+        """One poll: the changes to ``key`` (or the keys with prefix ``key``) from
+        ``from_revision`` on (0: from now on), a stale read of the answering node's
+        history. :class:`WatchCompacted` if that node no longer keeps them."""
+        result = await self.read(Watch(key, prefix, from_revision, limit), "stale")
+        if isinstance(result, Compacted):
+            raise WatchCompacted(result, from_revision)
+        return _expect(result, WatchResult)
+
+    async def watch(
+        self, key: str, *, prefix: bool = False, from_revision: int = 0, poll_s: float = 0.1
+    ) -> AsyncIterator[WatchEvent]:
+        """Every change to ``key`` (or under prefix ``key``) from ``from_revision`` (0: from
+        now on), in revision order, for as long as the caller iterates: polls with
+        :meth:`watch_once`, pausing ``poll_s`` when it has caught up. Each poll asks from
+        the revision after the last one examined, at whichever node answers, so a reconnect
+        or a move to another node neither repeats nor skips events (a node that is behind
+        answers nothing new until it catches up). Raises :class:`WatchCompacted`, and the
+        backend's errors (``ClientTimeout`` when no node answers in time: call again with
+        ``from_revision`` = last event's revision + 1 to resume)."""
+        next_revision = from_revision
+        while True:
+            result = await self.watch_once(key, prefix=prefix, from_revision=next_revision)
+            for event in result.events:
+                yield event
+            next_revision = max(next_revision, result.next_revision)
+            if not result.more:
+                await trio.sleep(poll_s)
 
     async def put(self, key: str, value: bytes) -> bytes | None:
         """Set ``key``; returns the previous value (None if there was none)."""
@@ -266,6 +317,18 @@ class KvClient(Client):
         consistency: Consistency = "linearizable",
     ) -> RangeResult:
         return await self.kv.range(start, end, prefix=prefix, limit=limit, consistency=consistency)
+
+    async def watch_once(
+        self, key: str, *, prefix: bool = False, from_revision: int = 0, limit: int = 0
+    ) -> WatchResult:
+        return await self.kv.watch_once(
+            key, prefix=prefix, from_revision=from_revision, limit=limit
+        )
+
+    def watch(
+        self, key: str, *, prefix: bool = False, from_revision: int = 0, poll_s: float = 0.1
+    ) -> AsyncIterator[WatchEvent]:
+        return self.kv.watch(key, prefix=prefix, from_revision=from_revision, poll_s=poll_s)
 
     async def put(self, key: str, value: bytes) -> bytes | None:
         return await self.kv.put(key, value)
