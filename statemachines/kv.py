@@ -2,7 +2,8 @@
 
 The vocabulary (operations, results, limits, codec) is :mod:`statemachines.kv_commands`;
 sessions are :mod:`statemachines.sessions`. Log entries hold a :class:`Command` (a write
-in a session), :class:`RegisterSession` or :class:`CloseSession`; queries are
+in a session), :class:`LeaseCommand` (a lease operation in a session),
+:class:`RegisterSession` or :class:`CloseSession`; queries are
 :class:`Get` or :class:`Range`. Every answer is a result record of ``KV_CODEC``.
 
 Contracts. ``apply`` is deterministic (no clock, no randomness, no dependence on set or
@@ -22,6 +23,7 @@ the snapshot's revision + 1 (older ones answer :class:`Compacted`).
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 from collections import deque
 from typing import Any
@@ -49,6 +51,13 @@ from .kv_commands import (
     GetResult,
     KeyValue,
     KvConfig,
+    LeaseCommand,
+    LeasedPut,
+    LeaseGrant,
+    LeaseKeepAlive,
+    LeaseOp,
+    LeaseResult,
+    LeaseRevoke,
     Put,
     PutIfAbsent,
     PutResult,
@@ -68,7 +77,8 @@ from .kv_commands import (
 )
 from .sessions import SessionError, SessionTable
 
-SNAPSHOT_VERSION = 2
+SNAPSHOT_VERSION = 3
+"""The image ``snapshot`` writes; ``restore`` also reads version 2 (no leases)."""
 
 __all__ = ["KV_CODEC", "SNAPSHOT_VERSION", "KvStateMachine", "decode_result"]
 
@@ -83,6 +93,15 @@ class _Refused(Exception):
 
 def _encode_error(kind: str, message: str, limit: str = "") -> bytes:
     return KV_CODEC.encode(ErrorResult(kind, message, limit))
+
+
+class _Lease:
+    __slots__ = ("expires_ms", "keys", "ttl_ms")
+
+    def __init__(self, ttl_ms: int, expires_ms: int, keys: set[str] | None = None) -> None:
+        self.ttl_ms = ttl_ms
+        self.expires_ms = expires_ms
+        self.keys: set[str] = keys or set()
 
 
 class KvStateMachine:
@@ -104,6 +123,9 @@ class KvStateMachine:
         revisions ``revision - len(history) + 1`` to ``revision``, every one (each
         revision has at least one event). Not part of a snapshot."""
         self._changes: list[WatchEvent] = []  # the events of the write being applied
+        self.leases: dict[int, _Lease] = {}
+        self._key_lease: dict[str, int] = {}  # key -> the lease it is attached to
+        self._expiries: list[tuple[int, int]] = []  # heap of (expires_ms, lease id); lazy
 
     # -- apply --------------------------------------------------------------------------
     def apply(self, entry: Entry) -> bytes:
@@ -112,7 +134,10 @@ class KvStateMachine:
             command = KV_CODEC.decode(entry.data)
         except DecodeError as exc:
             return _encode_error("bad-command", f"bad command at index {entry.index}: {exc}")
-        if isinstance(command, Command):
+        if isinstance(command, Command | LeaseCommand | RegisterSession | CloseSession):
+            self.sessions.tick(command.now_ms)
+            self._expire_leases()
+        if isinstance(command, Command | LeaseCommand):
             return self._apply_command(command)
         if isinstance(command, RegisterSession):
             self.sessions.register(entry.index, command.now_ms)
@@ -123,7 +148,7 @@ class KvStateMachine:
             return _encode_error("session", f"session {command.session_id} is not open")
         return _encode_error("bad-command", f"{type(command).__name__} is not a command")
 
-    def _apply_command(self, command: Command) -> bytes:
+    def _apply_command(self, command: Command | LeaseCommand) -> bytes:
         sid, seq = command.session_id, command.seq
         sessions = self.sessions
         if sid == 0:
@@ -168,8 +193,76 @@ class KvStateMachine:
             return DeleteResult(self.revision, self._delete(op.key, self.revision))
         if isinstance(op, Cas | PutIfAbsent | DeleteIf):
             return self._conditional(op)
+        if isinstance(op, LeaseGrant | LeaseKeepAlive | LeaseRevoke | LeasedPut):
+            return self._lease(op)
         assert isinstance(op, Txn)
         return self._txn(op)
+
+    # -- leases ---------------------------------------------------------------------------
+    def _lease(self, op: LeaseOp) -> Any:
+        clock = self.sessions.clock_ms
+        if isinstance(op, LeaseGrant):
+            most = self.config.lease_ttl_max_ms
+            if not 1 <= op.ttl_ms <= most:
+                raise _Refused(
+                    "limit",
+                    f"lease TTL of {op.ttl_ms} ms (1 to lease_ttl_max_ms={most})",
+                    "lease_ttl_max_ms",
+                )
+            if len(self.leases) >= self.config.leases_max:
+                raise _Refused(
+                    "limit",
+                    f"{len(self.leases)} leases (limit leases_max={self.config.leases_max})",
+                    "leases_max",
+                )
+            lease_id = self.applied_index
+            self.leases[lease_id] = lease = _Lease(op.ttl_ms, clock + op.ttl_ms)
+            heapq.heappush(self._expiries, (lease.expires_ms, lease_id))
+            return LeaseResult(lease_id, lease.ttl_ms, lease.expires_ms, self.revision)
+        lease = self._live_lease(op.lease_id)
+        if isinstance(op, LeaseKeepAlive):
+            lease.expires_ms = clock + lease.ttl_ms
+            heapq.heappush(self._expiries, (lease.expires_ms, op.lease_id))
+            return LeaseResult(op.lease_id, lease.ttl_ms, lease.expires_ms, self.revision)
+        if isinstance(op, LeaseRevoke):
+            self._end_lease(op.lease_id)
+            return LeaseResult(op.lease_id, lease.ttl_ms, clock, self.revision)
+        self._check_key(op.key)
+        self._check_value(op.value)
+        current = self.data.get(op.key)
+        if op.if_absent and current is not None:
+            return CondResult(False, self.revision, current, None)
+        self.revision += 1
+        prev = self._put(op.key, op.value, lease=op.lease_id)
+        if op.if_absent:
+            return CondResult(True, self.revision, self.data[op.key], prev)
+        return PutResult(self.revision, prev)
+
+    def _live_lease(self, lease_id: int) -> _Lease:
+        lease = self.leases.get(lease_id)
+        if lease is None:
+            raise _Refused("lease", f"lease {lease_id} is unknown, expired or revoked")
+        return lease
+
+    def _end_lease(self, lease_id: int) -> None:
+        """Drop a lease and delete its keys, in key order, at one new revision."""
+        lease = self.leases.pop(lease_id)
+        if lease.keys:
+            self.revision += 1
+            for key in sorted(lease.keys):
+                self._delete(key, self.revision)
+
+    def _expire_leases(self) -> None:
+        """End every lease whose expiry the store's clock has passed, earliest first
+        (ties by id); each deletion of keys is a revision of its own."""
+        clock = self.sessions.clock_ms
+        heap = self._expiries
+        while heap and heap[0][0] < clock:
+            expires_ms, lease_id = heapq.heappop(heap)
+            lease = self.leases.get(lease_id)
+            if lease is not None and lease.expires_ms == expires_ms:
+                self._end_lease(lease_id)
+                self._record()
 
     def _conditional(self, op: Cas | PutIfAbsent | DeleteIf) -> CondResult:
         self._check_key(op.key)
@@ -328,8 +421,20 @@ class KvStateMachine:
                 self._check_value(op.value)
 
     # -- the data -------------------------------------------------------------------------
-    def _put(self, key: str, value: bytes, revision: int | None = None) -> KeyValue | None:
+    def _detach(self, key: str) -> None:
+        lease_id = self._key_lease.pop(key, None)
+        if lease_id is not None and lease_id in self.leases:
+            self.leases[lease_id].keys.discard(key)
+
+    def _put(
+        self, key: str, value: bytes, revision: int | None = None, lease: int = 0
+    ) -> KeyValue | None:
+        """Write ``key``; attached to ``lease`` (0: to none; a plain put detaches it)."""
         rev = self.revision if revision is None else revision
+        self._detach(key)
+        if lease:
+            self._key_lease[key] = lease
+            self.leases[lease].keys.add(key)
         prev = self.data.get(key)
         if prev is None:
             bisect.insort(self._keys, key)
@@ -343,6 +448,7 @@ class KvStateMachine:
     def _delete(self, key: str, revision: int) -> KeyValue:
         keys = self._keys
         del keys[bisect.bisect_left(keys, key)]
+        self._detach(key)
         prev = self.data.pop(key)
         self._changes.append(WatchEvent(revision, "delete", prev))
         return prev
@@ -416,8 +522,9 @@ class KvStateMachine:
 
     # -- snapshots ------------------------------------------------------------------------
     def snapshot(self) -> bytes:
-        """Canonical CBOR of ``{version, applied, revision, data, sessions}``; ``data``
-        is ``[[key, value, create_revision, mod_revision, version], ...]`` by key."""
+        """Canonical CBOR of ``{version, applied, revision, data, sessions, leases}``;
+        ``data`` is ``[[key, value, create_revision, mod_revision, version], ...]`` by key,
+        ``leases`` ``[[id, ttl_ms, expires_ms, [key, ...sorted]], ...]`` by id."""
         image = {
             "version": SNAPSHOT_VERSION,
             "applied": self.applied_index,
@@ -427,6 +534,10 @@ class KvStateMachine:
                 for kv in (self.data[k] for k in self._keys)
             ],
             "sessions": self.sessions.dump(),
+            "leases": [
+                [lid, lease.ttl_ms, lease.expires_ms, sorted(lease.keys)]
+                for lid, lease in sorted(self.leases.items())
+            ],
         }
         return bytes(cbor2.dumps(image, canonical=True))
 
@@ -435,9 +546,12 @@ class KvStateMachine:
             image = cbor2.loads(data)
         except Exception as exc:
             raise ValueError(f"KV snapshot is not valid CBOR: {exc}") from None
-        if not isinstance(image, dict) or image.get("version") != SNAPSHOT_VERSION:
+        if not isinstance(image, dict) or image.get("version") not in (2, SNAPSHOT_VERSION):
             raise ValueError("KV snapshot has an unknown format or version")
-        if set(image) != {"version", "applied", "revision", "data", "sessions"}:
+        fields = {"version", "applied", "revision", "data", "sessions"}
+        if image["version"] == SNAPSHOT_VERSION:
+            fields.add("leases")
+        if set(image) != fields:
             raise ValueError("KV snapshot has missing or unknown fields")
         applied, revision, rows = image["applied"], image["revision"], image["data"]
         for name, value in (("applied", applied), ("revision", revision)):
@@ -469,10 +583,43 @@ class KvStateMachine:
             self.config.session_results_max,
         )
         sessions.load(image["sessions"])
+        leases, key_lease = self._load_leases(image.get("leases", []), table)
         self.data, self._keys, self.revision = table, keys, revision
         self.sessions, self.applied_index = sessions, applied
         # The watch history is not in the image: served again from the next revision.
         self.history, self._changes = deque(), []
+        self.leases, self._key_lease = leases, key_lease
+        self._expiries = sorted((lease.expires_ms, lid) for lid, lease in leases.items())
+
+    @staticmethod
+    def _load_leases(
+        rows: Any, table: dict[str, KeyValue]
+    ) -> tuple[dict[int, _Lease], dict[str, int]]:
+        if not isinstance(rows, list):
+            raise ValueError("KV snapshot leases is not a list")
+        leases: dict[int, _Lease] = {}
+        key_lease: dict[str, int] = {}
+        for row in rows:
+            if (
+                not isinstance(row, list)
+                or len(row) != 4
+                or not all(type(x) is int and x >= 0 for x in row[:3])
+                or row[1] < 1
+                or not isinstance(row[3], list)
+                or not all(type(k) is str for k in row[3])
+            ):
+                raise ValueError(f"KV snapshot has a malformed lease: {row!r:.80}")
+            lid, ttl_ms, expires_ms, keys = row
+            if leases and lid <= max(leases):
+                raise ValueError("KV snapshot lease ids are not sorted and unique")
+            if keys != sorted(set(keys)):
+                raise ValueError(f"KV snapshot keys of lease {lid} are not sorted and unique")
+            for key in keys:
+                if key not in table or key in key_lease:
+                    raise ValueError(f"KV snapshot lease {lid} holds a missing or shared key")
+                key_lease[key] = lid
+            leases[lid] = _Lease(ttl_ms, expires_ms, set(keys))
+        return leases, key_lease
 
 
 def _at_revision(response: TxnResponse, revision: int) -> TxnResponse:

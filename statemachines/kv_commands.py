@@ -13,7 +13,8 @@ log, inside a session :class:`Command`): :class:`Put`, :class:`Delete`, the cond
 writes :class:`Cas`, :class:`PutIfAbsent`, :class:`DeleteIf`, and the multi-key
 :class:`Txn` (etcd's shape: ``compare``, then ``success`` or ``failure`` ops). Session
 management:
-:class:`RegisterSession` and :class:`CloseSession`.
+:class:`RegisterSession` and :class:`CloseSession`. Leases (in a :class:`LeaseCommand`):
+:class:`LeaseGrant`, :class:`LeaseKeepAlive`, :class:`LeaseRevoke`, :class:`LeasedPut`.
 
 Results
 -------
@@ -75,6 +76,10 @@ class KvConfig:
     compacted (a watch from before them gets :class:`Compacted`)."""
     watch_events_max: int = 1000
     """Most events one :class:`Watch` answer carries; ``limit=0`` means this many."""
+    leases_max: int = 10_000
+    """Live leases; one more grant is refused."""
+    lease_ttl_max_ms: int = 86_400_000
+    """Longest lease TTL a grant may ask for."""
 
     def __attrs_post_init__(self) -> None:
         for field in attrs.fields(KvConfig):
@@ -396,6 +401,87 @@ class Write:
         raise TypeError(f"{type(op).__name__} is not a write")
 
 
+# -- leases ---------------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class LeaseGrant:
+    """Grant a lease of ``ttl_ms`` (>= 1): it expires when the store's clock passes
+    its expiry (the clock at the grant + ``ttl_ms``) without a keep-alive, deleting every
+    key attached to it. The lease id is the granting entry's log index.
+    Result: :class:`LeaseResult`."""
+
+    ttl_ms: int
+
+
+@attrs.frozen(slots=True)
+class LeaseKeepAlive:
+    """Push a lease's expiry to the store's clock + its TTL. Result:
+    :class:`LeaseResult`."""
+
+    lease_id: int
+
+
+@attrs.frozen(slots=True)
+class LeaseRevoke:
+    """End a lease now, deleting its keys (at one revision). Result: :class:`LeaseResult`."""
+
+    lease_id: int
+
+
+@attrs.frozen(slots=True)
+class LeasedPut:
+    """Put ``key`` attached to lease ``lease_id`` (it is deleted when the lease ends).
+    ``if_absent``: only if ``key`` does not exist. Result: :class:`PutResult`, or
+    :class:`CondResult` with ``if_absent``."""
+
+    key: str
+    value: bytes
+    lease_id: int
+    if_absent: bool = False
+
+
+LeaseOp: TypeAlias = LeaseGrant | LeaseKeepAlive | LeaseRevoke | LeasedPut
+
+
+@attrs.frozen(slots=True)
+class LeaseWrite:
+    """The lease operation carried by a :class:`LeaseCommand` (a one-of)."""
+
+    grant: LeaseGrant | None = None
+    keep_alive: LeaseKeepAlive | None = None
+    revoke: LeaseRevoke | None = None
+    put: LeasedPut | None = None
+
+    def __attrs_post_init__(self) -> None:
+        count = (
+            (self.grant is not None)
+            + (self.keep_alive is not None)
+            + (self.revoke is not None)
+            + (self.put is not None)
+        )
+        if count != 1:
+            raise ValueError("LeaseWrite: exactly one operation")
+
+    @property
+    def op(self) -> LeaseOp:
+        op = self.grant or self.keep_alive or self.revoke or self.put
+        assert op is not None
+        return op
+
+    @classmethod
+    def of(cls, op: LeaseOp) -> LeaseWrite:
+        if isinstance(op, LeaseGrant):
+            return cls(grant=op)
+        if isinstance(op, LeaseKeepAlive):
+            return cls(keep_alive=op)
+        if isinstance(op, LeaseRevoke):
+            return cls(revoke=op)
+        if isinstance(op, LeasedPut):
+            return cls(put=op)
+        raise TypeError(f"{type(op).__name__} is not a lease operation")
+
+
 # -- sessions and the log entry -------------------------------------------------------
 
 
@@ -428,6 +514,18 @@ class Command:
     ack_seq: int
     now_ms: int
     write: Write
+
+
+@attrs.frozen(slots=True)
+class LeaseCommand:
+    """A lease operation in a session: the same fields and rules as :class:`Command`
+    (a separate record so that :class:`Write` keeps its wire format)."""
+
+    session_id: int
+    seq: int
+    ack_seq: int
+    now_ms: int
+    write: LeaseWrite
 
 
 # -- results --------------------------------------------------------------------------
@@ -547,10 +645,21 @@ class Compacted:
     oldest_revision: int
 
 
-ERROR_KINDS = ("bad-command", "limit", "session", "txn")
+@attrs.frozen(slots=True)
+class LeaseResult:
+    """A lease granted, kept alive or revoked: ``expires_ms`` by the store's clock
+    (the revocation's clock for a revoke); ``revision`` the store's after it."""
+
+    lease_id: int
+    ttl_ms: int
+    expires_ms: int
+    revision: int
+
+
+ERROR_KINDS = ("bad-command", "limit", "session", "txn", "lease")
 """``ErrorResult.kind``: a malformed command; a limit exceeded (``limit`` names the
 :class:`KvConfig` field); an unknown, expired or misused session; a transaction that
-breaks a rule (a key written twice)."""
+breaks a rule (a key written twice); an unknown (expired or revoked) lease."""
 
 
 @attrs.frozen(slots=True)
@@ -573,6 +682,7 @@ Result: TypeAlias = (
     | ErrorResult
     | WatchResult
     | Compacted
+    | LeaseResult
 )
 
 KV_CODEC = Codec(
@@ -593,6 +703,8 @@ KV_CODEC = Codec(
         208: Watch,
         209: WatchResult,
         210: Compacted,
+        211: LeaseCommand,
+        212: LeaseResult,
     }
 )
 """The codec of KV commands, queries and results (type ids 192-223; 192-194 retired)."""
@@ -608,6 +720,7 @@ _RESULT_TYPES = (
     ErrorResult,
     WatchResult,
     Compacted,
+    LeaseResult,
 )
 
 
@@ -640,6 +753,14 @@ __all__ = [
     "GetResult",
     "KeyValue",
     "KvConfig",
+    "LeaseCommand",
+    "LeaseGrant",
+    "LeaseKeepAlive",
+    "LeaseOp",
+    "LeaseResult",
+    "LeaseRevoke",
+    "LeaseWrite",
+    "LeasedPut",
     "Put",
     "PutIfAbsent",
     "PutResult",

@@ -41,6 +41,14 @@ from statemachines.kv_commands import (
     Get,
     GetResult,
     KeyValue,
+    LeaseCommand,
+    LeasedPut,
+    LeaseGrant,
+    LeaseKeepAlive,
+    LeaseOp,
+    LeaseResult,
+    LeaseRevoke,
+    LeaseWrite,
     Put,
     PutIfAbsent,
     PutResult,
@@ -145,14 +153,18 @@ class KvSession:
                 done.set()
         return self.session_id
 
-    async def execute(self, op: WriteOp | Txn) -> Result:
+    async def execute(self, op: WriteOp | Txn | LeaseOp) -> Result:
         """Replicate one write in this session; its result (``ErrorResult`` included)."""
         sid = await self._session()
         self._seq += 1
         seq = self._seq
         outstanding = self._outstanding
         outstanding.add(seq)
-        command = Command(sid, seq, min(outstanding), self.now_ms(), Write.of(op))
+        command: Command | LeaseCommand
+        if isinstance(op, LeaseGrant | LeaseKeepAlive | LeaseRevoke | LeasedPut):
+            command = LeaseCommand(sid, seq, min(outstanding), self.now_ms(), LeaseWrite.of(op))
+        else:
+            command = Command(sid, seq, min(outstanding), self.now_ms(), Write.of(op))
         try:
             result = decode_result(await self.backend.propose(KV_CODEC.encode(command)))
         finally:
@@ -231,13 +243,15 @@ class KvSession:
             if not result.more:
                 await trio.sleep(poll_s)
 
-    async def put(self, key: str, value: bytes) -> bytes | None:
-        """Set ``key``; returns the previous value (None if there was none)."""
-        prev = (await self.put_kv(key, value)).prev
+    async def put(self, key: str, value: bytes, *, lease: int = 0) -> bytes | None:
+        """Set ``key`` (attached to ``lease`` if not 0: deleted when it ends); returns
+        the previous value (None if there was none)."""
+        prev = (await self.put_kv(key, value, lease=lease)).prev
         return None if prev is None else prev.value
 
-    async def put_kv(self, key: str, value: bytes) -> PutResult:
-        return _expect(await self.execute(Put(key, value)), PutResult)
+    async def put_kv(self, key: str, value: bytes, *, lease: int = 0) -> PutResult:
+        op: Put | LeasedPut = LeasedPut(key, value, lease) if lease else Put(key, value)
+        return _expect(await self.execute(op), PutResult)
 
     async def delete(self, key: str) -> DeleteResult:
         return _expect(await self.execute(Delete(key)), DeleteResult)
@@ -255,8 +269,23 @@ class KvSession:
         op = Cas(key, new, expected_value, expected_version, expected_mod_revision)
         return _expect(await self.execute(op), CondResult)
 
-    async def put_if_absent(self, key: str, value: bytes) -> CondResult:
-        return _expect(await self.execute(PutIfAbsent(key, value)), CondResult)
+    async def put_if_absent(self, key: str, value: bytes, *, lease: int = 0) -> CondResult:
+        op: PutIfAbsent | LeasedPut = (
+            LeasedPut(key, value, lease, if_absent=True) if lease else PutIfAbsent(key, value)
+        )
+        return _expect(await self.execute(op), CondResult)
+
+    async def grant_lease(self, ttl_ms: int) -> LeaseResult:
+        """A new lease of ``ttl_ms`` by the store's clock (the clients' ``now_ms``)."""
+        return _expect(await self.execute(LeaseGrant(ttl_ms)), LeaseResult)
+
+    async def keep_alive(self, lease_id: int) -> LeaseResult:
+        """Renew a lease for its TTL; ``KvError`` (kind ``lease``) if it has ended."""
+        return _expect(await self.execute(LeaseKeepAlive(lease_id)), LeaseResult)
+
+    async def revoke_lease(self, lease_id: int) -> LeaseResult:
+        """End a lease now, deleting its keys."""
+        return _expect(await self.execute(LeaseRevoke(lease_id)), LeaseResult)
 
     async def delete_if(
         self,
@@ -330,11 +359,20 @@ class KvClient(Client):
     ) -> AsyncIterator[WatchEvent]:
         return self.kv.watch(key, prefix=prefix, from_revision=from_revision, poll_s=poll_s)
 
-    async def put(self, key: str, value: bytes) -> bytes | None:
-        return await self.kv.put(key, value)
+    async def put(self, key: str, value: bytes, *, lease: int = 0) -> bytes | None:
+        return await self.kv.put(key, value, lease=lease)
 
-    async def put_kv(self, key: str, value: bytes) -> PutResult:
-        return await self.kv.put_kv(key, value)
+    async def put_kv(self, key: str, value: bytes, *, lease: int = 0) -> PutResult:
+        return await self.kv.put_kv(key, value, lease=lease)
+
+    async def grant_lease(self, ttl_ms: int) -> LeaseResult:
+        return await self.kv.grant_lease(ttl_ms)
+
+    async def keep_alive(self, lease_id: int) -> LeaseResult:
+        return await self.kv.keep_alive(lease_id)
+
+    async def revoke_lease(self, lease_id: int) -> LeaseResult:
+        return await self.kv.revoke_lease(lease_id)
 
     async def delete(self, key: str) -> DeleteResult:
         return await self.kv.delete(key)
@@ -356,8 +394,8 @@ class KvClient(Client):
             expected_mod_revision=expected_mod_revision,
         )
 
-    async def put_if_absent(self, key: str, value: bytes) -> CondResult:
-        return await self.kv.put_if_absent(key, value)
+    async def put_if_absent(self, key: str, value: bytes, *, lease: int = 0) -> CondResult:
+        return await self.kv.put_if_absent(key, value, lease=lease)
 
     async def delete_if(
         self,
