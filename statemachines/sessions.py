@@ -1,19 +1,23 @@
-"""Client sessions: deduplication of retried commands by (client_id, seq).
+"""Exactly-once client sessions (Raft dissertation, section 6.3).
 
-Every command carries the client's id and a sequence number that the client never
-reuses for a different command. A retry (after a timeout, a lost answer or a leader
-change) carries the same pair, so when the first attempt was already applied the table
-returns that attempt's result instead of applying the command again.
+A client registers a session through the log (:class:`~.kv_commands.RegisterSession`);
+its id is that entry's log index, so every replica gives the same id. Each later command
+carries ``(session_id, seq)``: the table saves the result of every applied command, and
+a retry of an applied command gets the saved result back instead of applying again.
 
-The table keeps the results of the last ``window`` commands applied per client and at
-most ``clients_max`` clients, evicting the client whose last command is oldest in log
-order. Eviction depends only on the applied commands, so every replica evicts the same
-sessions. A command older than its client's window is answered with an error, never
-applied: the client has long moved on from it. ``client_id`` 0 means "no session": such
-commands are applied every time they are committed.
+Results are discarded when the client acknowledges them: each command carries
+``ack_seq``, the client's lowest sequence number whose result it has not yet received;
+results of lower numbers are dropped, and a command with such a number is refused
+(never applied twice).
 
-A later version can add exactly-once guarantees across evictions (session registration
-and expiry through the log); the command format already carries what that needs.
+Time is the proposer's: every command carries ``now_ms``, and the table's clock is the
+largest ``now_ms`` applied so far (never a replica's own clock). A session with no
+command for longer than ``timeout_ms`` of that clock expires at apply time, identically
+on every replica; so does the least recently active session when a registration would
+exceed ``sessions_max``. A command of an unknown or expired session is refused.
+
+Everything is kept in apply order (an ordered dict by last activity), and snapshots
+list it in that order, so a restored replica expires exactly as the others do.
 """
 
 from __future__ import annotations
@@ -21,76 +25,155 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-WINDOW_DEFAULT = 128
-CLIENTS_MAX_DEFAULT = 10_000
-
 
 class _Session:
-    __slots__ = ("floor", "results")
+    __slots__ = ("ack_seq", "last_ms", "results")
 
-    def __init__(self) -> None:
+    def __init__(self, last_ms: int) -> None:
+        self.last_ms = last_ms
+        self.ack_seq = 0  # results of seqs below this were acknowledged and dropped
         self.results: dict[int, bytes] = {}
-        self.floor = 0  # seqs <= floor were evicted from the window
+
+
+class SessionError(Exception):
+    """Why a command cannot be applied in its session (becomes an error result)."""
+
+    def __init__(self, message: str, limit: str = "") -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class SessionTable:
-    def __init__(self, window: int = WINDOW_DEFAULT, clients_max: int = CLIENTS_MAX_DEFAULT):
-        if window < 1 or clients_max < 1:
-            raise ValueError("session window and clients_max must be >= 1")
-        self.window = window
-        self.clients_max = clients_max
+    """The sessions of one store. ``timeout_ms``, ``sessions_max`` and ``results_max``
+    (unacknowledged results per session) must be the same on every replica."""
+
+    def __init__(
+        self, timeout_ms: int = 600_000, sessions_max: int = 10_000, results_max: int = 1024
+    ) -> None:
+        if timeout_ms < 1 or sessions_max < 1 or results_max < 1:
+            raise ValueError("session timeout, sessions_max and results_max must be >= 1")
+        self.timeout_ms = timeout_ms
+        self.sessions_max = sessions_max
+        self.results_max = results_max
+        self.clock_ms = 0
         self._sessions: OrderedDict[int, _Session] = OrderedDict()
-
-    def lookup(self, client_id: int, seq: int) -> bytes | bool | None:
-        """The cached result of (client_id, seq); ``None`` if it is new; ``False`` if it
-        is older than the client's window (stale, must not be applied)."""
-        if client_id == 0:
-            return None
-        session = self._sessions.get(client_id)
-        if session is None:
-            return None
-        if seq in session.results:
-            return session.results[seq]
-        if seq <= session.floor:
-            return False
-        return None
-
-    def record(self, client_id: int, seq: int, result: bytes) -> None:
-        """Remember the result of a newly applied command."""
-        if client_id == 0:
-            return
-        session = self._sessions.get(client_id)
-        if session is None:
-            session = self._sessions[client_id] = _Session()
-            while len(self._sessions) > self.clients_max:
-                self._sessions.popitem(last=False)
-        else:
-            self._sessions.move_to_end(client_id)
-        session.results[seq] = result
-        while len(session.results) > self.window:
-            # evict in apply order (the same on every replica): usually the lowest seq
-            oldest = next(iter(session.results))
-            del session.results[oldest]
-            session.floor = max(session.floor, oldest)
 
     def __len__(self) -> int:
         return len(self._sessions)
 
+    def __contains__(self, session_id: int) -> bool:
+        return session_id in self._sessions
+
+    def tick(self, now_ms: int) -> None:
+        """Advance the clock to ``now_ms`` (if later) and expire idle sessions."""
+        if now_ms > self.clock_ms:
+            self.clock_ms = now_ms
+        horizon = self.clock_ms - self.timeout_ms
+        sessions = self._sessions
+        while sessions:
+            first = next(iter(sessions.values()))
+            if first.last_ms >= horizon:
+                break
+            sessions.popitem(last=False)
+
+    def register(self, session_id: int, now_ms: int) -> None:
+        """Open session ``session_id`` (the registering entry's index)."""
+        self.tick(now_ms)
+        sessions = self._sessions
+        sessions[session_id] = _Session(self.clock_ms)
+        sessions.move_to_end(session_id)
+        while len(sessions) > self.sessions_max:
+            sessions.popitem(last=False)
+
+    def close(self, session_id: int, now_ms: int) -> bool:
+        """End a session; False if it was not open."""
+        self.tick(now_ms)
+        return self._sessions.pop(session_id, None) is not None
+
+    def begin(self, session_id: int, seq: int, ack_seq: int, now_ms: int) -> bytes | None:
+        """Start applying command ``seq`` of ``session_id``: the saved result if it was
+        applied already, None if it is new (then call :meth:`finish` with its result).
+        ``SessionError`` if it must be refused (nothing is saved then)."""
+        self.tick(now_ms)
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise SessionError(
+                f"session {session_id} is unknown or expired; register a new session"
+            )
+        if ack_seq > seq:
+            raise SessionError(f"ack_seq {ack_seq} is above the command's seq {seq}")
+        session.last_ms = self.clock_ms
+        self._sessions.move_to_end(session_id)
+        if ack_seq > session.ack_seq:
+            session.ack_seq = ack_seq
+            results = session.results
+            for old in [s for s in results if s < ack_seq]:
+                del results[old]
+        saved = session.results.get(seq)
+        if saved is not None:
+            return saved
+        if seq < session.ack_seq:
+            raise SessionError(
+                f"request {seq} of session {session_id} was already acknowledged; not applied"
+            )
+        if len(session.results) >= self.results_max:
+            raise SessionError(
+                f"session {session_id} holds {len(session.results)} unacknowledged results "
+                f"(limit session_results_max={self.results_max})",
+                limit="session_results_max",
+            )
+        return None
+
+    def finish(self, session_id: int, seq: int, result: bytes) -> None:
+        """Save the result of the command :meth:`begin` found new."""
+        self._sessions[session_id].results[seq] = result
+
+    def saved(self, session_id: int) -> dict[int, bytes]:
+        """A copy of the results a session holds (for tests and tools)."""
+        session = self._sessions.get(session_id)
+        return dict(session.results) if session is not None else {}
+
     # -- snapshots ----------------------------------------------------------------------
     def dump(self) -> list[Any]:
-        """The table in apply order (clients and results), so that a replica restored from
-        a snapshot evicts exactly as the replicas that applied the commands."""
-        return [[cid, s.floor, list(s.results.items())] for cid, s in self._sessions.items()]
+        """``[clock_ms, [[id, last_ms, ack_seq, [[seq, result], ...]], ...]]``: sessions
+        in activity order (the expiry order), results by seq."""
+        return [
+            self.clock_ms,
+            [
+                [sid, s.last_ms, s.ack_seq, [[seq, s.results[seq]] for seq in sorted(s.results)]]
+                for sid, s in self._sessions.items()
+            ],
+        ]
 
     def load(self, data: Any) -> None:
-        """Replace the table with ``dump()`` output; ``ValueError`` if it is malformed."""
+        """Replace the table with :meth:`dump` output; ``ValueError`` if malformed."""
+
+        def natural(x: Any, what: str) -> int:
+            if type(x) is not int or x < 0:
+                raise ValueError(f"malformed session table in snapshot: {what} {x!r}")
+            return x
+
+        if not isinstance(data, list) or len(data) != 2 or not isinstance(data[1], list):
+            raise ValueError("malformed session table in snapshot")
+        clock = natural(data[0], "clock")
         sessions: OrderedDict[int, _Session] = OrderedDict()
-        try:
-            for cid, floor, results in data:
-                session = _Session()
-                session.floor = int(floor)
-                session.results = {int(seq): bytes(res) for seq, res in results}
-                sessions[int(cid)] = session
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"malformed session table in snapshot: {exc}") from None
+        last = 0
+        for item in data[1]:
+            if not isinstance(item, list) or len(item) != 4 or not isinstance(item[3], list):
+                raise ValueError("malformed session in snapshot")
+            sid = natural(item[0], "session id")
+            session = _Session(natural(item[1], "last activity"))
+            if session.last_ms < last or session.last_ms > clock or sid in sessions:
+                raise ValueError(f"session {sid} out of order in snapshot")
+            last = session.last_ms
+            session.ack_seq = natural(item[2], "ack_seq")
+            for pair in item[3]:
+                if not isinstance(pair, list) or len(pair) != 2 or type(pair[1]) is not bytes:
+                    raise ValueError(f"malformed result of session {sid} in snapshot")
+                seq = natural(pair[0], "seq")
+                if seq < session.ack_seq or seq in session.results:
+                    raise ValueError(f"bad result seq {seq} of session {sid} in snapshot")
+                session.results[seq] = pair[1]
+            sessions[sid] = session
+        self.clock_ms = clock
         self._sessions = sessions

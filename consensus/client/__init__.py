@@ -11,6 +11,8 @@ from .client import RequestRejected as RequestRejected
 from .kv import KvClient as KvClient
 from .kv import KvError as KvError
 from .kv import KvSession as KvSession
+from .kv import SessionExpired as SessionExpired
+from .kv import WatchCompacted as WatchCompacted
 
 __all__ = [
     "BlockingKvClient",
@@ -21,4 +23,6 @@ __all__ = [
     "KvError",
     "KvSession",
     "RequestRejected",
+    "SessionExpired",
+    "WatchCompacted",
 ]

@@ -6,19 +6,34 @@
         kv.put("x", b"1")
         print(kv.get("x"))
 
+Every operation of :class:`KvClient` is here, with the same typed results.
 A background thread runs a Trio loop holding one :class:`KvClient`; each call is handed
 to it with ``trio.from_thread.run`` and blocks until it returns. Thread-safe.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import trio
 
+from statemachines.kv_commands import (
+    Compare,
+    CondResult,
+    DeleteResult,
+    KeyValue,
+    PutResult,
+    RangeResult,
+    TxnBranchOp,
+    TxnOp,
+    TxnResult,
+)
+
 from .kv import KvClient
+from .protocol import Consistency
 
 T = TypeVar("T")
 
@@ -58,8 +73,75 @@ class BlockingKvClient:
     def put(self, key: str, value: bytes) -> bytes | None:
         return self._run(self._client.put, key, value)
 
-    def get(self, key: str) -> bytes | None:
-        return self._run(self._client.get, key)
+    def put_kv(self, key: str, value: bytes) -> PutResult:
+        return self._run(self._client.put_kv, key, value)
+
+    def get(self, key: str, *, consistency: Consistency = "linearizable") -> bytes | None:
+        return self._run(functools.partial(self._client.get, consistency=consistency), key)
+
+    def get_kv(self, key: str, *, consistency: Consistency = "linearizable") -> KeyValue | None:
+        return self._run(functools.partial(self._client.get_kv, consistency=consistency), key)
+
+    def range(
+        self,
+        start: str,
+        end: str | None = None,
+        *,
+        prefix: bool = False,
+        limit: int = 0,
+        consistency: Consistency = "linearizable",
+    ) -> RangeResult:
+        call = functools.partial(
+            self._client.range, prefix=prefix, limit=limit, consistency=consistency
+        )
+        return self._run(call, start, end)
+
+    def delete(self, key: str) -> DeleteResult:
+        return self._run(self._client.delete, key)
+
+    def cas(
+        self,
+        key: str,
+        new: bytes,
+        *,
+        expected_value: bytes | None = None,
+        expected_version: int | None = None,
+        expected_mod_revision: int | None = None,
+    ) -> CondResult:
+        call = functools.partial(
+            self._client.cas,
+            expected_value=expected_value,
+            expected_version=expected_version,
+            expected_mod_revision=expected_mod_revision,
+        )
+        return self._run(call, key, new)
+
+    def put_if_absent(self, key: str, value: bytes) -> CondResult:
+        return self._run(self._client.put_if_absent, key, value)
+
+    def delete_if(
+        self,
+        key: str,
+        *,
+        expected_value: bytes | None = None,
+        expected_version: int | None = None,
+        expected_mod_revision: int | None = None,
+    ) -> CondResult:
+        call = functools.partial(
+            self._client.delete_if,
+            expected_value=expected_value,
+            expected_version=expected_version,
+            expected_mod_revision=expected_mod_revision,
+        )
+        return self._run(call, key)
+
+    def txn(
+        self,
+        compare: Iterable[Compare] = (),
+        success: Iterable[TxnBranchOp | TxnOp] = (),
+        failure: Iterable[TxnBranchOp | TxnOp] = (),
+    ) -> TxnResult:
+        return self._run(self._client.txn, list(compare), list(success), list(failure))
 
     def close(self) -> None:
         if self._token is not None and self._stop is not None and not self._stop.is_set():

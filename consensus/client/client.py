@@ -35,7 +35,10 @@ from ..transport.sockio import SocketIO
 from ..transport.tcp import Address
 from .protocol import (
     CLIENT_CODEC,
+    CONSISTENCY_LEVELS,
+    Consistency,
     ErrorReply,
+    LocalQueryRequest,
     ProposeRequest,
     QueryRequest,
     RedirectReply,
@@ -249,6 +252,10 @@ class Client:
         self._nursery: trio.Nursery | None = None
         self._cm: AbstractAsyncContextManager[trio.Nursery] | None = None
         self.retries = 0
+        self.last_error = ""
+        """What the last failed attempt met (for error messages)."""
+        self.requests_sent = 0
+        """Requests handed to a connection (a write may have been applied if > 0)."""
 
     async def __aenter__(self) -> Self:
         self._cm = trio.open_nursery()
@@ -262,8 +269,16 @@ class Client:
         self._nursery.cancel_scope.cancel()
         for conn in self._connections.values():
             conn.close()
-        result: bool | None = await self._cm.__aexit__(et, ev, tb)
-        self._nursery = None
+        try:
+            result: bool | None = await self._cm.__aexit__(et, ev, tb)
+        except BaseExceptionGroup as group:
+            # The body's own exception, wrapped by the nursery: raise it as it was, so
+            # that callers can catch ClientError (and not an ExceptionGroup).
+            if ev is not None and len(group.exceptions) == 1 and group.exceptions[0] is ev:
+                raise ev from None
+            raise
+        finally:
+            self._nursery = None
         return result
 
     def next_seq(self) -> int:
@@ -310,21 +325,36 @@ class Client:
         position = self.endpoints.index(endpoint) if endpoint in self.endpoints else -1
         return self.endpoints[(position + 1) % len(self.endpoints)]
 
-    async def _call(self, make: Callable[[int], Request], endpoint: str | None = None) -> Reply:
+    async def _call(
+        self,
+        make: Callable[[int], Request],
+        endpoint: str | None = None,
+        *,
+        any_node: bool = False,
+    ) -> Reply:
         """Send until a definite answer; follow redirects unless ``endpoint`` is fixed.
+        ``any_node``: a request any node answers (a stale read): start at the first
+        endpoint, move on only when a node cannot answer, and learn no leader from it.
 
         ``timeout_s`` bounds the whole call and ``attempt_timeout_s`` each try, through
         deadlines (no cancel scope per request on the usual path)."""
-        target = endpoint or self.leader or self.endpoints[0]
+        if any_node:
+            target = endpoint or self.endpoints[0]
+        else:
+            target = endpoint or self.leader or self.endpoints[0]
         deadline = trio.current_time() + self.timeout_s
         pause_s = 0.005
         last = "no node answered"
+        tried: list[str] = []
         while True:
+            if target not in tried:
+                tried.append(target)
             try:
                 conn = self._connections.get(target)
                 if conn is None or conn.closed:
                     conn = await self._connect(target, deadline)
                 attempt_deadline = min(deadline, trio.current_time() + self.attempt_timeout_s)
+                self.requests_sent += 1
                 reply = await conn.request(make(next(self._request_ids)), attempt_deadline)
             except (
                 OSError,
@@ -332,7 +362,7 @@ class Client:
                 trio.BrokenResourceError,
                 ConnectionLost,
             ) as exc:
-                last = f"{target}: {type(exc).__name__}: {exc}"
+                last = self.last_error = f"{target}: {type(exc).__name__}: {exc}"
                 if endpoint is not None:
                     raise ClientError(last) from None
                 if self.leader == target:
@@ -341,7 +371,7 @@ class Client:
                 self.retries += 1
             else:
                 if isinstance(reply, ResultReply | StatusReply) or endpoint is not None:
-                    if endpoint is None:
+                    if endpoint is None and not any_node:
                         self.leader = target
                     return reply
                 self.retries += 1
@@ -349,13 +379,13 @@ class Client:
                     known = reply.leader_endpoint or (
                         self.node_ids.get(reply.leader_id) if reply.leader_id else None
                     )
-                    last = f"{target}: not the leader (leader {reply.leader_id})"
+                    last = self.last_error = f"{target}: not the leader (leader {reply.leader_id})"
                     if known and known != target:
                         target = known
                         continue
                     target = self._after(target)
                 elif isinstance(reply, ErrorReply):
-                    last = f"{target}: {reply.kind}: {reply.message}"
+                    last = self.last_error = f"{target}: {reply.kind}: {reply.message}"
                     if reply.kind == "bad-request":
                         raise RequestRejected(reply.message)
                     if reply.kind == "stopped":
@@ -367,7 +397,9 @@ class Client:
             pause_s = min(pause_s * 2, 0.05)
             if trio.current_time() >= deadline:
                 break
-        raise ClientTimeout(f"no answer within {self.timeout_s}s (last: {last})")
+        raise ClientTimeout(
+            f"no answer within {self.timeout_s}s (last: {last}; tried {', '.join(tried)})"
+        )
 
     async def propose(self, command: bytes) -> bytes:
         """Replicate ``command`` (retried as is); the state machine's result."""
@@ -375,8 +407,16 @@ class Client:
         assert isinstance(reply, ResultReply)
         return reply.result
 
-    async def query(self, query: bytes) -> bytes:
-        """A linearizable read."""
+    async def query(self, query: bytes, *, consistency: Consistency = "linearizable") -> bytes:
+        """A read: ``linearizable`` (through the leader's read barrier), or ``stale``:
+        answered by the first endpoint that answers at all (in ``endpoints`` order), from
+        whatever that node has applied; it may miss completed writes."""
+        if consistency == "stale":
+            reply = await self._call(lambda rid: LocalQueryRequest(rid, query), any_node=True)
+            assert isinstance(reply, ResultReply)
+            return reply.result
+        if consistency != "linearizable":
+            raise ValueError(f"consistency is one of {', '.join(CONSISTENCY_LEVELS)}")
         reply = await self._call(lambda rid: QueryRequest(rid, query))
         assert isinstance(reply, ResultReply)
         return reply.result

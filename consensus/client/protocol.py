@@ -9,6 +9,9 @@ may pipeline many requests on one connection; every reply echoes its request's
   :class:`ResultReply` once applied, or :class:`RedirectReply`/:class:`ErrorReply`.
 - :class:`QueryRequest`: a linearizable read (read barrier, then the state machine's
   ``query``); same answers.
+- :class:`LocalQueryRequest`: a stale read: the state machine's ``query`` on this
+  node's applied state at once, whatever its role (no barrier, never a redirect); same
+  answers. It may miss writes that completed elsewhere (see docs/kv.md).
 - :class:`StatusRequest`: answered at once with :class:`StatusReply`.
 
 ``ErrorReply.kind`` is one of :data:`ERROR_KINDS`; all but ``bad-request`` are worth
@@ -17,11 +20,19 @@ retrying (with the same command bytes, so the state machine deduplicates).
 
 from __future__ import annotations
 
+from typing import Literal, TypeAlias
+
 import attrs
 
 from ..codec import Codec
 
 CLIENT_FRAME_BYTES_MAX = 4 * 1024 * 1024
+
+Consistency: TypeAlias = Literal["linearizable", "stale"]
+"""How a read is served: ``linearizable`` (a read barrier first, :class:`QueryRequest`)
+or ``stale`` (this node's applied state as it is, :class:`LocalQueryRequest`)."""
+
+CONSISTENCY_LEVELS: tuple[Consistency, ...] = ("linearizable", "stale")
 
 
 @attrs.frozen(slots=True)
@@ -32,6 +43,12 @@ class ProposeRequest:
 
 @attrs.frozen(slots=True)
 class QueryRequest:
+    request_id: int
+    query: bytes
+
+
+@attrs.frozen(slots=True)
+class LocalQueryRequest:
     request_id: int
     query: bytes
 
@@ -86,7 +103,7 @@ ERROR_KINDS = (
     "bad-request",  # the request itself is wrong: do not retry
 )
 
-Request = ProposeRequest | QueryRequest | StatusRequest
+Request = ProposeRequest | QueryRequest | LocalQueryRequest | StatusRequest
 Reply = ResultReply | RedirectReply | ErrorReply | StatusReply
 
 CLIENT_CODEC = Codec(
@@ -94,6 +111,7 @@ CLIENT_CODEC = Codec(
         160: ProposeRequest,
         161: QueryRequest,
         162: StatusRequest,
+        163: LocalQueryRequest,
         170: ResultReply,
         171: RedirectReply,
         172: ErrorReply,

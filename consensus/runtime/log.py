@@ -6,6 +6,7 @@
         result = await log.propose(command)          # bytes from state_machine.apply
         await log.read_barrier()                      # then read the local state machine
         answer = await log.query(request)             # read barrier + state_machine.query
+        answer = log.query_local(request)             # stale: state_machine.query, no barrier
         async with log.committed() as entries: ...    # applied entries, as they come
         log.status()                                  # role, term, leader, indexes
         await log.shutdown()                          # hand over leadership, then stop
@@ -26,6 +27,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from ..client.protocol import Consistency
 from ..core import ProtocolCore
 from ..storage.base import CoreStorage
 from ..transport.base import Transport
@@ -82,9 +84,24 @@ class ReplicatedLog:
         this call (linearizable read). Returns the read index."""
         return await self._within(timeout_s, "read barrier", self._driver.read_barrier())
 
-    async def query(self, request: bytes, *, timeout_s: float | None = None) -> bytes:
-        """A linearizable read: ``read_barrier`` then ``state_machine.query(request)``."""
+    async def query(
+        self,
+        request: bytes,
+        *,
+        timeout_s: float | None = None,
+        consistency: Consistency = "linearizable",
+    ) -> bytes:
+        """A linearizable read: ``read_barrier`` then ``state_machine.query(request)``;
+        with ``consistency="stale"``, :meth:`query_local`."""
+        if consistency == "stale":
+            return self.query_local(request)
         await self.read_barrier(timeout_s=timeout_s)
+        return self._driver.state_machine.query(request)
+
+    def query_local(self, request: bytes) -> bytes:
+        """A stale read: ``state_machine.query(request)`` on what this node has applied,
+        now, whatever its role. It may miss writes that completed (a follower behind, a
+        partitioned old leader) and two such reads at two nodes may go back in time."""
         return self._driver.state_machine.query(request)
 
     @contextlib.contextmanager

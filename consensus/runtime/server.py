@@ -1,8 +1,9 @@
 """The node's client port: serves the client protocol of :mod:`consensus.client.protocol`.
 
 Each connection has a reader and a writer. Proposals are handed to the driver with a
-callback that queues the reply when the entry is applied (no task per proposal); reads
-run as one task each (they await a read barrier). At most
+callback that queues the reply when the entry is applied (no task per proposal); linearizable
+reads run as one task each (they await a read barrier); stale reads are answered at once
+from the local state machine, whatever this node's role. At most
 ``requests_per_connection_max`` requests are in flight per connection; beyond that the
 reader stops reading, so TCP flow control pushes back on the client (and the reply list
 holds at most that many). Replies go out in one write per connection and batch, from the
@@ -24,6 +25,7 @@ import trio
 from ..client.protocol import (
     CLIENT_CODEC,
     ErrorReply,
+    LocalQueryRequest,
     ProposeRequest,
     QueryRequest,
     RedirectReply,
@@ -288,6 +290,8 @@ class ClientServer:
                 conn.reply(self.error_reply(request.request_id, exc))
         elif isinstance(request, QueryRequest):
             nursery.start_soon(self._query, request, conn)
+        elif isinstance(request, LocalQueryRequest):
+            conn.reply(ResultReply(request.request_id, self.log.query_local(request.query)))
         elif isinstance(request, StatusRequest):
             conn.reply(self.status_reply(request.request_id))
         else:

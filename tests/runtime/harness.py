@@ -8,7 +8,7 @@ storage; restarting rebuilds the core from what storage recovered.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import trio
@@ -58,8 +58,10 @@ class SimCluster:
         driver: DriverConfig = DRIVER,
         raft: RaftConfig | None = None,
         protocol: str = "raft",
+        machine: Callable[[], Any] = Counter,
     ) -> None:
         self.protocol = protocol
+        self.make_machine = machine
         self.nursery = nursery
         self.ids: tuple[NodeId, ...] = tuple(range(1, size + 1))
         self.seed = seed
@@ -69,7 +71,7 @@ class SimCluster:
         self.storage: dict[NodeId, Any] = {
             i: MemoryStorage() if protocol == "raft" else PaxosMemoryStorage() for i in self.ids
         }
-        self.machines: dict[NodeId, Counter] = {}
+        self.machines: dict[NodeId, Any] = {}
         self.logs: dict[NodeId, ReplicatedLog] = {}
         self._scopes: dict[NodeId, trio.CancelScope] = {}
         self._restarts = 0
@@ -93,7 +95,7 @@ class SimCluster:
         else:
             core = make_core(self.protocol, node, self.ids, rng, recovered)
         transport = self.network.endpoint(node)
-        machine = Counter()
+        machine = self.make_machine()
         with trio.CancelScope() as scope:
             self._scopes[node] = scope
             async with open_log(
