@@ -1,4 +1,4 @@
-"""The key-value store's command vocabulary: operations, results, limits and the codec.
+"""The key-value store's command vocabulary: operations, limits, the codec (and results).
 
 This module is the single source of truth that the state machine
 (:mod:`statemachines.kv`), the client (:mod:`consensus.client.kv`) and, later, a per-key
@@ -18,11 +18,9 @@ management:
 
 Results
 -------
-Every answer is one record: :class:`GetResult`, :class:`RangeResult`, :class:`PutResult`,
-:class:`DeleteResult`, :class:`CondResult` (the conditional writes; ``applied=False`` with
-the current value and metadata when the condition failed), :class:`TxnResult`,
-:class:`SessionResult`, or :class:`ErrorResult` (nothing was applied). ``revision`` in a
-result is the store's revision after the command.
+Every answer is one record of :mod:`statemachines.kv_results` (re-exported here), e.g.
+:class:`CondResult` (``applied=False`` with the current value and metadata when a condition
+failed) or :class:`ErrorResult` (nothing was applied).
 
 Metadata (etcd's): each key has ``create_revision`` (the store revision that created it
 since it last did not exist), ``mod_revision`` (of its last write) and ``version`` (writes
@@ -44,6 +42,58 @@ from typing import Any, TypeAlias
 import attrs
 
 from consensus.codec import Codec, DecodeError
+
+from .kv_results import (
+    ERROR_KINDS as ERROR_KINDS,
+)
+from .kv_results import (
+    EVENT_TYPES as EVENT_TYPES,
+)
+from .kv_results import (
+    Compacted as Compacted,
+)
+from .kv_results import (
+    CondResult as CondResult,
+)
+from .kv_results import (
+    DeleteResult as DeleteResult,
+)
+from .kv_results import (
+    ErrorResult as ErrorResult,
+)
+from .kv_results import (
+    GetResult as GetResult,
+)
+from .kv_results import (
+    KeyValue as KeyValue,
+)
+from .kv_results import (
+    LeaseResult as LeaseResult,
+)
+from .kv_results import (
+    PutResult as PutResult,
+)
+from .kv_results import (
+    RangeResult as RangeResult,
+)
+from .kv_results import (
+    Result as Result,
+)
+from .kv_results import (
+    SessionResult as SessionResult,
+)
+from .kv_results import (
+    TxnResponse as TxnResponse,
+)
+from .kv_results import (
+    TxnResult as TxnResult,
+)
+from .kv_results import (
+    WatchEvent as WatchEvent,
+)
+from .kv_results import (
+    WatchResult as WatchResult,
+)
 
 # -- limits ---------------------------------------------------------------------------
 
@@ -527,163 +577,6 @@ class LeaseCommand:
     now_ms: int
     write: LeaseWrite
 
-
-# -- results --------------------------------------------------------------------------
-
-
-@attrs.frozen(slots=True)
-class KeyValue:
-    key: str
-    value: bytes
-    create_revision: int
-    mod_revision: int
-    version: int
-
-
-@attrs.frozen(slots=True)
-class GetResult:
-    revision: int
-    kv: KeyValue | None
-
-
-@attrs.frozen(slots=True)
-class RangeResult:
-    """``kvs`` in key order; ``more`` when the limit cut the range short."""
-
-    revision: int
-    kvs: tuple[KeyValue, ...]
-    more: bool
-
-
-@attrs.frozen(slots=True)
-class PutResult:
-    revision: int
-    prev: KeyValue | None
-
-
-@attrs.frozen(slots=True)
-class DeleteResult:
-    """``prev`` is the removed pair (None: the key was absent, nothing written)."""
-
-    revision: int
-    prev: KeyValue | None
-
-
-@attrs.frozen(slots=True)
-class CondResult:
-    """A conditional write. ``applied`` true: written; ``kv`` is the key now (None after
-    a delete) and ``prev`` before. ``applied`` false: nothing written; ``kv`` is the
-    key's current pair (None if absent), ``prev`` None."""
-
-    applied: bool
-    revision: int
-    kv: KeyValue | None
-    prev: KeyValue | None
-
-
-@attrs.frozen(slots=True)
-class TxnResponse:
-    """The response to one :class:`TxnOp`: the one field matching the op is set."""
-
-    get: GetResult | None = None
-    range: RangeResult | None = None
-    put: PutResult | None = None
-    delete: DeleteResult | None = None
-
-    @property
-    def result(self) -> GetResult | RangeResult | PutResult | DeleteResult:
-        result = self.get or self.range or self.put or self.delete
-        assert result is not None
-        return result
-
-
-@attrs.frozen(slots=True)
-class TxnResult:
-    succeeded: bool
-    revision: int
-    responses: tuple[TxnResponse, ...]
-
-
-@attrs.frozen(slots=True)
-class SessionResult:
-    session_id: int
-
-
-EVENT_TYPES = ("put", "delete")
-
-
-@attrs.frozen(slots=True)
-class WatchEvent:
-    """One change, at ``revision``. ``type`` ``"put"``: ``kv`` is the key after the write
-    (value and metadata; ``kv.mod_revision == revision``). ``"delete"``: ``kv`` is the pair
-    as it was just before it was deleted (its last value and metadata)."""
-
-    revision: int
-    type: str
-    kv: KeyValue
-
-
-@attrs.frozen(slots=True)
-class WatchResult:
-    """``events`` in revision order (a transaction's events in its op order);
-    ``next_revision``: the ``from_revision`` of the next :class:`Watch` to continue with
-    (every revision before it was examined); ``more`` when the event limit stopped the
-    answer before the newest revision. ``revision``: the store's revision."""
-
-    revision: int
-    events: tuple[WatchEvent, ...]
-    next_revision: int
-    more: bool
-
-
-@attrs.frozen(slots=True)
-class Compacted:
-    """A :class:`Watch` asked for revisions no longer kept: ``oldest_revision`` is the
-    oldest ``from_revision`` this node still serves (``revision``: the store's)."""
-
-    revision: int
-    oldest_revision: int
-
-
-@attrs.frozen(slots=True)
-class LeaseResult:
-    """A lease granted, kept alive or revoked: ``expires_ms`` by the store's clock
-    (the revocation's clock for a revoke); ``revision`` the store's after it."""
-
-    lease_id: int
-    ttl_ms: int
-    expires_ms: int
-    revision: int
-
-
-ERROR_KINDS = ("bad-command", "limit", "session", "txn", "lease")
-"""``ErrorResult.kind``: a malformed command; a limit exceeded (``limit`` names the
-:class:`KvConfig` field); an unknown, expired or misused session; a transaction that
-breaks a rule (a key written twice); an unknown (expired or revoked) lease."""
-
-
-@attrs.frozen(slots=True)
-class ErrorResult:
-    """The command was refused; nothing was applied."""
-
-    kind: str
-    message: str
-    limit: str = ""
-
-
-Result: TypeAlias = (
-    GetResult
-    | RangeResult
-    | PutResult
-    | DeleteResult
-    | CondResult
-    | TxnResult
-    | SessionResult
-    | ErrorResult
-    | WatchResult
-    | Compacted
-    | LeaseResult
-)
 
 KV_CODEC = Codec(
     {
