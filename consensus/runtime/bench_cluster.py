@@ -3,6 +3,8 @@
     python -m consensus.runtime.bench_cluster [--protocol raft] [--seconds 5]
         [--writes 2000] [--clients 64] [--connections N ...] [--rounds 3]
         [--failovers 5] [--data-dir DIR] [--memory]
+    python -m consensus.runtime.bench_cluster --kv-ops [--protocol raft] [--writes 500]
+        [--clients 32] [--connections N] [--seconds 3]
 
 Measures, with every node on its own durable data dir (fsync on when the storage is
 durable; the report says which storage ran):
@@ -17,6 +19,13 @@ durable; the report says which storage ran):
 3. unavailability after SIGKILL of the leader: time from the kill to the first write
    that succeeds after it, ``--failovers`` times (the killed node is restarted and
    caught up in between); median and all samples.
+
+With ``--kv-ops`` it runs instead, on the same cluster, per key-value operation (``put``;
+``cas`` on the value just written, always succeeding; a 4-key ``txn`` comparing 4 values
+whose success branch puts 4 keys; a linearizable ``get``): ``--writes`` sequential
+operations by one client (latency p50/p99), then ``--clients`` sessions in a closed loop
+for ``--seconds`` over ``--connections`` connections (default 1; throughput, p50/p99).
+It prints a table, then the JSON report on one line.
 """
 
 from __future__ import annotations
@@ -32,7 +41,9 @@ from typing import Any
 
 import trio
 
-from ..client import Client, ClientError, KvClient
+from statemachines.kv_commands import Put, compare
+
+from ..client import Client, ClientError, KvClient, KvSession
 from .local import LocalCluster, write_cluster_file
 
 
@@ -179,6 +190,144 @@ async def failover_once(cluster: LocalCluster, endpoints: list[str]) -> float:
     return unavailable
 
 
+KV_OPS = ("put", "cas", "txn", "get")
+VALUE = b"v" * 16
+
+
+class KvOp:
+    """One kind of operation, on keys of its own: ``prepare`` once per session (outside
+    timing), then ``run`` repeatedly; every ``run`` of ``cas`` and ``txn`` must succeed."""
+
+    def __init__(self, op: str, session: KvSession, prefix: str) -> None:
+        if op not in KV_OPS:
+            raise ValueError(f"unknown op {op!r}; one of {KV_OPS}")
+        self.op, self.session, self.prefix = op, session, prefix
+        self.keys = [f"{prefix}-{i}" for i in range(4)]
+        self.values = [VALUE] * 4
+        self.n = 0
+
+    async def prepare(self) -> None:
+        for key in self.keys:
+            await self.session.put(key, VALUE)
+
+    async def run(self) -> None:
+        self.n += 1
+        new = b"%016d" % self.n
+        if self.op == "put":
+            await self.session.put(self.keys[0], new)
+        elif self.op == "cas":
+            result = await self.session.cas(self.keys[0], new, expected_value=self.values[0])
+            if not result.applied:
+                raise RuntimeError(f"cas did not apply: {result}")
+            self.values[0] = new
+        elif self.op == "txn":
+            txn = await self.session.txn(
+                [compare(k, "value", "=", v) for k, v in zip(self.keys, self.values, strict=True)],
+                [Put(k, new) for k in self.keys],
+            )
+            if not txn.succeeded:
+                raise RuntimeError(f"txn did not succeed: {txn}")
+            self.values = [new] * 4
+        elif await self.session.get(self.keys[0]) != VALUE:  # "get"
+            raise RuntimeError("get read an unexpected value")
+
+
+async def kv_sequential(endpoints: list[str], op: str, count: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    async with KvClient(endpoints) as kv:
+        runner = KvOp(op, kv.session(), f"seq-{op}")
+        await runner.prepare()
+        for _ in range(min(20, count)):  # warm up
+            await runner.run()
+        for _ in range(count):
+            start = time.perf_counter()
+            await runner.run()
+            latencies.append(time.perf_counter() - start)
+    return {
+        "ops": count,
+        "p50_ms": percentile(latencies, 0.5) * 1e3,
+        "p99_ms": percentile(latencies, 0.99) * 1e3,
+    }
+
+
+async def kv_concurrent(
+    endpoints: list[str], op: str, clients: int, seconds: float, connections: int
+) -> dict[str, Any]:
+    """``clients`` sessions running ``op`` in a closed loop for ``seconds`` (each on its
+    own keys, after a warm-up), over ``connections`` connections."""
+    latencies: list[float] = []
+    measuring = False
+    begin = 0.0
+    stop_at = float("inf")
+    warmup_s = min(1.0, seconds)
+
+    async def worker(kv: KvClient, n: int) -> None:
+        runner = KvOp(op, kv.session(), f"c-{op}-{n}")
+        await runner.prepare()
+        while time.perf_counter() < stop_at:
+            start = time.perf_counter()
+            await runner.run()
+            if measuring:
+                latencies.append(time.perf_counter() - start)
+
+    async def connection(n: int) -> None:
+        async with KvClient(endpoints) as kv, trio.open_nursery() as nursery:
+            for c in range(n, clients, connections):
+                nursery.start_soon(worker, kv, c)
+
+    stop_at = time.perf_counter() + warmup_s + seconds + 10.0  # until set below
+    async with trio.open_nursery() as nursery:
+        for n in range(min(connections, clients)):
+            nursery.start_soon(connection, n)
+        await trio.sleep(warmup_s)  # warm-up: connections, sessions, keys written
+        measuring = True
+        begin = time.perf_counter()
+        stop_at = begin + seconds
+    elapsed = time.perf_counter() - begin
+    done = len(latencies)
+    return {
+        "clients": clients,
+        "connections": min(connections, clients),
+        "seconds": round(elapsed, 2),
+        "ops": done,
+        "throughput_per_s": done / elapsed,
+        "p50_ms": percentile(latencies, 0.5) * 1e3 if done else float("nan"),
+        "p99_ms": percentile(latencies, 0.99) * 1e3 if done else float("nan"),
+    }
+
+
+async def kv_ops(args: argparse.Namespace, endpoints: list[str]) -> dict[str, Any]:
+    connections = (args.connections or [1])[0]
+    results: dict[str, Any] = {}
+    for op in KV_OPS:
+        seq = await kv_sequential(endpoints, op, args.writes)
+        conc = await kv_concurrent(endpoints, op, args.clients, args.seconds, connections)
+        results[op] = {
+            "sequential": {k: round(v, 3) if isinstance(v, float) else v for k, v in seq.items()},
+            "concurrent": {k: round(v, 3) if isinstance(v, float) else v for k, v in conc.items()},
+        }
+    return results
+
+
+def kv_table(report: dict[str, Any]) -> str:
+    first = next(iter(report["kv_ops"].values()))
+    seq, conc = first["sequential"], first["concurrent"]
+    lines = [
+        f"{report['protocol']}, {report['storage']}; sequential: {seq['ops']} ops by one "
+        f"client; concurrent: {conc['clients']} sessions over {conc['connections']} "
+        f"connection(s), ~{conc['seconds']} s",
+        "| op | seq p50 ms | seq p99 ms | conc ops/s | conc p50 ms | conc p99 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for op, r in report["kv_ops"].items():
+        s, c = r["sequential"], r["concurrent"]
+        lines.append(
+            f"| {op} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {c['throughput_per_s']:.0f} "
+            f"| {c['p50_ms']:.2f} | {c['p99_ms']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 async def bench(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     data_dir.mkdir(parents=True, exist_ok=True)
     conditions = {
@@ -199,6 +348,11 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             "storage": durable,
             "conditions": conditions,
         }
+        if args.kv_ops:
+            report["kv_ops"] = await kv_ops(args, endpoints)
+            conditions["load_average_1m_after"] = os.getloadavg()[0]
+            conditions["fdatasync_p50_ms_after"] = fsync_probe(data_dir)
+            return report
         seq = [await sequential(endpoints, args.writes) for _ in range(args.rounds)]
         report["sequential"] = _medians(seq)
         for connections in args.connections or [1, args.clients]:
@@ -250,7 +404,7 @@ def _durable(data_dir: Path) -> bool:
     return False
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--protocol", default="raft", choices=["raft", "multipaxos"])
     parser.add_argument("--writes", type=int, default=2000)
@@ -270,13 +424,22 @@ def main() -> None:
         action="store_true",
         help="in-memory storage (no fsync): separates CPU from disk costs",
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--kv-ops",
+        action="store_true",
+        help="instead: latency and throughput of put, cas, 4-key txn and linearizable get",
+    )
+    args = parser.parse_args(argv)
     if args.data_dir is not None:
         report = trio.run(bench, args, args.data_dir)
     else:
         with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
             report = trio.run(bench, args, Path(tmp))
-    print(json.dumps(report, indent=2))
+    if args.kv_ops:
+        print(kv_table(report))
+        print(json.dumps(report))
+    else:
+        print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
