@@ -255,10 +255,7 @@ class Cluster:
             return  # a deferred fsync is in flight: new inputs wait in the core
         node = host.id
         storage = host.storage
-        replica = host.replica
-        history = self.history
         observe = self.invariants.observe
-        snapshot_every = self._snapshot_every
         send = self._send
         durable = False
         readies = 0
@@ -297,34 +294,8 @@ class Cluster:
                 self._stop(host)
                 break
             observe(node, core, rd)
-            # Steps 4-6, as in _finish (inlined: this is the hot path).
-            if rd.messages:
-                self.messages += len(rd.messages)
-                for msg in rd.messages:
-                    send(msg)
-                if host.dirty and self.reply_crash is not None and self.reply_crash(node, rd):
-                    self.crash(node)
-                    break
-            if rd.snapshot is not None:
-                history.install(replica, rd.snapshot)
-                host.snapshot_index = rd.snapshot.meta.index
-            if rd.committed:
-                apply = history.apply
-                for entry in rd.committed:
-                    apply(replica, entry)
-            if rd.read_states:
-                for state in rd.read_states:
-                    history.read_state(node, state)
-            if rd.dropped_reads:
-                for context in rd.dropped_reads:
-                    history.read_dropped(node, context)
-            core.advance(rd)
-            if snapshot_every and replica.applied - host.snapshot_index >= snapshot_every:
-                try:
-                    self._take_snapshot(host, core)
-                except StorageError:
-                    self._stop(host)
-                    break
+            if not self._finish(host, core, rd):
+                break
             more = core.has_ready()
         else:
             if durable:
@@ -340,8 +311,8 @@ class Cluster:
             self.elections += 1
 
     def _finish(self, host: Host, core: ProtocolCore[object], rd: Ready[object]) -> bool:
-        """Steps 4-6 of a batch that is durable (if it had to be), after a deferred fsync
-        (``_drain`` inlines the same steps). False: the node crashed or stopped."""
+        """Steps 4-6 of a batch that is durable (if it had to be): from ``_drain``, or
+        after a deferred fsync. False: the node crashed or stopped."""
         history = self.history
         replica = host.replica
         if rd.messages:
