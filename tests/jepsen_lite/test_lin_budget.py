@@ -10,7 +10,7 @@ from jl_builders import events
 from jepsen_lite.checker import Verdict, check
 from jepsen_lite.checker.partition import prepare
 from jepsen_lite.checker.wgl import NOT_CHECKED_REASON, PartitionSearch, check_partition
-from jepsen_lite.history import History, pair_events
+from jepsen_lite.history import Event, History, pair_events
 from jepsen_lite.history.simulate import SimConfig, simulate
 from jepsen_lite.models import make_model
 
@@ -41,9 +41,16 @@ def test_memory_budget_gives_unknown() -> None:
     assert reason is not None and reason.startswith("memory budget spent")
 
 
-def test_not_linearizable_wins_over_unknown() -> None:
-    # key "hard" cannot finish in the budget; key "bad" has a stale read
-    hard = [attrs.evolve(e, key="hard") for e in simulate(HARD, random.Random(7))]
+def _hard() -> list[Event]:
+    """Key "hard": a linearizable history too big for a small budget (seeded: the same
+    every call)."""
+    return [attrs.evolve(e, key="hard") for e in simulate(HARD, random.Random(7))]
+
+
+def _hard_then_stale() -> list[Event]:
+    """:func:`_hard`, then key "bad": a write of 1 and a later read of 0 (a stale read),
+    after all of it."""
+    hard = _hard()
     stale = events("""
         9000 invoke write @bad 1
         9000 ok     write @bad 1
@@ -51,7 +58,12 @@ def test_not_linearizable_wins_over_unknown() -> None:
         9001 ok     read  @bad 0
     """)
     late = [attrs.evolve(e, time=10**9 + n) for n, e in enumerate(stale)]
-    result = check(CAS, pair_events(hard + late), time_limit_s=0.001)
+    return hard + late
+
+
+def test_not_linearizable_wins_over_unknown() -> None:
+    # key "hard" cannot finish in the budget; key "bad" has a stale read
+    result = check(CAS, pair_events(_hard_then_stale()), time_limit_s=0.001)
     verdicts = {r.key: r.verdict for r in result.results}
     assert verdicts == {"hard": Verdict.UNKNOWN, "bad": Verdict.NOT_LINEARIZABLE}
     assert result.verdict is Verdict.NOT_LINEARIZABLE
@@ -105,22 +117,14 @@ def test_the_first_failing_key_settles_the_verdict_and_the_rest_are_not_checked(
 def test_a_cheap_failing_key_is_found_before_an_expensive_one_is_finished() -> None:
     # "hard" (linearizable, about 60,000 configurations) comes first in the history, but
     # the first round allows each key 4,096: "bad" fails in round one and settles it
-    hard = [attrs.evolve(e, key="hard") for e in simulate(HARD, random.Random(7))]
-    stale = events("""
-        9000 invoke write @bad 1
-        9000 ok     write @bad 1
-        9001 invoke read  @bad
-        9001 ok     read  @bad 0
-    """)
-    late = [attrs.evolve(e, time=10**9 + n) for n, e in enumerate(stale)]
-    result = check(CAS, pair_events(hard + late), workers=1)
+    result = check(CAS, pair_events(_hard_then_stale()), workers=1)
     assert result.verdict is Verdict.NOT_LINEARIZABLE
     assert [(r.key, r.verdict, r.reason) for r in result.results] == [
         ("hard", Verdict.UNKNOWN, NOT_CHECKED_REASON),
         ("bad", Verdict.NOT_LINEARIZABLE, None),
     ]
     assert result.counterexample is not None and result.counterexample.key == "bad"
-    alone = check(CAS, pair_events(hard), workers=1)  # alone, it gets the whole budget
+    alone = check(CAS, pair_events(_hard()), workers=1)  # alone, it gets the whole budget
     assert alone.verdict is Verdict.LINEARIZABLE and alone.results[0].explored > 4096
 
 
