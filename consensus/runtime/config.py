@@ -118,16 +118,22 @@ def _get(table: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
+def read_toml(path: Path, name: str) -> dict[str, Any]:
+    """The TOML document at ``path``; ``ConfigError`` naming it as ``name`` if it cannot
+    be read or parsed."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {name}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{name} is not valid TOML: {exc}") from None
+
+
 def load_cluster_file(path: Path, node_id: NodeId | None) -> dict[str, Any]:
     """Read the cluster file and return the settings of ``node_id`` as keyword values for
     :func:`build_config` (command-line values override them)."""
-    try:
-        with open(path, "rb") as f:
-            doc = tomllib.load(f)
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    doc = read_toml(path, f"config file {path}")
     base = path.parent
     where = str(path)
     nodes = doc.get("nodes")

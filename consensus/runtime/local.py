@@ -15,13 +15,12 @@ import socket
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 from ..storage.fs import OsFileSystem
 from ..storage.fs._os import OsFileLock
 from ..storage.wal.data_dir import lock_holder
-from .config import ConfigError, build_config
+from .config import ConfigError, build_config, read_toml
 
 CLUSTER_FILE = "cluster.toml"
 CLUSTER_LOCK = "cluster.lock"
@@ -159,13 +158,7 @@ def client_endpoints(cluster_file: Path) -> dict[int, str]:
 
 def build_config_ids(cluster_file: Path) -> list[int]:
     """The node ids a cluster file lists (``ConfigError`` if it cannot say)."""
-    try:
-        with open(cluster_file, "rb") as f:
-            doc = tomllib.load(f)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {cluster_file}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{cluster_file} is not valid TOML: {exc}") from None
+    doc = read_toml(cluster_file, str(cluster_file))
     nodes = doc.get("nodes")
     if not isinstance(nodes, list) or not nodes:
         raise ConfigError(f"{cluster_file}: needs at least one [[nodes]] table")
