@@ -47,6 +47,7 @@ from ..types import (
     SnapshotMeta,
     Term,
 )
+from .clock import NodeClock
 from .errors import Backpressure, NodeStopped, OutcomeUnknown, Timeout
 from .statemachine import StateMachine
 from .waiters import AppliedWaits, Resolver, Waiter
@@ -141,8 +142,12 @@ class Driver:
         config: DriverConfig | None = None,
         *,
         snapshot: Snapshot | None = None,
+        clock: NodeClock | None = None,
     ) -> None:
         self.core = core
+        self.clock = clock or NodeClock()
+        """The node's skewable clock: its ``rate`` sets the tick pace (a clock fault that
+        makes a node's clock run fast makes its election and lease timers fire early)."""
         self.storage = storage
         self.transport = transport
         self.state_machine = state_machine
@@ -226,9 +231,9 @@ class Driver:
         self._wake.set()
 
     async def _tick_loop(self) -> None:
-        tick_s = self.config.tick_s
         deadline = trio.current_time()
         while True:
+            tick_s = self.config.tick_s / self.clock.rate
             deadline += tick_s
             now = trio.current_time()
             if deadline < now - 10 * tick_s:  # far behind (a long pause): do not replay

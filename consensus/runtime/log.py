@@ -32,6 +32,7 @@ from ..core import ProtocolCore
 from ..storage.base import CoreStorage
 from ..transport.base import Transport
 from ..types import Entry, Index, Snapshot
+from .clock import NodeClock
 from .driver import Driver, DriverConfig, NodeStatus
 from .errors import Timeout
 from .statemachine import StateMachine
@@ -115,6 +116,11 @@ class ReplicatedLog:
         with channel:
             yield channel
 
+    @property
+    def clock(self) -> NodeClock:
+        """The node's skewable clock (:class:`~consensus.runtime.clock.NodeClock`)."""
+        return self._driver.clock
+
     def status(self) -> NodeStatus:
         return self._driver.status()
 
@@ -155,10 +161,14 @@ async def open_log(
     *,
     snapshot: Snapshot | None = None,
     protocol: str = "raft",
+    clock: NodeClock | None = None,
 ) -> AsyncIterator[ReplicatedLog]:
     """Run a node for the duration of the block. ``snapshot`` is the recovered one (if
-    any), to restore the state machine from before anything is applied."""
-    driver = Driver(core, storage, transport, state_machine, config, snapshot=snapshot)
+    any), to restore the state machine from before anything is applied. ``clock`` is the
+    node's clock source (its rate sets the tick pace; default: unskewed wall time)."""
+    driver = Driver(
+        core, storage, transport, state_machine, config, snapshot=snapshot, clock=clock
+    )
     replicated = ReplicatedLog(driver, protocol)
     async with trio.open_nursery() as nursery:
         replicated._stop_scope = nursery.cancel_scope
