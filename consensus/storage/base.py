@@ -18,6 +18,8 @@ or not (a process reads its own writes; a crash takes unsynced ones away again).
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
@@ -29,6 +31,16 @@ HS = TypeVar("HS")
 
 class StorageError(Exception):
     """Storage cannot go on (fsync failed, corruption found). The node must stop."""
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A failed I/O call for people: ``Input/output error (EIO)`` for an ``OSError`` with
+    an errno, its message otherwise (never a Python repr)."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        name = errno.errorcode.get(exc.errno, str(exc.errno))
+        text = exc.strerror or os.strerror(exc.errno)
+        return f"{text} ({name})" + (f": {exc.filename}" if exc.filename else "")
+    return str(exc) or type(exc).__name__
 
 
 class LogCompacted(LookupError):

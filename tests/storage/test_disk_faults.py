@@ -3,12 +3,14 @@ failed fsyncs."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 
 import pytest
 
 from consensus.storage import FileStorage, StorageError, WalOptions
+from consensus.storage.base import describe_failure
 from consensus.storage.fs import CrashMode, SimFileSystem
 from consensus.storage.wal.raft_records import decode_record
 from consensus.storage.wal.records import SEGMENT_MAGIC, Frame, read_frame
@@ -177,8 +179,11 @@ def test_a_failed_fsync_is_fatal_and_never_retried() -> None:
     s.sync()
     s.persist(hs(1, 1, 2), entries(3, 4, 1), None)
     fs.fail_next_fsync()
-    with pytest.raises(StorageError, match=f"fsync of {SEG0} failed: .*never retried"):
+    with pytest.raises(
+        StorageError, match=rf"fsync of {SEG0} failed: simulated fsync failure \(EIO\).*retried"
+    ) as failed:
         s.sync()
+    assert "OSError" not in str(failed.value)  # said for people, not as a Python repr
     tried = fsync_ops(fs)
     for call in (
         lambda: s.sync(),
@@ -250,3 +255,13 @@ def test_an_os_error_while_opening_is_a_storage_error() -> None:
     with pytest.raises(StorageError, match=r"cannot recover the WAL in /data: .*simulated fsync"):
         open_storage(fs)
     open_storage(fs).close()  # the lock was released
+
+
+def test_describe_failure_names_the_errno_not_the_repr() -> None:
+    assert describe_failure(OSError(errno.EIO, "Input/output error")) == (
+        "Input/output error (EIO)"
+    )
+    assert describe_failure(OSError(errno.ENOSPC, "No space left", "/d/f")) == (
+        "No space left (ENOSPC): /d/f"
+    )
+    assert describe_failure(ValueError("bad")) == "bad"

@@ -30,7 +30,7 @@ import struct
 import attrs
 
 from ...types import NodeId, Snapshot
-from ..base import StorageError
+from ..base import StorageError, describe_failure
 from ..fs import FileLock, FileSystem, OsFileSystem, atomic_write, remove_temporaries
 from .identity import LOCK_FILE, ensure_identity
 from .record_log import RecordLog, WalOptions
@@ -198,7 +198,8 @@ class DataDir:
         """Turn the store unusable; the caller raises the returned error."""
         if self._failed is None:
             self._failed = StorageError(
-                f"{what} in {self.path} failed: {exc!r}; the storage refuses further use"
+                f"{what} in {self.path} failed: {describe_failure(exc)}; "
+                "the storage refuses further use"
             )
         return self._failed
 

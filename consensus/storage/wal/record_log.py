@@ -35,7 +35,7 @@ import threading
 
 import attrs
 
-from ..base import StorageError
+from ..base import StorageError, describe_failure
 from ..fs import AppendFile, FileSystem
 from .records import (
     HEADER,
@@ -207,8 +207,8 @@ class RecordLog:
         returned error."""
         if self._failed is None:
             self._failed = StorageError(
-                f"{what} failed: {exc!r}; the storage refuses further use (a failed write "
-                "or fsync is never retried)"
+                f"{what} failed: {describe_failure(exc)}; the storage refuses further use "
+                "(a failed write or fsync is never retried)"
             )
         self._release_all_locked()
         return self._failed
