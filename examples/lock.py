@@ -12,9 +12,9 @@ How it works. The holder grants a lease, keeps it alive (every third of its TTL)
 puts ``locks/NAME`` with put-if-absent attached to the lease. A waiter that finds the
 key taken watches it from the revision after its failed attempt, and tries again when it
 sees the key deleted: by the holder's release (revoke), or by the lease expiring if the
-holder died. Expiry runs by the store's clock, which only moves when commands carrying a
-later ``now_ms`` apply: here the waiters' own keep-alives move it, so a dead holder's
-lease does end about TTL after its last keep-alive. Not a fencing token: a holder cut
+holder died. Expiry runs by the store's clock, which the leader moves with its clock
+ticks (docs/kv.md, "The store's clock"), so a dead holder's lease ends about TTL after
+its last keep-alive (a TTL is at least 1 s). Not a fencing token: a holder cut
 off for longer than its TTL may still believe it holds the lock (compare the lease id,
 or the key's create revision, in the writes the lock protects).
 """

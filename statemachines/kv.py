@@ -3,8 +3,9 @@
 The vocabulary (operations, results, limits, codec) is :mod:`statemachines.kv_commands`;
 sessions are :mod:`statemachines.sessions`. Log entries hold a :class:`Command` (a write
 in a session), :class:`LeaseCommand` (a lease operation in a session),
-:class:`RegisterSession` or :class:`CloseSession`; queries are
-:class:`Get` or :class:`Range`. Every answer is a result record of ``KV_CODEC``.
+:class:`RegisterSession`, :class:`CloseSession` or :class:`ClockTick` (the leader's
+clock; see ``KvConfig.clock``); queries are :class:`Get`, :class:`Range` or
+:class:`Watch`. Every answer is a result record of ``KV_CODEC``.
 
 Contracts. ``apply`` is deterministic (no clock, no randomness, no dependence on set or
 dict iteration order: keys are kept sorted, sessions in apply order) and never raises
@@ -37,6 +38,7 @@ from .kv_commands import (
     DEFAULT_CONFIG,
     KV_CODEC,
     Cas,
+    ClockTick,
     CloseSession,
     Command,
     Compacted,
@@ -111,6 +113,7 @@ class KvStateMachine:
 
     def __init__(self, config: KvConfig = DEFAULT_CONFIG) -> None:
         self.config = config
+        self._leader_clock = config.clock == "leader"
         self.data: dict[str, KeyValue] = {}
         self._keys: list[str] = []  # sorted
         self.revision = 0
@@ -134,28 +137,46 @@ class KvStateMachine:
             command = KV_CODEC.decode(entry.data)
         except DecodeError as exc:
             return _encode_error("bad-command", f"bad command at index {entry.index}: {exc}")
+        if isinstance(command, ClockTick):
+            if self._leader_clock:
+                step = min(max(command.elapsed_ms, 0), self.config.clock_step_max_ms)
+                self.sessions.tick(self.sessions.clock_ms + step)
+                self._expire_leases()
+            return b""
         if isinstance(command, Command | LeaseCommand | RegisterSession | CloseSession):
-            self.sessions.tick(command.now_ms)
+            self.sessions.tick(self._now(command.now_ms))
             self._expire_leases()
         if isinstance(command, Command | LeaseCommand):
             return self._apply_command(command)
         if isinstance(command, RegisterSession):
-            self.sessions.register(entry.index, command.now_ms)
+            self.sessions.register(entry.index, self._now(command.now_ms))
             return KV_CODEC.encode(SessionResult(entry.index))
         if isinstance(command, CloseSession):
-            if self.sessions.close(command.session_id, command.now_ms):
+            if self.sessions.close(command.session_id, self._now(command.now_ms)):
                 return KV_CODEC.encode(SessionResult(command.session_id))
             return _encode_error("session", f"session {command.session_id} is not open")
         return _encode_error("bad-command", f"{type(command).__name__} is not a command")
 
+    def _now(self, proposer_ms: int) -> int:
+        """The time a command is applied at: its proposer's clock in ``"proposer"`` mode;
+        in ``"leader"`` mode the store's clock as the last :class:`ClockTick` set it."""
+        return self.sessions.clock_ms if self._leader_clock else proposer_ms
+
+    def clock_command(self, elapsed_ms: int) -> bytes | None:
+        """The entry a leader proposes to advance the store's clock by ``elapsed_ms``
+        (see :class:`ClockTick`); None when this store does not take leader time, so a
+        ticking node proposes nothing."""
+        return KV_CODEC.encode(ClockTick(elapsed_ms)) if self._leader_clock else None
+
     def _apply_command(self, command: Command | LeaseCommand) -> bytes:
         sid, seq = command.session_id, command.seq
         sessions = self.sessions
+        now_ms = self._now(command.now_ms)
         if sid == 0:
-            sessions.tick(command.now_ms)
+            sessions.tick(now_ms)
         else:
             try:
-                saved = sessions.begin(sid, seq, command.ack_seq, command.now_ms)
+                saved = sessions.begin(sid, seq, command.ack_seq, now_ms)
             except SessionError as exc:
                 return _encode_error("limit" if exc.limit else "session", str(exc), exc.limit)
             if saved is not None:
@@ -215,8 +236,9 @@ class KvStateMachine:
                     f"{len(self.leases)} leases (limit leases_max={self.config.leases_max})",
                     "leases_max",
                 )
+            ttl_ms = max(op.ttl_ms, self.config.lease_ttl_min_ms)
             lease_id = self.applied_index
-            self.leases[lease_id] = lease = _Lease(op.ttl_ms, clock + op.ttl_ms)
+            self.leases[lease_id] = lease = _Lease(ttl_ms, clock + ttl_ms)
             heapq.heappush(self._expiries, (lease.expires_ms, lease_id))
             return LeaseResult(lease_id, lease.ttl_ms, lease.expires_ms, self.revision)
         lease = self._live_lease(op.lease_id)

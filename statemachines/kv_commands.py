@@ -130,11 +130,38 @@ class KvConfig:
     """Live leases; one more grant is refused."""
     lease_ttl_max_ms: int = 86_400_000
     """Longest lease TTL a grant may ask for."""
+    lease_ttl_min_ms: int = 1000
+    """Shortest lease TTL: a grant asking for less gets this (as etcd raises a TTL to its
+    minimum), so that a lease outlives several of the leader's clock ticks (a tick moves
+    the store's clock by about ``consensus.runtime.clock.CLOCK_TICK_S_DEFAULT``)."""
+    clock: str = "leader"
+    """Where the store's clock (session and lease expiry) comes from. ``"leader"``: only
+    :class:`ClockTick` entries, which the leader's node proposes (the elapsed time of
+    its monotonic clock); the ``now_ms`` that commands carry is ignored, so no client's
+    clock can expire anyone's session. ``"proposer"``: the largest ``now_ms`` of the
+    commands applied (for embedded use and tests with no ticking node; a client with a
+    clock far ahead then expires every session)."""
+    clock_step_max_ms: int = 60_000
+    """Most one :class:`ClockTick` advances the store's clock (a leader whose clock
+    runs wild moves expiry by at most this per tick)."""
 
     def __attrs_post_init__(self) -> None:
         for field in attrs.fields(KvConfig):
-            if getattr(self, field.name) < 1:
+            if field.name == "clock":
+                if self.clock not in CLOCK_SOURCES:
+                    choices = " or ".join(repr(c) for c in CLOCK_SOURCES)
+                    raise ValueError(f"KvConfig.clock must be {choices}, got {self.clock!r}")
+            elif getattr(self, field.name) < 1:
                 raise ValueError(f"KvConfig.{field.name} must be >= 1")
+        if self.lease_ttl_min_ms > self.lease_ttl_max_ms:
+            raise ValueError(
+                f"KvConfig.lease_ttl_min_ms ({self.lease_ttl_min_ms}) is above "
+                f"lease_ttl_max_ms ({self.lease_ttl_max_ms})"
+            )
+
+
+CLOCK_SOURCES = ("leader", "proposer")
+"""The values of :attr:`KvConfig.clock`."""
 
 
 DEFAULT_CONFIG = KvConfig()
@@ -538,7 +565,8 @@ class LeaseWrite:
 @attrs.frozen(slots=True)
 class RegisterSession:
     """Open a session. Result: :class:`SessionResult` whose ``session_id`` is this
-    command's log index. ``now_ms`` is the proposer's clock (milliseconds)."""
+    command's log index. ``now_ms`` is the proposer's clock (milliseconds; it moves the
+    store's clock only when ``KvConfig.clock`` is ``"proposer"``)."""
 
     now_ms: int
 
@@ -552,11 +580,28 @@ class CloseSession:
 
 
 @attrs.frozen(slots=True)
+class ClockTick:
+    """The leader's clock, written into the log: ``elapsed_ms`` of the proposing
+    leader's monotonic clock (at its rate, which a clock fault can skew) since its
+    previous tick (or since it began ticking). Applying it advances the store's clock by
+    ``min(elapsed_ms, clock_step_max_ms)`` and expires what is due, identically on every
+    replica. Ignored by a store whose ``KvConfig.clock`` is ``"proposer"``. Result: empty.
+
+    Time can only be lost, never counted twice: a leader measures each tick from the
+    moment it proposed the previous one, whatever became of that proposal, and a new
+    leader starts measuring when it begins ticking (so sessions live longer across a
+    leader change, never shorter)."""
+
+    elapsed_ms: int
+
+
+@attrs.frozen(slots=True)
 class Command:
     """A write as a log entry. ``(session_id, seq)`` names it for exactly-once
     application: a retry carries the same pair and gets the first result back.
     ``ack_seq`` is the client's lowest sequence number whose result it has not received
-    yet (every lower result may be discarded); ``now_ms`` the proposer's clock.
+    yet (every lower result may be discarded); ``now_ms`` the proposer's clock (see
+    :class:`RegisterSession`).
     ``session_id`` 0 means no session: the write applies every time it is committed."""
 
     session_id: int
@@ -598,6 +643,7 @@ KV_CODEC = Codec(
         210: Compacted,
         211: LeaseCommand,
         212: LeaseResult,
+        213: ClockTick,
     }
 )
 """The codec of KV commands, queries and results (type ids 192-223; 192-194 retired)."""
@@ -626,12 +672,14 @@ def decode_result(data: bytes) -> Result:
 
 
 __all__ = [
+    "CLOCK_SOURCES",
     "DEFAULT_CONFIG",
     "ERROR_KINDS",
     "KV_CODEC",
     "OP_SYMBOLS",
     "EVENT_TYPES",
     "Cas",
+    "ClockTick",
     "CloseSession",
     "Compacted",
     "Command",

@@ -10,8 +10,10 @@ Results are discarded when the client acknowledges them: each command carries
 results of lower numbers are dropped, and a command with such a number is refused
 (never applied twice).
 
-Time is the proposer's: every command carries ``now_ms``, and the table's clock is the
-largest ``now_ms`` applied so far (never a replica's own clock). A session with no
+Time comes from the log, never from a replica's own clock: the table's clock is the
+largest ``now_ms`` it was given by :meth:`SessionTable.tick` (and the calls that tick),
+which the store takes from the leader's clock ticks or from the commands' proposers
+(``KvConfig.clock``). A session with no
 command for longer than ``timeout_ms`` of that clock expires at apply time, identically
 on every replica; so does the least recently active session when a registration would
 exceed ``sessions_max``. A command of an unknown or expired session is refused.

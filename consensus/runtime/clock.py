@@ -15,8 +15,13 @@ monotonic intervals use Trio's clock.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+
+import trio
+
+log = logging.getLogger("consensus.runtime.clock")
 
 
 class NodeClock:
@@ -57,3 +62,47 @@ class NodeClock:
     def reset(self) -> None:
         """Back to the base clock exactly."""
         self.offset_ms, self.rate, self._anchor, self._base_at_anchor = 0.0, 1.0, 0.0, 0.0
+
+
+CLOCK_TICK_S_DEFAULT = 0.25
+"""How often a leading node proposes its clock tick (seconds of its own clock)."""
+
+
+async def run_clock_ticks(
+    is_leader: Callable[[], bool],
+    propose: Callable[[bytes], Awaitable[object]],
+    make_command: Callable[[int], bytes | None],
+    clock: NodeClock,
+    interval_s: float = CLOCK_TICK_S_DEFAULT,
+) -> None:
+    """Write the leader's clock into the log, forever: while ``is_leader()``, every
+    ``interval_s`` propose ``make_command(elapsed_ms)`` (a state machine's
+    ``clock_command``; nothing when it returns None).
+
+    ``elapsed_ms`` is Trio's monotonic time since the previous proposal, scaled by the
+    node clock's ``rate``: a clock fault that makes the node's clock run fast or slow
+    moves the store's time at that pace (from the interval in which the rate changed), but
+    a wall-clock jump (``offset_ms``) does not
+    (monotonic clocks do not jump). The first tick after this node starts leading is
+    measured from the moment it noticed, so time is lost across a leader change (never
+    counted twice); a proposal that fails (not leader any more, back-pressure, a timeout)
+    is not retried. Never raises except on cancellation."""
+    last: float | None = None
+    while True:
+        await trio.sleep(interval_s / clock.rate)
+        if not is_leader():
+            last = None
+            continue
+        now = trio.current_time()
+        if last is None:
+            last = now
+            continue
+        elapsed_ms = int((now - last) * 1000 * clock.rate)
+        last = now
+        command = make_command(elapsed_ms)
+        if command is None:
+            return
+        try:
+            await propose(command)
+        except Exception as exc:  # best effort: the next tick carries the time on
+            log.debug("clock tick not committed: %s", exc)

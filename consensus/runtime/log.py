@@ -116,6 +116,10 @@ class ReplicatedLog:
         with channel:
             yield channel
 
+    def is_leader(self) -> bool:
+        """Whether this node's core currently believes it leads."""
+        return self._driver.is_leader()
+
     @property
     def clock(self) -> NodeClock:
         """The node's skewable clock (:class:`~consensus.runtime.clock.NodeClock`)."""
@@ -166,9 +170,7 @@ async def open_log(
     """Run a node for the duration of the block. ``snapshot`` is the recovered one (if
     any), to restore the state machine from before anything is applied. ``clock`` is the
     node's clock source (its rate sets the tick pace; default: unskewed wall time)."""
-    driver = Driver(
-        core, storage, transport, state_machine, config, snapshot=snapshot, clock=clock
-    )
+    driver = Driver(core, storage, transport, state_machine, config, snapshot=snapshot, clock=clock)
     replicated = ReplicatedLog(driver, protocol)
     async with trio.open_nursery() as nursery:
         replicated._stop_scope = nursery.cancel_scope

@@ -23,6 +23,7 @@ from ..storage.paxos_memory import PaxosMemoryStorage
 from ..storage.wal.file_storage import FileStorage
 from ..storage.wal.paxos_file_storage import PaxosFileStorage
 from ..transport.tcp import Address, TcpTransport, bind_listeners, open_tcp_transport
+from .clock import run_clock_ticks
 from .config import NodeConfig
 from .driver import DriverConfig
 from .log import ReplicatedLog, open_log
@@ -160,6 +161,15 @@ class Node:
                             replicated, config.client_endpoints, tls=server_tls
                         )
                         await nursery.start(self.server.serve, client_listeners)
+                    clock_command = getattr(self.state_machine, "clock_command", None)
+                    if clock_command is not None:  # the store takes its time from the leader
+                        nursery.start_soon(
+                            run_clock_ticks,
+                            replicated.is_leader,
+                            replicated.propose,
+                            clock_command,
+                            replicated.clock,
+                        )
                     log.info(
                         "node started",
                         extra={

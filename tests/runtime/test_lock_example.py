@@ -55,8 +55,8 @@ async def test_lock_waits_for_release_and_for_a_dead_holders_lease() -> None:
             assert order == ["a acquired", "b waits", "a releases", "b acquired"]
             assert await a.get("locks/job") is None  # released: the key went with the lease
 
-            # A holder that dies (no keep-alive, no release): its lease expires, as the
-            # waiter's own keep-alives move the store's clock past it.
+            # A holder that dies (no keep-alive, no release): its lease expires by the
+            # leader's clock ticks.
             dead = (await a.grant_lease(300)).lease_id
             await lock.acquire(a, "job", dead)
             assert await b.get("locks/job") == str(dead).encode()

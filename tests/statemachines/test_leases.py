@@ -29,6 +29,10 @@ from statemachines.kv_commands import (
     decode_result,
 )
 
+PROPOSER = KvConfig(clock="proposer", lease_ttl_min_ms=1)
+"""These tests drive the store's clock by the commands' ``now_ms`` (see
+``test_leader_clock.py`` for the default, leader-ticked clock)."""
+
 
 def _do(sm: KvStateMachine, op: object, now_ms: int) -> object:
     index = sm.applied_index + 1
@@ -44,7 +48,7 @@ def _keys(sm: KvStateMachine) -> list[str]:
 
 
 def test_grant_attach_and_expire_by_the_store_clock() -> None:
-    sm = KvStateMachine()
+    sm = KvStateMachine(PROPOSER)
     grant = _do(sm, LeaseGrant(1000), now_ms=5000)
     assert grant == LeaseResult(1, 1000, 6000, 0)  # id: the entry's index
     assert isinstance(_do(sm, LeasedPut("a", b"1", 1), 5100), PutResult)
@@ -65,7 +69,7 @@ def test_grant_attach_and_expire_by_the_store_clock() -> None:
 
 
 def test_keep_alive_extends_and_a_plain_put_detaches() -> None:
-    sm = KvStateMachine()
+    sm = KvStateMachine(PROPOSER)
     _do(sm, LeaseGrant(1000), 0)
     _do(sm, LeasedPut("a", b"1", 1), 0)
     _do(sm, LeasedPut("b", b"1", 1), 0)
@@ -78,7 +82,7 @@ def test_keep_alive_extends_and_a_plain_put_detaches() -> None:
 
 
 def test_revoke_deletes_the_keys_at_one_revision_and_put_if_absent_with_lease() -> None:
-    sm = KvStateMachine()
+    sm = KvStateMachine(PROPOSER)
     _do(sm, LeaseGrant(10_000), 0)
     taken = _do(sm, LeasedPut("lock", b"me", 1, if_absent=True), 0)
     assert isinstance(taken, CondResult) and taken.applied
@@ -96,7 +100,9 @@ def test_revoke_deletes_the_keys_at_one_revision_and_put_if_absent_with_lease() 
 
 
 def test_lease_limits() -> None:
-    sm = KvStateMachine(KvConfig(leases_max=1, lease_ttl_max_ms=100))
+    sm = KvStateMachine(
+        KvConfig(leases_max=1, lease_ttl_max_ms=100, lease_ttl_min_ms=1, clock="proposer")
+    )
     too_long = _do(sm, LeaseGrant(101), 0)
     assert isinstance(too_long, ErrorResult) and too_long.limit == "lease_ttl_max_ms"
     zero = _do(sm, LeaseGrant(0), 0)
@@ -104,6 +110,13 @@ def test_lease_limits() -> None:
     assert isinstance(_do(sm, LeaseGrant(100), 0), LeaseResult)
     full = _do(sm, LeaseGrant(100), 0)
     assert isinstance(full, ErrorResult) and full.limit == "leases_max"
+
+
+def test_a_short_ttl_is_raised_to_the_minimum() -> None:
+    sm = KvStateMachine(KvConfig(clock="proposer", lease_ttl_min_ms=1000))
+    assert _do(sm, LeaseGrant(300), 0) == LeaseResult(1, 1000, 1000, 0)
+    with pytest.raises(ValueError, match="lease_ttl_min_ms"):
+        KvConfig(lease_ttl_min_ms=5000, lease_ttl_max_ms=4000)
 
 
 def _log() -> list[object]:
@@ -121,7 +134,7 @@ def _log() -> list[object]:
 
 @pytest.mark.parametrize("cut", range(9))
 def test_replicas_agree_whether_restored_part_way_or_not(cut: int) -> None:
-    full, lead, late = KvStateMachine(), KvStateMachine(), KvStateMachine()
+    full, lead, late = KvStateMachine(PROPOSER), KvStateMachine(PROPOSER), KvStateMachine(PROPOSER)
     steps = _log()
     answers = [_do(full, op, now) for op, now in steps]  # type: ignore[misc]
     for op, now in steps[:cut]:  # type: ignore[misc]
@@ -133,7 +146,7 @@ def test_replicas_agree_whether_restored_part_way_or_not(cut: int) -> None:
 
 
 def test_snapshot_holds_leases_and_restore_checks_them() -> None:
-    sm = KvStateMachine()
+    sm = KvStateMachine(PROPOSER)
     _do(sm, LeaseGrant(500), 0)
     _do(sm, LeasedPut("a", b"1", 1), 0)
     image = cbor2.loads(sm.snapshot())
@@ -141,8 +154,8 @@ def test_snapshot_holds_leases_and_restore_checks_them() -> None:
     for bad in ([[1, 500, 500, ["missing"]]], [[1, 0, 500, []]], [[1, 500, 500, ["a", "a"]]]):
         broken = dict(image, leases=bad)
         with pytest.raises(ValueError, match="lease"):
-            KvStateMachine().restore(cbor2.dumps(broken, canonical=True))
+            KvStateMachine(PROPOSER).restore(cbor2.dumps(broken, canonical=True))
     old = {k: v for k, v in image.items() if k != "leases"}
-    restored = KvStateMachine()
+    restored = KvStateMachine(PROPOSER)
     restored.restore(cbor2.dumps(dict(old, version=2), canonical=True))  # version 2 still reads
     assert restored.leases == {} and _keys(restored) == ["a"]

@@ -83,7 +83,7 @@ def test_duplicated_delivery_of_a_whole_batch_is_idempotent() -> None:
     ],
 )
 def test_session_rules(commands: list[tuple[int, int, int, int]], expected: object) -> None:
-    r = Replica(KvConfig(session_timeout_ms=60_000))
+    r = Replica(KvConfig(session_timeout_ms=60_000, clock="proposer"))
     results = [r.append(put(*c)) for c in commands]
     assert results[-1] == expected
     refused = isinstance(expected, ErrorResult)
