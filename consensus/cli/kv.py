@@ -55,6 +55,7 @@ from statemachines.kv_commands import (
     Get,
     GetResult,
     KeyValue,
+    LeaseResult,
     Put,
     PutResult,
     Range,
@@ -72,7 +73,7 @@ from ._endpoints import add_client_options, client_tls, parse_endpoints
 
 HELP = (
     "talk to a cluster's key-value store: "
-    "get put delete range cas put-if-absent delete-if txn watch"
+    "get put delete range cas put-if-absent delete-if txn watch lease"
 )
 
 APPLIED, NOT_MET, ERROR = 0, 1, 2
@@ -106,7 +107,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         )
 
     consistency(op("get", "print KEY's value; exit 1 if absent", "key"))
-    op("put", "set KEY to VALUE", "key", "value")
+
+    def lease_flag(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--lease", type=int, default=0, metavar="ID", help="attach to lease ID")
+
+    lease_flag(op("put", "set KEY to VALUE", "key", "value"))
     op("delete", "remove KEY", "key")
     ranged = op("range", "list keys starting with PREFIX (or from it to --end)", "prefix")
     ranged.add_argument("--end", help="list [PREFIX, END) instead of a prefix")
@@ -117,7 +122,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     which = cas.add_mutually_exclusive_group()
     which.add_argument("--expected-version", type=int, metavar="N")
     which.add_argument("--expected-mod-revision", type=int, metavar="R")
-    op("put-if-absent", "set KEY to VALUE only if KEY does not exist", "key", "value")
+    absent = op("put-if-absent", "set KEY to VALUE only if KEY does not exist", "key", "value")
+    lease_flag(absent)
+    lease = op("lease", "grant, keep alive or revoke a lease (keys put with --lease ID)")
+    lease_ops = lease.add_subparsers(dest="lease_op", metavar="LEASE_OP", required=True)
+    for name, what, arg in (
+        (
+            "grant",
+            "grant a lease of TTL_MS milliseconds (at least 1000) and print its id",
+            "ttl_ms",
+        ),
+        ("keep-alive", "renew lease ID once for its TTL", "lease_id"),
+        ("revoke", "end lease ID now, deleting its keys", "lease_id"),
+    ):
+        sub = lease_ops.add_parser(name, help=what, description=what)
+        sub.add_argument(arg, type=int, metavar=arg.upper())
+        _json_flag(sub, argparse.SUPPRESS)
     delete_if = op("delete-if", "delete KEY if it is EXPECTED (or matches --expected-*)", "key")
     delete_if.add_argument("expected", nargs="?", metavar="EXPECTED")
     which = delete_if.add_mutually_exclusive_group()
@@ -192,6 +212,13 @@ def _result_json(result: Any) -> dict[str, Any]:
             "kv": _kv_json(result.kv),
             "prev": _kv_json(result.prev),
         }
+    if isinstance(result, LeaseResult):
+        return {
+            "lease_id": result.lease_id,
+            "ttl_ms": result.ttl_ms,
+            "expires_ms": result.expires_ms,
+            "revision": result.revision,
+        }
     assert isinstance(result, TxnResult)
     return {
         "succeeded": result.succeeded,
@@ -222,6 +249,11 @@ def _result_lines(result: Any) -> list[str]:
             return [f"APPLIED (revision {result.revision})"]
         now = _kv_line(result.kv) if result.kv is not None else "the key does not exist"
         return [f"NOT APPLIED: {now}"]
+    if isinstance(result, LeaseResult):
+        return [
+            f"lease {result.lease_id}: TTL {result.ttl_ms} ms, until {result.expires_ms} ms "
+            f"of the store's clock (revision {result.revision})"
+        ]
     assert isinstance(result, TxnResult)
     lines = [f"{'SUCCEEDED' if result.succeeded else 'FAILED'} (revision {result.revision})"]
     for response in result.responses:
@@ -320,6 +352,12 @@ def parse_txn(text: str) -> tuple[list[Any], list[TxnBranchOp], list[TxnBranchOp
 # -- running --------------------------------------------------------------------------
 
 
+def _lease_id(value: int) -> int:
+    if value < 0:
+        raise ValueError(f"a lease id is an integer >= 1, got {value}")
+    return value
+
+
 async def _execute(kv: KvClient, args: argparse.Namespace) -> Any:
     op = args.op
     if op == "get":
@@ -333,11 +371,21 @@ async def _execute(kv: KvClient, args: argparse.Namespace) -> Any:
             args.prefix, prefix=True, limit=args.limit, consistency=args.consistency
         )
     if op == "put":
-        return await kv.put_kv(args.key, args.value.encode())
+        return await kv.put_kv(args.key, args.value.encode(), lease=_lease_id(args.lease))
     if op == "delete":
         return await kv.delete(args.key)
     if op == "put-if-absent":
-        return await kv.put_if_absent(args.key, args.value.encode())
+        lease = _lease_id(args.lease)
+        return await kv.put_if_absent(args.key, args.value.encode(), lease=lease)
+    if op == "lease":
+        if args.lease_op == "grant":
+            if args.ttl_ms < 1:
+                raise ValueError("lease grant takes a TTL in milliseconds >= 1")
+            return await kv.grant_lease(args.ttl_ms)
+        lease_id = _lease_id(args.lease_id)
+        if args.lease_op == "keep-alive":
+            return await kv.keep_alive(lease_id)
+        return await kv.revoke_lease(lease_id)
     if op == "cas":
         by_meta = args.expected_version is not None or args.expected_mod_revision is not None
         values = [v.encode() for v in args.values]

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import trio
@@ -25,11 +26,14 @@ from statemachines.kv_commands import (
     CondResult,
     DeleteResult,
     KeyValue,
+    LeaseResult,
     PutResult,
     RangeResult,
     TxnBranchOp,
     TxnOp,
     TxnResult,
+    WatchEvent,
+    WatchResult,
 )
 
 from .kv import KvClient
@@ -70,11 +74,41 @@ class BlockingKvClient:
             raise RuntimeError("the client is closed")
         return trio.from_thread.run(fn, *args, trio_token=self._token)
 
-    def put(self, key: str, value: bytes) -> bytes | None:
-        return self._run(self._client.put, key, value)
+    def put(self, key: str, value: bytes, *, lease: int = 0) -> bytes | None:
+        return self._run(functools.partial(self._client.put, lease=lease), key, value)
 
-    def put_kv(self, key: str, value: bytes) -> PutResult:
-        return self._run(self._client.put_kv, key, value)
+    def put_kv(self, key: str, value: bytes, *, lease: int = 0) -> PutResult:
+        return self._run(functools.partial(self._client.put_kv, lease=lease), key, value)
+
+    def grant_lease(self, ttl_ms: int) -> LeaseResult:
+        return self._run(self._client.grant_lease, ttl_ms)
+
+    def keep_alive(self, lease_id: int) -> LeaseResult:
+        return self._run(self._client.keep_alive, lease_id)
+
+    def revoke_lease(self, lease_id: int) -> LeaseResult:
+        return self._run(self._client.revoke_lease, lease_id)
+
+    def watch_once(
+        self, key: str, *, prefix: bool = False, from_revision: int = 0, limit: int = 0
+    ) -> WatchResult:
+        call = functools.partial(
+            self._client.watch_once, prefix=prefix, from_revision=from_revision, limit=limit
+        )
+        return self._run(call, key)
+
+    def watch(
+        self, key: str, *, prefix: bool = False, from_revision: int = 0, poll_s: float = 0.1
+    ) -> Iterator[WatchEvent]:
+        """:meth:`KvClient.watch` for threads: the changes from ``from_revision`` on, for as
+        long as the caller iterates (each poll blocks the calling thread only)."""
+        next_revision = from_revision
+        while True:
+            result = self.watch_once(key, prefix=prefix, from_revision=next_revision)
+            yield from result.events
+            next_revision = max(next_revision, result.next_revision)
+            if not result.more:
+                time.sleep(poll_s)
 
     def get(self, key: str, *, consistency: Consistency = "linearizable") -> bytes | None:
         return self._run(functools.partial(self._client.get, consistency=consistency), key)
@@ -116,8 +150,8 @@ class BlockingKvClient:
         )
         return self._run(call, key, new)
 
-    def put_if_absent(self, key: str, value: bytes) -> CondResult:
-        return self._run(self._client.put_if_absent, key, value)
+    def put_if_absent(self, key: str, value: bytes, *, lease: int = 0) -> CondResult:
+        return self._run(functools.partial(self._client.put_if_absent, lease=lease), key, value)
 
     def delete_if(
         self,

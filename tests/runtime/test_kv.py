@@ -332,3 +332,51 @@ async def test_blocking_client_exposes_every_operation_with_typed_results() -> N
             KeyValue("a", b"3", 1, 3, 3),
             None,
         ]
+
+
+async def test_leases_through_the_cli() -> None:
+    configs = cluster_configs()
+    async with running_nodes(configs) as nodes:
+        await wait_leader(nodes)
+        points = ",".join(endpoints(configs))
+        code, out, err = await kv(points, "lease", "grant", "60000", "--json")
+        assert code == 0, err
+        granted = json.loads(out)
+        lease_id = granted["lease_id"]
+        assert granted["ttl_ms"] == 60000 and lease_id >= 1
+        assert (await kv(points, "put", "held", "1", "--lease", str(lease_id)))[0] == 0
+        code, out, _ = await kv(points, "lease", "keep-alive", str(lease_id))
+        assert code == 0 and out.startswith(f"lease {lease_id}: TTL 60000 ms, until ")
+        assert (await kv(points, "get", "held"))[1] == "1\n"
+        assert (await kv(points, "lease", "revoke", str(lease_id)))[0] == 0
+        assert (await kv(points, "get", "held"))[0] == 1  # the key went with the lease
+        code, out, err = await kv(points, "lease", "keep-alive", str(lease_id))
+        assert code == 2 and out == ""
+        assert err == (
+            f"consensus kv: error: refused by the store (lease): lease {lease_id} is "
+            "unknown, expired or revoked\n"
+        )
+        code, _, err = await kv(points, "put", "k", "v", "--lease", "-3")
+        assert code == 2 and "a lease id is an integer >= 1, got -3" in err
+
+
+async def test_blocking_client_leases_and_watch() -> None:
+    configs = cluster_configs(size=1)
+    async with running_nodes(configs) as nodes:
+        await wait_leader(nodes)
+
+        def use_blocking() -> list[object]:
+            with BlockingKvClient(endpoints(configs)) as kv:
+                start = kv.put_kv("w", b"0").revision + 1
+                lease = kv.grant_lease(1000)  # kept by nobody: ends ~1 s later
+                kv.put("w", b"1", lease=lease.lease_id)
+                assert kv.put_if_absent("v", b"x", lease=lease.lease_id).applied
+                kv.keep_alive(lease.lease_id)
+                events = kv.watch("", prefix=True, from_revision=start, poll_s=0.05)
+                seen = [(next(events).type, next(events).type)]
+                gone = sorted((e.type, e.kv.key) for e in (next(events), next(events)))
+                return [lease.ttl_ms, seen, gone, kv.get("w"), kv.get("v")]
+
+        with trio.fail_after(30):
+            results = await trio.to_thread.run_sync(use_blocking)
+        assert results == [1000, [("put", "put")], [("delete", "v"), ("delete", "w")], None, None]
