@@ -160,6 +160,21 @@ class KvConfig:
             )
 
 
+def kv_config_from_table(table: dict[str, Any]) -> KvConfig:
+    """A :class:`KvConfig` from a configuration table (a cluster file's ``[kv]``);
+    ``ValueError`` naming the first unknown setting, wrong type or bad value."""
+    fields = {field.name for field in attrs.fields(KvConfig)}
+    for key, value in table.items():
+        if key not in fields:
+            raise ValueError(f"unknown setting {key!r} (known: {', '.join(sorted(fields))})")
+        kind = str if key == "clock" else int
+        if type(value) is not kind:
+            raise ValueError(
+                f"{key} must be {'a string' if kind is str else 'an integer'}, got {value!r}"
+            )
+    return KvConfig(**table)
+
+
 CLOCK_SOURCES = ("leader", "proposer")
 """The values of :attr:`KvConfig.clock`."""
 
@@ -675,6 +690,7 @@ __all__ = [
     "CLOCK_SOURCES",
     "DEFAULT_CONFIG",
     "ERROR_KINDS",
+    "kv_config_from_table",
     "KV_CODEC",
     "OP_SYMBOLS",
     "EVENT_TYPES",

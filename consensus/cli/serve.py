@@ -10,6 +10,8 @@ from pathlib import Path
 
 import trio
 
+from statemachines.kv_commands import KvConfig, kv_config_from_table
+
 from ..runtime.config import ConfigError, NodeConfig, build_config
 from ..runtime.logs import configure_logging
 from ..runtime.node import Node, StartupError
@@ -63,11 +65,20 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
     )
 
 
+def kv_config(config: NodeConfig) -> KvConfig:
+    """The store's settings from the cluster file's ``[kv]`` table; ``ConfigError``
+    naming the table and the setting at fault."""
+    try:
+        return kv_config_from_table(dict(config.state_machine))
+    except ValueError as exc:
+        raise ConfigError(f"[kv]: {exc}") from None
+
+
 async def serve(config: NodeConfig) -> None:
     """Run the node until SIGTERM or SIGINT, then hand over leadership and stop."""
     from statemachines.kv import KvStateMachine
 
-    node = Node(config, KvStateMachine())
+    node = Node(config, KvStateMachine(kv_config(config)))
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(node.run)
@@ -100,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     try:
         config = config_from_args(args)
+        kv_config(config)  # refused before anything starts
     except ConfigError as exc:
         print(f"consensus serve: error: {exc}", file=sys.stderr)
         return 2

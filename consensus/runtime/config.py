@@ -15,6 +15,10 @@ The TOML file describes the whole cluster; ``--id`` picks the node::
     cert = "certs/node-{id}.pem"
     key = "certs/node-{id}.key"
 
+    [kv]                         # optional; the key-value store's limits and clock
+    value_bytes_max = 65536      # (statemachines.kv_commands.KvConfig; the same on
+    session_timeout_ms = 600000  # every node)
+
     [[nodes]]
     id = 1
     peer = "127.0.0.1:7001"      # the address peers dial
@@ -60,6 +64,9 @@ class NodeConfig:
     heartbeat_ticks: int = 2
     snapshot_entries: int = 20_000
     sync_in_thread: bool = False
+    state_machine: Mapping[str, Any] = attrs.field(factory=dict)
+    """The cluster file's ``[kv]`` table as written: settings of the state machine, which
+    this layer does not interpret (``consensus serve`` builds its ``KvConfig`` from it)."""
 
     @property
     def voters(self) -> tuple[NodeId, ...]:
@@ -193,6 +200,11 @@ def load_cluster_file(path: Path, node_id: NodeId | None) -> dict[str, Any]:
         if not isinstance(tick_ms, int | float) or isinstance(tick_ms, bool):
             raise ConfigError(f"{where}: tick_ms must be a number, got {tick_ms!r}")
         values["tick_s"] = tick_ms / 1000
+    kv = doc.get("kv")
+    if kv is not None:
+        if not isinstance(kv, dict):
+            raise ConfigError(f"{where}: kv must be a table ([kv]), got {kv!r}")
+        values["state_machine"] = dict(kv)
     tls = doc.get("tls")
     if tls is not None:
         if not isinstance(tls, dict) or not all(k in tls for k in ("ca", "cert", "key")):

@@ -9,6 +9,7 @@ import pytest
 import trio
 
 from consensus.cli import status as status_cli
+from consensus.cli.serve import kv_config
 from consensus.client import BlockingKvClient, ClientTimeout, KvClient
 from consensus.runtime.config import ConfigError, build_config
 from consensus.runtime.local import free_ports
@@ -229,3 +230,25 @@ async def test_mutual_tls_on_peer_and_client_ports(tmp_path: Path) -> None:
         async with KvClient(endpoints(configs), timeout_s=0.5) as plain:  # no TLS: refused
             with pytest.raises(ClientTimeout):
                 await plain.get("secret")
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("value_bytes_max = 'big'", r"\[kv\]: value_bytes_max must be an integer, got 'big'"),
+        ("colour = 1", r"\[kv\]: unknown setting 'colour' \(known: clock, clock_step_max_ms, "),
+        ("txn_ops_max = 0", r"\[kv\]: KvConfig.txn_ops_max must be >= 1"),
+        ("clock = 'wall'", r"\[kv\]: KvConfig.clock must be 'leader' or 'proposer'"),
+    ],
+)
+def test_kv_settings_from_the_cluster_file(tmp_path: Path, table: str, message: str) -> None:
+    path = tmp_path / "cluster.toml"
+    nodes = '[[nodes]]\nid = 1\npeer = "127.0.0.1:7001"\n'
+    path.write_text(f'cluster_id = "demo"\n[kv]\nvalue_bytes_max = 64\n{nodes}')
+    assert kv_config(build_config(config_file=path, node_id=1)).value_bytes_max == 64
+    path.write_text(f'cluster_id = "demo"\n[kv]\n{table}\n{nodes}')
+    with pytest.raises(ConfigError, match=message):
+        kv_config(build_config(config_file=path, node_id=1))
+    path.write_text(f'cluster_id = "demo"\nkv = 3\n{nodes}')
+    with pytest.raises(ConfigError, match=r"kv must be a table \(\[kv\]\), got 3"):
+        build_config(config_file=path, node_id=1)

@@ -102,6 +102,11 @@ def test_serve_refuses_bad_config_and_foreign_data_dir(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "consensus serve: error: missing --listen" in result.stderr
     path = write_cluster_file(tmp_path, 2)
+    bad_kv = tmp_path / "bad-kv.toml"
+    bad_kv.write_text(path.read_text() + "\n[kv]\nsessions_max = -1\n")
+    refused = _serve("--config", str(bad_kv), "--id", "1")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr == "consensus serve: error: [kv]: KvConfig.sessions_max must be >= 1\n"
     (tmp_path / "node-1").mkdir()
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
