@@ -40,7 +40,7 @@ _BATCH = 500  # maps per edn_format call: its per-call cost is large (a parser i
 _RECORD_TAG = re.compile(r"#[A-Za-z_][\w.\-]*\{")
 _TAG_NAME = re.compile(r"tag ImmutableDict\((.*)\)")
 _TYPES = {t.value: t for t in EventType}
-_MICRO = {"read": "read", "r": "read", "write": "write", "w": "write"}
+_MICRO = {"read": "read", "r": "read", "write": "write", "w": "write", "append": "append"}
 _READS = frozenset({"read", "get"})
 _NEMESIS = "nemesis"
 
