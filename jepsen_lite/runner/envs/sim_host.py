@@ -93,12 +93,11 @@ class SimHost:
         machine = KvStateMachine()
         transport = cluster.network.endpoint(self.node)
         done = self._done = trio.Event()
-        hs = recovered.hard_state
         snap = recovered.snapshot
         self.note(
             f"started (incarnation {self.incarnation}, {self.disk.kind} storage; recovered "
-            f"hard state {hs}, snapshot at {snap.meta.index if snap else 0}, "
-            f"{len(recovered.entries)} entries)"
+            f"{_hard_state_text(recovered.hard_state)}, snapshot at "
+            f"{snap.meta.index if snap else 0}, {len(recovered.entries)} entries)"
         )
         started = False
         try:
@@ -213,3 +212,11 @@ def _leaves(exc: BaseException) -> list[BaseException]:
             out.extend(_leaves(inner))
         return out
     return [exc]
+
+
+def _hard_state_text(hs: Any) -> str:
+    if hs is None:
+        return "no hard state"
+    if hasattr(hs, "accepted"):
+        return f"promised {hs.promised}, commit {hs.commit}, {len(hs.accepted)} accepted"
+    return f"term {hs.term}, vote {hs.vote}, commit {hs.commit}"

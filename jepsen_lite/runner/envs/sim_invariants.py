@@ -105,6 +105,8 @@ class WatchedCore:
         self.queue_max = queue_max
         self.queued: list[Message] = []
         self.dropped_while_paused = 0
+        self.ticks = 0
+        """Ticks that reached the core (a fast clock makes more per virtual second)."""
         if hasattr(inner, "propose_batch"):
             self.propose_batch = self._propose_batch
 
@@ -118,6 +120,7 @@ class WatchedCore:
 
     def tick(self) -> None:
         if not self.paused:
+            self.ticks += 1
             self.inner.tick()
 
     def step(self, message: Message) -> None:

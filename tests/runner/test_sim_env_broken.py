@@ -1,0 +1,109 @@
+"""The broken-core switches really break the rule they name (and only while active)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from consensus.core import Role
+from consensus.messages import (
+    AppendEntries,
+    AppendEntriesResponse,
+    Heartbeat,
+    Message,
+    RequestVote,
+    RequestVoteResponse,
+)
+from consensus.messages.paxos import AcceptedRecord, Ballot
+from consensus.paxos.proposer import RangePhaseOne
+from consensus.raft import RaftConfig, RaftCore
+from consensus.types import Entry, ReadState
+from jepsen_lite.runner.broken import BROKEN, broken
+
+
+def raft_core(node: int = 1, voters: tuple[int, ...] = (1, 2, 3)) -> RaftCore:
+    config = RaftConfig(pre_vote=False, check_quorum=False)
+    return RaftCore(node, voters, random.Random(1), config)
+
+
+def drain(core: RaftCore) -> list[Message]:
+    out: list[Message] = []
+    while core.has_ready():
+        rd = core.ready()
+        core.advance(rd)
+        out.extend(rd.early_messages + rd.messages)
+    return out
+
+
+def follower_with_log() -> RaftCore:
+    """Node 1 following node 2 in term 2 with entries (1, 1), (2, 2)."""
+    core = raft_core()
+    core.step(AppendEntries(2, 1, 2, 0, 0, (Entry(1, 1), Entry(2, 2)), 0))
+    drain(core)
+    return core
+
+
+def stale_vote_answer() -> list[Message]:
+    core = follower_with_log()
+    core.step(RequestVote(3, 1, 3, 1, 1))  # candidate 3's log ends at (1, 1): stale
+    return [m for m in drain(core) if isinstance(m, RequestVoteResponse)]
+
+
+def test_vote_without_log_check_grants_a_vote_to_a_stale_candidate() -> None:
+    assert [m.granted for m in stale_vote_answer()] == [False]
+    with broken("vote-without-log-check"):
+        assert [m.granted for m in stale_vote_answer()] == [True]
+    assert [m.granted for m in stale_vote_answer()] == [False]  # restored
+
+
+def leader_read_states() -> tuple[list[ReadState], list[Message]]:
+    core = raft_core()
+    for _ in range(core.randomized_election_ticks):
+        core.tick()
+    for m in drain(core):
+        if isinstance(m, RequestVote):
+            core.step(RequestVoteResponse(m.dst, 1, m.term, True, m.pre_vote))
+    assert core.role is Role.LEADER
+    drain(core)
+    core.step(AppendEntriesResponse(2, 1, core.term, True, 1))  # the noop commits
+    drain(core)
+    core.read_index(b"r")
+    states: list[ReadState] = []
+    sent: list[Message] = []
+    while core.has_ready():
+        rd = core.ready()
+        core.advance(rd)
+        states.extend(rd.read_states)
+        sent.extend(rd.early_messages + rd.messages)
+    return states, sent
+
+
+def test_read_without_quorum_answers_without_a_heartbeat_round() -> None:
+    states, sent = leader_read_states()
+    assert states == [] and any(isinstance(m, Heartbeat) for m in sent)
+    with broken("read-without-quorum"):
+        states, sent = leader_read_states()
+    assert states == [ReadState(b"r", 1)] and not any(isinstance(m, Heartbeat) for m in sent)
+
+
+def phase_one_votes() -> dict[int, AcceptedRecord]:
+    b1, b3 = Ballot(1, 1), Ballot(3, 3)
+    p1 = RangePhaseOne(b3, (1, 2, 3), first_slot=1)
+    p1.promised(3, 0, ())
+    p1.promised(2, 0, (AcceptedRecord(b1, Entry(1, b1.as_term(), b"chosen")),))
+    return dict(p1.votes)
+
+
+def test_promise_ignores_accepted_drops_the_reported_values() -> None:
+    assert list(phase_one_votes()) == [1]
+    with broken("promise-ignores-accepted"):
+        assert phase_one_votes() == {}
+    assert list(phase_one_votes()) == [1]
+
+
+def test_unknown_switch_is_a_value_error_naming_the_choices() -> None:
+    with pytest.raises(ValueError, match="unknown broken-core switch 'nope': choose one of"):
+        broken("nope")
+    assert broken(None) is not None
+    assert set(BROKEN) >= {"vote-without-log-check", "read-without-quorum"}
