@@ -44,7 +44,7 @@ def follower_with_log() -> RaftCore:
     return core
 
 
-def stale_vote_answer() -> list[Message]:
+def stale_vote_answer() -> list[RequestVoteResponse]:
     core = follower_with_log()
     core.step(RequestVote(3, 1, 3, 1, 1))  # candidate 3's log ends at (1, 1): stale
     return [m for m in drain(core) if isinstance(m, RequestVoteResponse)]

@@ -49,8 +49,9 @@ import contextlib
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
+import attrs
 import trio
 import trio.testing
 
@@ -82,29 +83,63 @@ def _float_option(options: Mapping[str, Any], name: str, default: float) -> floa
     return float(value)
 
 
+@attrs.frozen(slots=True)
+class SimSettings:
+    """The knobs of a sim run, from ``TestSpec.options`` (all optional):
+    ``client_attempt_s`` (1.0) and ``client_timeout_s`` (5.0) of virtual time per client
+    call, ``snapshot_wait_s`` (10.0) for :meth:`SimCluster.snapshots`, ``link_delay_ms``
+    (0.5) between nodes, ``storage`` (``memory``, or ``disk`` when the nemesis has
+    ``disk``), ``tick_s`` (0.01) and ``snapshot_entries`` (2000) of the driver."""
+
+    attempt_s: float
+    total_s: float
+    snapshot_wait_s: float
+    link_delay_s: float
+    storage: str
+    driver: DriverConfig
+
+    @classmethod
+    def of(cls, spec: TestSpec) -> SimSettings:
+        """Read and check ``spec.options``: ``ValueError`` naming a bad one."""
+        options = spec.options
+        storage = options.get("storage", "disk" if "disk" in spec.nemesis else "memory")
+        if storage not in ("memory", "disk"):
+            raise ValueError(f"option storage must be 'memory' or 'disk', got {storage!r}")
+        tick_s = _float_option(options, "tick_s", 0.01)
+        if tick_s <= 0:
+            raise ValueError(f"option tick_s must be > 0, got {tick_s}")
+        return cls(
+            attempt_s=_float_option(options, "client_attempt_s", 1.0),
+            total_s=_float_option(options, "client_timeout_s", 5.0),
+            snapshot_wait_s=_float_option(options, "snapshot_wait_s", 10.0),
+            link_delay_s=_float_option(options, "link_delay_ms", 0.5) / 1000,
+            storage=storage,
+            driver=DriverConfig(
+                tick_s=tick_s,
+                sync_in_thread=False,
+                snapshot_entries=int(_float_option(options, "snapshot_entries", 2000)),
+            ),
+        )
+
+
 class SimCluster:
     """A running simulated cluster (implements :class:`~jepsen_lite.runner.api.Cluster`;
     see the module docstring for what each fault does)."""
 
-    def __init__(self, spec: TestSpec, run_dir: str, nursery: trio.Nursery) -> None:
-        options = spec.options
+    def __init__(
+        self, spec: TestSpec, run_dir: str, nursery: trio.Nursery, settings: SimSettings
+    ) -> None:
         self.spec = spec
         self.nodes: tuple[NodeId, ...] = tuple(range(1, spec.nodes + 1))
         self.nursery = nursery
         self.started_at = trio.current_time()
-        self.attempt_s = _float_option(options, "client_attempt_s", 1.0)
-        self.total_s = _float_option(options, "client_timeout_s", 5.0)
-        self.snapshot_wait_s = _float_option(options, "snapshot_wait_s", 10.0)
-        self.link_delay_s = _float_option(options, "link_delay_ms", 0.5) / 1000
-        storage = options.get("storage", "disk" if "disk" in spec.nemesis else "memory")
-        if storage not in ("memory", "disk"):
-            raise ValueError(f"option storage must be 'memory' or 'disk', got {storage!r}")
-        self.storage_kind: str = storage
-        self.driver_config = DriverConfig(
-            tick_s=_float_option(options, "tick_s", 0.01) or 0.01,
-            sync_in_thread=False,
-            snapshot_entries=int(_float_option(options, "snapshot_entries", 2000)),
-        )
+        self.settings = settings
+        self.attempt_s = settings.attempt_s
+        self.total_s = settings.total_s
+        self.snapshot_wait_s = settings.snapshot_wait_s
+        self.link_delay_s = settings.link_delay_s
+        self.storage_kind: str = settings.storage
+        self.driver_config = settings.driver
         self.network = SimNetwork(derive_seed(spec.seed, "network"), self._base_route)
         self.invariants = Invariants(with_terms=spec.protocol == "raft")
         self.invariants.now = self.now
@@ -294,25 +329,32 @@ class SimEnvironment:
         """Build the cluster of ``spec``, run ``main(cluster)`` on virtual time and return
         its result; ``ValueError`` for a spec it cannot run."""
         if spec.protocol not in ("raft", "multipaxos"):
-            raise ValueError(
-                f"unknown protocol {spec.protocol!r}: choose one of raft, multipaxos"
-            )
+            raise ValueError(f"unknown protocol {spec.protocol!r}: choose one of raft, multipaxos")
         if spec.nodes < 1:
             raise ValueError(f"a cluster needs at least 1 node, got {spec.nodes}")
         if not os.path.isdir(run_dir):
             raise ValueError(f"run folder {run_dir!r} does not exist")
+        settings = SimSettings.of(spec)
         switch = broken(spec.options.get("broken"))
 
         async def body() -> T:
+            # main's own exception is raised as it is, not wrapped in the nursery's
+            # exception group (node tasks catch their own errors, see sim_host).
+            error: Exception | None = None
+            result: T | None = None
             async with trio.open_nursery() as nursery:
-                cluster = SimCluster(spec, run_dir, nursery)
+                cluster = SimCluster(spec, run_dir, nursery, settings)
                 try:
                     await cluster.start()
                     result = await main(cluster)
+                except Exception as exc:
+                    error = exc
                 finally:
                     nursery.cancel_scope.cancel()
                     cluster.close()
-            return result
+            if error is not None:
+                raise error
+            return cast(T, result)
 
         with switch, deterministic_trio(derive_seed(spec.seed, "trio")):
             return trio.run(body, clock=trio.testing.MockClock(autojump_threshold=0))
