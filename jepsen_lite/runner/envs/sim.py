@@ -59,6 +59,7 @@ from consensus.client.client import ClientError
 from consensus.client.kv import KvSession
 from consensus.core import Role
 from consensus.runtime import DriverConfig
+from consensus.runtime.protocols import CoreTiming
 from consensus.transport import SimNetwork
 from consensus.transport.sim import Packet
 from consensus.types import NodeId
@@ -97,6 +98,7 @@ class SimSettings:
     link_delay_s: float
     storage: str
     driver: DriverConfig
+    timing: CoreTiming
 
     @classmethod
     def of(cls, spec: TestSpec) -> SimSettings:
@@ -114,6 +116,10 @@ class SimSettings:
             snapshot_wait_s=_float_option(options, "snapshot_wait_s", 10.0),
             link_delay_s=_float_option(options, "link_delay_ms", 0.5) / 1000,
             storage=storage,
+            timing=CoreTiming(
+                election_ticks=int(_float_option(options, "election_ticks", 10)),
+                heartbeat_ticks=int(_float_option(options, "heartbeat_ticks", 2)),
+            ),
             driver=DriverConfig(
                 tick_s=tick_s,
                 sync_in_thread=False,

@@ -88,7 +88,9 @@ class SimHost:
         cluster = self.cluster
         spec = cluster.spec
         rng = derive_rng(spec.seed, f"core-{self.node}-{self.incarnation}")
-        inner = make_core(spec.protocol, self.node, cluster.nodes, rng, recovered)
+        inner = make_core(
+            spec.protocol, self.node, cluster.nodes, rng, recovered, cluster.settings.timing
+        )
         core = WatchedCore(inner, self.node, cluster.invariants)
         machine = KvStateMachine()
         transport = cluster.network.endpoint(self.node)
