@@ -118,6 +118,12 @@ class WatchedCore:
         node: NodeId = self.inner.id
         return node
 
+    def status(self) -> Any:
+        return self.inner.status()
+
+    def advance(self, ready: Ready[Any]) -> None:
+        self.inner.advance(ready)
+
     def tick(self) -> None:
         if not self.paused:
             self.ticks += 1
