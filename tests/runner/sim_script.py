@@ -70,7 +70,7 @@ async def scripted(cluster: Cluster, seed: int, lines: list[str]) -> None:
     for node, snap in sorted(snaps.items()):
         digest = None if snap is None else hashlib.sha256(snap).hexdigest()[:16]
         note(f"snapshot {node} {digest}")
-    note(f"violations {cluster.invariant_violations()!r} messages {sim.network._seq}")
+    note(f"violations {sim.invariant_violations()!r} messages {sim.network._seq}")
 
 
 def main(argv: list[str]) -> None:

@@ -1,9 +1,9 @@
 """The ``sim`` environment: a whole cluster in one process, on virtual time.
 
-:class:`SimEnvironment` runs ``main(cluster)`` under ``trio.run`` with
-``trio.testing.MockClock(autojump_threshold=0)``: whenever every task waits, the clock
-jumps to the next deadline, so a minute of cluster time takes as long as the work in
-it. What runs is the real code: the protocol cores (``make_core``), the Trio driver
+:class:`SimEnvironment` runs ``main(cluster)`` under ``trio.run`` on virtual time
+(:class:`JumpingClock`, which behaves as ``trio.testing.MockClock(autojump_threshold=0)``
+in fewer scheduler passes): whenever every task waits, the clock jumps to the next
+deadline, so a minute of cluster time takes as long as the work in it. What runs is the real code: the protocol cores (``make_core``), the Trio driver
 (``open_log`` with ``sync_in_thread=False``), the key-value state machine
 (``KvStateMachine``), and the client session logic (``KvSession``) over an in-process
 backend (:mod:`.sim_client`). Nodes talk over a :class:`~consensus.transport.SimNetwork`;
