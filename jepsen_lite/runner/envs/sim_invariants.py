@@ -145,8 +145,8 @@ class WatchedCore:
         rd: Ready[Any] = self.inner.ready()
         if rd.committed:
             self.invariants.observe_applied(self.node, rd.committed)
-        status = self.inner.status()
-        self.invariants.observe_role(self.node, status.role, status.term)
+        if self.inner.role is Role.LEADER:  # only a leader can break election safety
+            self.invariants.observe_role(self.node, Role.LEADER, self.inner.status().term)
         return rd
 
     def _refuse_if_paused(self) -> None:
