@@ -3,12 +3,13 @@
 :class:`SimEnvironment` runs ``main(cluster)`` under ``trio.run`` on virtual time
 (:class:`JumpingClock`, which behaves as ``trio.testing.MockClock(autojump_threshold=0)``
 in fewer scheduler passes): whenever every task waits, the clock jumps to the next
-deadline, so a minute of cluster time takes as long as the work in it. What runs is the real code: the protocol cores (``make_core``), the Trio driver
-(``open_log`` with ``sync_in_thread=False``), the key-value state machine
-(``KvStateMachine``), and the client session logic (``KvSession``) over an in-process
-backend (:mod:`.sim_client`). Nodes talk over a :class:`~consensus.transport.SimNetwork`;
-their storage is in memory, or the real file WAL on a simulated disk when the test's
-nemesis has ``disk`` (or ``options["storage"] == "disk"``), see :mod:`.sim_disk`.
+deadline, so a minute of cluster time takes as long as the work in it. What runs is the
+real code: the protocol cores (``make_core``), the Trio driver (``open_log`` with
+``sync_in_thread=False``), the key-value state machine (``KvStateMachine``), and the
+client session logic (``KvSession``) over an in-process backend (:mod:`.sim_client`).
+Nodes talk over a :class:`~consensus.transport.SimNetwork`; their storage is in memory,
+or the real file WAL on a simulated disk when the test's nemesis has ``disk`` (or
+``options["storage"] == "disk"``), see :mod:`.sim_disk`.
 
 Faults (every kind of :data:`~jepsen_lite.runner.api.FAULT_KINDS`):
 
