@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import trio
 
-from consensus.errors import InvariantViolation
+from consensus.errors import ConsensusError, InvariantViolation
 from consensus.runtime import ReplicatedLog, open_log
 from consensus.runtime.clock import NodeClock
 from consensus.runtime.protocols import make_core
@@ -72,26 +72,31 @@ class SimHost:
     async def start(self) -> None:
         """Recover from storage and run the node (returns once it runs). If recovery
         refuses the storage, the node stays down and the refusal is recorded."""
+        cluster = self.cluster
+        spec = cluster.spec
+        rng = derive_rng(spec.seed, f"core-{self.node}-{self.incarnation + 1}")
         try:
             storage = self.disk.open()
             recovered = storage.recover()
-        except StorageError as exc:
-            self.refused = str(exc)
-            self.cluster.refusals.append((self.node, str(exc)))
-            self.note(f"recovery refused its storage, staying down: {exc}")
+            inner = make_core(
+                spec.protocol, self.node, cluster.nodes, rng, recovered, cluster.settings.timing
+            )
+        except (StorageError, ConsensusError, InvariantViolation, ValueError) as exc:
+            # damaged or inconsistent durable state: the store or the core refuses it
+            self.refused = f"{type(exc).__name__}: {exc}"
+            cluster.refusals.append((self.node, self.refused))
+            self.note(f"recovery refused its storage, staying down: {self.refused}")
             return
         self.refused = None
         self.incarnation += 1
-        await self.cluster.nursery.start(self._run, storage, recovered)
+        core = WatchedCore(inner, self.node, cluster.invariants)
+        await cluster.nursery.start(self._run, storage, recovered, core)
 
-    async def _run(self, storage: Any, recovered: Any, task_status: trio.TaskStatus[None]) -> None:
+    async def _run(
+        self, storage: Any, recovered: Any, core: WatchedCore, task_status: trio.TaskStatus[None]
+    ) -> None:
         cluster = self.cluster
         spec = cluster.spec
-        rng = derive_rng(spec.seed, f"core-{self.node}-{self.incarnation}")
-        inner = make_core(
-            spec.protocol, self.node, cluster.nodes, rng, recovered, cluster.settings.timing
-        )
-        core = WatchedCore(inner, self.node, cluster.invariants)
         machine = KvStateMachine()
         transport = cluster.network.endpoint(self.node)
         done = self._done = trio.Event()
