@@ -218,8 +218,11 @@ class SimCluster:
         return None if best is None else best[1]
 
     async def partition(self, blocked: frozenset[tuple[NodeId, NodeId]]) -> None:
-        for src, dst in sorted(blocked):
-            self.host(src), self.host(dst)
+        """Block the directed node-to-node links in ``blocked`` (``ValueError`` for an
+        unknown node); clients still reach every node."""
+        for link in blocked:
+            for node in link:
+                self.host(node)
         self.network.blocked = set(blocked)
         await trio.lowlevel.checkpoint()
 
