@@ -302,3 +302,17 @@ def test_bad_specs_get_one_line_errors(tmp_path: Path) -> None:
         run(tmp_path, main, options={"storage": "tape"})
     with pytest.raises(ValueError, match="does not exist"):
         run(tmp_path / "missing", main)
+
+
+def test_trio_scheduling_is_seeded_during_a_run_and_restored_after(tmp_path: Path) -> None:
+    import trio._core._run as trio_run
+
+    before = trio_run._r.getstate()
+
+    async def main(cluster: SimCluster) -> tuple[bool, float]:
+        await trio.lowlevel.checkpoint()
+        return trio_run._ALLOW_DETERMINISTIC_SCHEDULING, trio.current_time()
+
+    assert run(tmp_path, main) == (True, 0.0)
+    assert trio_run._ALLOW_DETERMINISTIC_SCHEDULING is False
+    assert trio_run._r.getstate() == before
