@@ -317,3 +317,17 @@ def test_trio_scheduling_is_seeded_during_a_run_and_restored_after(tmp_path: Pat
     assert run(tmp_path, main) == (True, 0.0)
     assert trio_run._ALLOW_DETERMINISTIC_SCHEDULING is allowed
     assert trio_run._r.getstate() == before
+
+
+def test_a_base_link_latency_slows_every_round_trip(tmp_path: Path) -> None:
+    async def main(cluster: SimCluster) -> float:
+        async with cluster.session() as kv:
+            await kv.put("k", b"0")
+            start = cluster.now()
+            for i in range(5):
+                await kv.put("k", str(i).encode())
+            return (cluster.now() - start) / 5
+
+    instant = run(tmp_path, main)
+    slow = run(tmp_path, main, options={"link_delay_ms": 5})
+    assert instant < 0.005 and slow >= 0.010  # leader -> follower -> leader: 2 x 5 ms

@@ -21,7 +21,8 @@ Faults (every kind of :data:`~jepsen_lite.runner.api.FAULT_KINDS`):
   default 0.1), ``delay`` (``delay_ms`` plus up to ``jitter_ms``, defaults 20 and 5),
   ``reorder`` (with probability ``p``, default 0.5, up to ``jitter_ms``, default 10, of
   extra delay, so later messages overtake). ``packet(None)``: back to the base latency
-  (``options["link_delay_ms"]``, default 0.5 ms, equal for all, so links are FIFO).
+  (``options["link_delay_ms"]``, default 0: a message between nodes takes no virtual
+  time unless a packet fault delays it; equal for all, so links are FIFO).
 - ``kill`` / ``restart``: the node's tasks are cancelled and its storage crashes (memory:
   unsynced writes lost; disk: see :mod:`.sim_disk`); restart rebuilds core, driver and
   state machine from what storage recovers. Recovery refusing damaged data leaves the
@@ -47,6 +48,7 @@ afterwards. Nothing iterates a set of strings.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -59,6 +61,7 @@ import trio.testing
 from consensus.client.client import ClientError
 from consensus.client.kv import KvSession
 from consensus.core import Role
+from consensus.messages import Message
 from consensus.runtime import DriverConfig
 from consensus.runtime.protocols import CoreTiming
 from consensus.transport import SimNetwork
@@ -91,7 +94,7 @@ class SimSettings:
     """The knobs of a sim run, from ``TestSpec.options`` (all optional):
     ``client_attempt_s`` (1.0) and ``client_timeout_s`` (5.0) of virtual time per client
     call, ``snapshot_wait_s`` (10.0) for :meth:`SimCluster.snapshots`, ``link_delay_ms``
-    (0.5) between nodes, ``storage`` (``memory``, or ``disk`` when the nemesis has
+    (0) between nodes, ``storage`` (``memory``, or ``disk`` when the nemesis has
     ``disk``), ``tick_s`` (0.01) and ``snapshot_entries`` (2000) of the driver."""
 
     attempt_s: float
@@ -116,7 +119,7 @@ class SimSettings:
             attempt_s=_float_option(options, "client_attempt_s", 1.0),
             total_s=_float_option(options, "client_timeout_s", 5.0),
             snapshot_wait_s=_float_option(options, "snapshot_wait_s", 10.0),
-            link_delay_s=_float_option(options, "link_delay_ms", 0.5) / 1000,
+            link_delay_s=_float_option(options, "link_delay_ms", 0.0) / 1000,
             storage=storage,
             timing=CoreTiming(
                 election_ticks=int(_float_option(options, "election_ticks", 10)),
@@ -128,6 +131,26 @@ class SimSettings:
                 snapshot_entries=int(_float_option(options, "snapshot_entries", 2000)),
             ),
         )
+
+
+class _Network(SimNetwork):
+    """``SimNetwork`` that hands a message with zero delay straight to its receiver
+    (in the sender's task) when nothing else is in flight, instead of through the
+    delivery task: the same order, one Trio scheduling pass less per message batch."""
+
+    def _submit(self, message: Message) -> None:
+        if self._heap or (message.src, message.dst) in self.blocked:
+            super()._submit(message)
+            return
+        delays = self.route(Packet(message, trio.current_time()), self.rng)
+        if len(delays) == 1 and delays[0] == 0:
+            self._deliver(message)
+            return
+        now = trio.current_time()
+        for delay in delays:
+            self._seq += 1
+            heapq.heappush(self._heap, (now + delay, self._seq, message))
+        self._wake.set()
 
 
 class SimCluster:
@@ -148,7 +171,7 @@ class SimCluster:
         self.link_delay_s = settings.link_delay_s
         self.storage_kind: str = settings.storage
         self.driver_config = settings.driver
-        self.network = SimNetwork(derive_seed(spec.seed, "network"), self._base_route)
+        self.network = _Network(derive_seed(spec.seed, "network"), self._base_route)
         self.invariants = Invariants(with_terms=spec.protocol == "raft")
         self.invariants.now = self.now
         self.refusals: list[tuple[NodeId, str]] = []
