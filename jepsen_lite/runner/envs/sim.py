@@ -56,7 +56,6 @@ from typing import Any, ClassVar, TypeVar, cast
 
 import attrs
 import trio
-import trio.testing
 
 from consensus.client.client import ClientError
 from consensus.client.kv import KvSession
