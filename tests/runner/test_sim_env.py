@@ -331,3 +331,31 @@ def test_a_base_link_latency_slows_every_round_trip(tmp_path: Path) -> None:
     instant = run(tmp_path, main)
     slow = run(tmp_path, main, options={"link_delay_ms": 5})
     assert instant < 0.005 and slow >= 0.010  # leader -> follower -> leader: 2 x 5 ms
+
+
+def test_the_leaders_clock_drives_the_store_and_a_fast_clock_speeds_it(tmp_path: Path) -> None:
+    from consensus.runtime import clock as clock_module
+
+    if not hasattr(clock_module, "run_clock_ticks"):
+        pytest.skip("this runtime has no leader clock ticks (the store uses client time)")
+
+    async def main(cluster: SimCluster) -> tuple[int, int]:
+        async with cluster.session() as kv:
+            await kv.put("a", b"1")
+        leader = await wait_leader(cluster)
+
+        def store_ms() -> int:
+            machine = cluster.host(leader).machine
+            assert machine is not None
+            return int(machine.sessions.clock_ms)
+
+        t0 = store_ms()
+        await trio.sleep(4)
+        t1 = store_ms()
+        for node in cluster.nodes:
+            await cluster.skew_clock(node, 0, 2.0)
+        await trio.sleep(4)
+        return t1 - t0, store_ms() - t1
+
+    normal, fast = run(tmp_path, main)
+    assert 3000 <= normal <= 4500 and 7000 <= fast <= 8500

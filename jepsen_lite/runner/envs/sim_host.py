@@ -17,6 +17,7 @@ import trio
 
 from consensus.errors import ConsensusError, InvariantViolation
 from consensus.runtime import ReplicatedLog, open_log
+from consensus.runtime import clock as _clock_module
 from consensus.runtime.clock import NodeClock
 from consensus.runtime.protocols import make_core
 from consensus.storage.base import StorageError
@@ -121,9 +122,11 @@ class SimHost:
                     clock=self.clock,
                 ) as log:
                     self.core, self.machine, self.log = core, machine, log
-                    task_status.started()
-                    started = True
-                    await trio.sleep_forever()
+                    async with trio.open_nursery() as nursery:
+                        self._start_clock_ticks(nursery, log, machine)
+                        task_status.started()
+                        started = True
+                        await trio.sleep_forever()
         except Exception as exc:  # a storage failure or a core bug stops this node only
             self._failed(exc)
             self.unclean = True
@@ -135,6 +138,21 @@ class SimHost:
             self._scope = None
             await transport.aclose()
             done.set()
+
+    def _start_clock_ticks(
+        self, nursery: trio.Nursery, log: ReplicatedLog, machine: KvStateMachine
+    ) -> None:
+        """Run the leader's clock ticks as a node process does, where this version of
+        the runtime has them (``consensus.runtime.clock.run_clock_ticks`` and the
+        store's ``clock_command``: the store's time comes from its leader's clock, so a
+        skewed clock rate moves session and lease expiry)."""
+        run_clock_ticks = getattr(_clock_module, "run_clock_ticks", None)
+        clock_command = getattr(machine, "clock_command", None)
+        if run_clock_ticks is None or clock_command is None:
+            return
+        nursery.start_soon(
+            run_clock_ticks, log.driver.is_leader, log.propose, clock_command, self.clock
+        )
 
     def _failed(self, exc: BaseException) -> None:
         leaves = _leaves(exc)
