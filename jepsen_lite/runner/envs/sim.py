@@ -1,0 +1,397 @@
+"""The ``sim`` environment: a whole cluster in one process, on virtual time.
+
+:class:`SimEnvironment` runs ``main(cluster)`` under ``trio.run`` on virtual time
+(:class:`JumpingClock`, which behaves as ``trio.testing.MockClock(autojump_threshold=0)``
+in fewer scheduler passes): whenever every task waits, the clock jumps to the next
+deadline, so a minute of cluster time takes as long as the work in it. What runs is the
+real code: the protocol cores (``make_core``), the Trio driver (``open_log`` with
+``sync_in_thread=False``), the key-value state machine (``KvStateMachine``), and the
+client session logic (``KvSession``) over an in-process backend (:mod:`.sim_client`).
+Nodes talk over a :class:`~consensus.transport.SimNetwork`; their storage is in memory,
+or the real file WAL on a simulated disk when the test's nemesis has ``disk`` (or
+``options["storage"] == "disk"``), see :mod:`.sim_disk`.
+
+Faults (every kind of :data:`~jepsen_lite.runner.api.FAULT_KINDS`):
+
+- ``partition(blocked)``: the network drops messages on the blocked directed links
+  (checked when sent and again when due). Client->node traffic is *not* partitioned: a
+  client reaches every live node, as in Jepsen, where clients run beside the nodes.
+- ``packet(fault)``: a routing hook on every node-to-node message: ``loss`` (drop with
+  probability ``p``, default 0.1), ``duplicate`` (a second copy with probability ``p``,
+  default 0.1), ``delay`` (``delay_ms`` plus up to ``jitter_ms``, defaults 20 and 5),
+  ``reorder`` (with probability ``p``, default 0.5, up to ``jitter_ms``, default 10, of
+  extra delay, so later messages overtake). ``packet(None)``: back to the base latency
+  (``options["link_delay_ms"]``, default 0: a message between nodes takes no virtual
+  time unless a packet fault delays it; equal for all, so links are FIFO).
+- ``kill`` / ``restart``: the node's tasks are cancelled and its storage crashes (memory:
+  unsynced writes lost; disk: see :mod:`.sim_disk`); restart rebuilds core, driver and
+  state machine from what storage recovers. Recovery refusing damaged data leaves the
+  node down; the refusal is written to the node's log and kept in
+  :attr:`SimCluster.refusals`.
+- ``pause`` / ``resume``: the node keeps its state but does nothing: its ticks stop,
+  messages sent to it queue in its inbox (delivered in order on resume), clients get no
+  answer from it (see :class:`~.sim_invariants.WatchedCore`).
+- ``skew_clock(node, offset_ms, rate)`` / ``reset_clock``: the node's
+  :class:`~consensus.runtime.clock.NodeClock` (base: a fixed epoch plus Trio time), kept
+  across restarts; the driver's tick pace follows its rate.
+- ``disk_fault(node, fault)``: armed for the node's next crash (disk storage only).
+
+Determinism: all randomness comes from streams derived from the test's seed (network,
+cores, clients, disks), and Trio's own scheduler randomness (the module-level
+``random.Random`` of ``trio._core._run``) is seeded from ``derive_seed(seed, "trio")``
+for the run, with ``_ALLOW_DETERMINISTIC_SCHEDULING`` on, so each batch of runnable
+tasks is first sorted by task creation order (not by timer-heap order, which ties on
+``id()`` of cancel scopes) and then shuffled by that seeded stream. Both are restored
+afterwards. Nothing iterates a set of strings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import os
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar, cast
+
+import attrs
+import trio
+
+from consensus.client.client import ClientError
+from consensus.client.kv import KvSession
+from consensus.core import Role
+from consensus.messages import Message
+from consensus.runtime import DriverConfig
+from consensus.runtime.protocols import CoreTiming
+from consensus.transport import SimNetwork
+from consensus.transport.sim import Packet
+from consensus.types import NodeId
+
+from ..api import FAULT_KINDS, Cluster, Fault, TestSpec, derive_rng, derive_seed
+from ..broken import broken
+from .sim_client import SimBackend
+from .sim_host import SimHost
+from .sim_invariants import Invariants
+from .sim_trio import JumpingClock, deterministic_trio
+
+T = TypeVar("T")
+
+EPOCH_S = 1_700_000_000.0
+"""The wall-clock reading of virtual time 0 (node clocks and client ``now_ms``)."""
+PACKET_SHAPES: tuple[str, ...] = ("loss", "duplicate", "delay", "reorder")
+
+
+def _float_option(options: Mapping[str, Any], name: str, default: float) -> float:
+    value = options.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"option {name} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+@attrs.frozen(slots=True)
+class SimSettings:
+    """The knobs of a sim run, from ``TestSpec.options`` (all optional):
+    ``client_attempt_s`` (1.0) and ``client_timeout_s`` (5.0) of virtual time per client
+    call, ``snapshot_wait_s`` (10.0) for :meth:`SimCluster.snapshots`, ``link_delay_ms``
+    (0) between nodes, ``storage`` (``memory``, or ``disk`` when the nemesis has
+    ``disk``), ``tick_s`` (0.01) and ``snapshot_entries`` (2000) of the driver."""
+
+    attempt_s: float
+    total_s: float
+    snapshot_wait_s: float
+    link_delay_s: float
+    storage: str
+    driver: DriverConfig
+    timing: CoreTiming
+
+    @classmethod
+    def of(cls, spec: TestSpec) -> SimSettings:
+        """Read and check ``spec.options``: ``ValueError`` naming a bad one."""
+        options = spec.options
+        storage = options.get("storage", "disk" if "disk" in spec.nemesis else "memory")
+        if storage not in ("memory", "disk"):
+            raise ValueError(f"option storage must be 'memory' or 'disk', got {storage!r}")
+        tick_s = _float_option(options, "tick_s", 0.01)
+        if tick_s <= 0:
+            raise ValueError(f"option tick_s must be > 0, got {tick_s}")
+        return cls(
+            attempt_s=_float_option(options, "client_attempt_s", 1.0),
+            total_s=_float_option(options, "client_timeout_s", 5.0),
+            snapshot_wait_s=_float_option(options, "snapshot_wait_s", 10.0),
+            link_delay_s=_float_option(options, "link_delay_ms", 0.0) / 1000,
+            storage=storage,
+            timing=CoreTiming(
+                election_ticks=int(_float_option(options, "election_ticks", 10)),
+                heartbeat_ticks=int(_float_option(options, "heartbeat_ticks", 2)),
+            ),
+            driver=DriverConfig(
+                tick_s=tick_s,
+                sync_in_thread=False,
+                snapshot_entries=int(_float_option(options, "snapshot_entries", 2000)),
+            ),
+        )
+
+
+class _Network(SimNetwork):
+    """``SimNetwork`` that hands a message with zero delay straight to its receiver
+    (in the sender's task) when nothing else is in flight, instead of through the
+    delivery task: the same order, one Trio scheduling pass less per message batch."""
+
+    def _submit(self, message: Message) -> None:
+        if self._heap or (message.src, message.dst) in self.blocked:
+            super()._submit(message)
+            return
+        delays = self.route(Packet(message, trio.current_time()), self.rng)
+        if len(delays) == 1 and delays[0] == 0:
+            self._deliver(message)
+            return
+        now = trio.current_time()
+        for delay in delays:
+            self._seq += 1
+            heapq.heappush(self._heap, (now + delay, self._seq, message))
+        self._wake.set()
+
+
+class SimCluster:
+    """A running simulated cluster (implements :class:`~jepsen_lite.runner.api.Cluster`;
+    see the module docstring for what each fault does)."""
+
+    def __init__(
+        self, spec: TestSpec, run_dir: str, nursery: trio.Nursery, settings: SimSettings
+    ) -> None:
+        self.spec = spec
+        self.nodes: tuple[NodeId, ...] = tuple(range(1, spec.nodes + 1))
+        self.nursery = nursery
+        self.started_at = trio.current_time()
+        self.settings = settings
+        self.attempt_s = settings.attempt_s
+        self.total_s = settings.total_s
+        self.snapshot_wait_s = settings.snapshot_wait_s
+        self.link_delay_s = settings.link_delay_s
+        self.storage_kind: str = settings.storage
+        self.driver_config = settings.driver
+        self.network = _Network(derive_seed(spec.seed, "network"), self._base_route)
+        self.invariants = Invariants(with_terms=spec.protocol == "raft")
+        self.invariants.now = self.now
+        self.refusals: list[tuple[NodeId, str]] = []
+        """(node, reason) each time recovery refused a node's damaged storage."""
+        self.hosts: dict[NodeId, SimHost] = {
+            node: SimHost(self, node, os.path.join(run_dir, f"node-{node}.log"))
+            for node in self.nodes
+        }
+        self._clients = 0
+
+    # -- plumbing -------------------------------------------------------------------
+    def host(self, node: NodeId) -> SimHost:
+        try:
+            return self.hosts[node]
+        except KeyError:
+            nodes = f"{self.nodes[0]}..{self.nodes[-1]}"
+            raise ValueError(f"no node {node!r}: nodes are {nodes}") from None
+
+    def clock_base(self) -> float:
+        return EPOCH_S + trio.current_time()
+
+    def _base_route(self, packet: Packet, rng: random.Random) -> Sequence[float]:
+        return (self.link_delay_s,)
+
+    async def start(self) -> None:
+        self.nursery.start_soon(self.network.run)
+        for node in self.nodes:
+            await self.hosts[node].start()
+
+    def close(self) -> None:
+        for host in self.hosts.values():
+            host.close_log_file()
+
+    # -- Cluster --------------------------------------------------------------------
+    def now(self) -> float:
+        """Virtual seconds since the cluster started."""
+        return trio.current_time() - self.started_at
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[KvSession]:
+        """A client session over a new :class:`SimBackend` with its own seeded stream;
+        on a normal exit the session is closed in the store (best effort)."""
+        self._clients += 1
+        backend = SimBackend(
+            self,
+            derive_rng(self.spec.seed, f"client-{self._clients}"),
+            attempt_s=self.attempt_s,
+            total_s=self.total_s,
+            delay_s=(0.0002, 0.001),
+        )
+        kv = KvSession(backend, now_ms=lambda: int(self.clock_base() * 1000))
+        yield kv
+        with contextlib.suppress(ClientError):
+            await kv.close()
+
+    async def leader(self) -> NodeId | None:
+        """The live node that says it leads in the highest term."""
+        await trio.lowlevel.checkpoint()
+        best: tuple[int, NodeId] | None = None
+        for node in self.nodes:
+            log = self.hosts[node].log
+            if log is None:
+                continue
+            status = log.status()
+            if status.role == Role.LEADER.value and (best is None or status.term > best[0]):
+                best = (status.term, node)
+        return None if best is None else best[1]
+
+    async def partition(self, blocked: frozenset[tuple[NodeId, NodeId]]) -> None:
+        """Block the directed node-to-node links in ``blocked`` (``ValueError`` for an
+        unknown node); clients still reach every node."""
+        for link in blocked:
+            for node in link:
+                self.host(node)
+        self.network.blocked = set(blocked)
+        await trio.lowlevel.checkpoint()
+
+    async def heal_network(self) -> None:
+        self.network.heal()
+        await trio.lowlevel.checkpoint()
+
+    async def packet(self, fault: Fault | None) -> None:
+        self.network.route = self._base_route if fault is None else self._packet_route(fault)
+        await trio.lowlevel.checkpoint()
+
+    def _packet_route(self, fault: Fault) -> Callable[[Packet, random.Random], Sequence[float]]:
+        base = self.link_delay_s
+        params = fault.params
+        shape = fault.shape
+        if shape not in PACKET_SHAPES:
+            raise ValueError(
+                f"unknown packet fault shape {shape!r}: choose one of {', '.join(PACKET_SHAPES)}"
+            )
+        p = _float_option(params, "p", {"loss": 0.1, "duplicate": 0.1}.get(shape, 0.5))
+        if p > 1:
+            raise ValueError(f"packet fault p must be a probability in [0, 1], got {p}")
+        delay = _float_option(params, "delay_ms", 20.0) / 1000
+        jitter = _float_option(params, "jitter_ms", 5.0 if shape == "delay" else 10.0) / 1000
+
+        def route(packet: Packet, rng: random.Random) -> Sequence[float]:
+            if shape == "loss":
+                return () if rng.random() < p else (base,)
+            if shape == "duplicate":
+                return (base, base + rng.uniform(0, jitter)) if rng.random() < p else (base,)
+            if shape == "delay":
+                return (base + delay + rng.uniform(0, jitter),)
+            return (base + rng.uniform(0, jitter),) if rng.random() < p else (base,)
+
+        return route
+
+    async def kill(self, node: NodeId) -> None:
+        await self.host(node).kill()
+
+    async def restart(self, node: NodeId) -> None:
+        await self.host(node).restart()
+
+    async def pause(self, node: NodeId) -> None:
+        self.host(node).pause()
+        await trio.lowlevel.checkpoint()
+
+    async def resume(self, node: NodeId) -> None:
+        self.host(node).resume()
+        await trio.lowlevel.checkpoint()
+
+    async def skew_clock(self, node: NodeId, offset_ms: float, rate: float) -> None:
+        self.host(node).skew_clock(offset_ms, rate)
+        await trio.lowlevel.checkpoint()
+
+    async def reset_clock(self, node: NodeId) -> None:
+        self.host(node).reset_clock()
+        await trio.lowlevel.checkpoint()
+
+    async def disk_fault(self, node: NodeId, fault: Fault) -> None:
+        self.host(node).disk_fault(fault)
+        await trio.lowlevel.checkpoint()
+
+    async def snapshots(self) -> Mapping[NodeId, bytes | None]:
+        """Wait (at most ``snapshot_wait_s`` of virtual time) until every live node has
+        applied exactly the leader's commit index, then each node's state-machine
+        snapshot: ``None`` for a node that is down, paused or did not catch up."""
+        with trio.move_on_after(self.snapshot_wait_s):
+            while not self._caught_up():
+                await trio.sleep(self.driver_config.tick_s)
+        target = self._leader_commit()
+        result: dict[NodeId, bytes | None] = {}
+        for node in self.nodes:
+            host = self.hosts[node]
+            log = host.log
+            if log is None or host.paused or log.status().applied_index != target:
+                result[node] = None
+            else:
+                result[node] = host.machine_snapshot()
+        return result
+
+    def _leader_commit(self) -> int | None:
+        best: tuple[int, int] | None = None
+        for node in self.nodes:
+            log = self.hosts[node].log
+            if log is None or self.hosts[node].paused:
+                continue
+            status = log.status()
+            if status.role == Role.LEADER.value and (best is None or status.term > best[0]):
+                best = (status.term, status.commit_index)
+        return None if best is None else best[1]
+
+    def _caught_up(self) -> bool:
+        target = self._leader_commit()
+        if target is None:
+            return False
+        for node in self.nodes:
+            host = self.hosts[node]
+            log = host.log
+            if log is not None and not host.paused and log.status().applied_index != target:
+                return False
+        return True
+
+    def invariant_violations(self) -> tuple[str, ...]:
+        """The simulator's verdict so far: state-machine and election safety breaches."""
+        return tuple(self.invariants.violations)
+
+
+class SimEnvironment:
+    """``--env sim`` (see the module docstring)."""
+
+    name: ClassVar[str] = "sim"
+    faults: ClassVar[frozenset[str]] = frozenset(FAULT_KINDS)
+
+    def clock(self) -> trio.abc.Clock:
+        """The virtual clock of a run (see :class:`JumpingClock`)."""
+        return JumpingClock()
+
+    def run(self, spec: TestSpec, run_dir: str, main: Callable[[Cluster], Awaitable[T]]) -> T:
+        """Build the cluster of ``spec``, run ``main(cluster)`` on virtual time and return
+        its result; ``ValueError`` for a spec it cannot run."""
+        if spec.protocol not in ("raft", "multipaxos"):
+            raise ValueError(f"unknown protocol {spec.protocol!r}: choose one of raft, multipaxos")
+        if spec.nodes < 1:
+            raise ValueError(f"a cluster needs at least 1 node, got {spec.nodes}")
+        if not os.path.isdir(run_dir):
+            raise ValueError(f"run folder {run_dir!r} does not exist")
+        settings = SimSettings.of(spec)
+        switch = broken(spec.options.get("broken"))
+
+        async def body() -> T:
+            # main's own exception is raised as it is, not wrapped in the nursery's
+            # exception group (node tasks catch their own errors, see sim_host).
+            error: Exception | None = None
+            result: T | None = None
+            async with trio.open_nursery() as nursery:
+                cluster = SimCluster(spec, run_dir, nursery, settings)
+                try:
+                    await cluster.start()
+                    result = await main(cluster)
+                except Exception as exc:
+                    error = exc
+                finally:
+                    nursery.cancel_scope.cancel()
+                    cluster.close()
+            if error is not None:
+                raise error
+            return cast(T, result)
+
+        with switch, deterministic_trio(derive_seed(spec.seed, "trio")):
+            return trio.run(body, clock=self.clock())
