@@ -181,7 +181,9 @@ class HistoryWriter:
 
     def nemesis(self, f: str, value: Mapping[str, Any], time: int | None = None) -> None:
         """Write one nemesis (fault) event, stamped now unless ``time`` is given."""
-        self._stream.write(nemesis_to_json(f, value, self._clock() if time is None else time) + "\n")
+        self._stream.write(
+            nemesis_to_json(f, value, self._clock() if time is None else time) + "\n"
+        )
 
     def invoke(self, process: Process, f: str, value: Value = None, key: Value = None) -> Event:
         """Write an ``invoke`` event stamped now."""

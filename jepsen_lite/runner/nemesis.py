@@ -65,7 +65,9 @@ class NemesisError(ValueError):
     """A nemesis that cannot run: an unknown kind, or one the environment lacks."""
 
 
-def resolve_kinds(nemesis: Iterable[str], supported: Iterable[str], env: str = "") -> frozenset[str]:
+def resolve_kinds(
+    nemesis: Iterable[str], supported: Iterable[str], env: str = ""
+) -> frozenset[str]:
     """The fault kinds to run: ``nemesis`` itself, or with ``"all"`` every kind in
     ``supported`` (plus any others named). ``NemesisError`` for an unknown kind or a kind
     ``supported`` lacks, naming it and what the environment ``env`` supports."""

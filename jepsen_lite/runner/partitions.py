@@ -101,7 +101,9 @@ def blocked_links(fault: Fault, nodes: Sequence[NodeId], leader: NodeId | None =
         size = (len(everyone) - 1) // 2
         middle, rest = fault.nodes[0], fault.nodes[1:]
         return bridge(middle, rest[:size], rest[size:])
-    raise ValueError(f"unknown partition shape {shape!r}: choose one of {', '.join(PARTITION_SHAPES)}")
+    raise ValueError(
+        f"unknown partition shape {shape!r}: choose one of {', '.join(PARTITION_SHAPES)}"
+    )
 
 
 def plan_partition(shape: str, nodes: Sequence[NodeId], rng: random.Random) -> tuple[NodeId, ...]:
@@ -117,7 +119,9 @@ def plan_partition(shape: str, nodes: Sequence[NodeId], rng: random.Random) -> t
         return tuple(sorted(order[: len(order) // 2]))
     if shape in ("majority-ring", "bridge"):
         return tuple(order)
-    raise ValueError(f"unknown partition shape {shape!r}: choose one of {', '.join(PARTITION_SHAPES)}")
+    raise ValueError(
+        f"unknown partition shape {shape!r}: choose one of {', '.join(PARTITION_SHAPES)}"
+    )
 
 
 def links_json(links: Links) -> list[list[NodeId]]:
