@@ -48,7 +48,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -161,6 +162,7 @@ class ClientRun:
         self.events: list[Event] = []
         self.counts = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
         self.skipped = 0
+        self.session_close_errors = 0
         self.next_process = spec.concurrency
         self.phase = "main"
         self.phases: dict[str, tuple[float, float]] = {}
@@ -306,9 +308,27 @@ class ClientRun:
                 return
             slot.process = self._new_process()
 
-    def _session(self) -> Any:
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[KvSession]:
+        """A fresh session; a failure (or hang) while closing it is counted in
+        ``session_close_errors``, not raised: a retired process's session may well be
+        unreachable."""
         assert self._cluster is not None
-        return self._cluster.session()
+        manager = self._cluster.session()
+        kv = await manager.__aenter__()
+        try:
+            yield kv
+        except BaseException as exc:
+            if not await manager.__aexit__(type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            with trio.move_on_after(self.op_timeout) as scope:
+                try:
+                    await manager.__aexit__(None, None, None)
+                except Exception:
+                    self.session_close_errors += 1
+            if scope.cancelled_caught:
+                self.session_close_errors += 1
 
     def _new_process(self) -> int:
         process = self.next_process

@@ -250,7 +250,10 @@ def results_json(result: RunResult) -> dict[str, Any]:
         "faults": [a.to_json() for a in result.faults],
         "fault_kinds": sorted(result.kinds),
         "heal": list(result.heal_actions),
-        "phases": {name: [round(a, 6), round(b, 6)] for name, (a, b) in result.phases.items()},
+        "phases": [
+            {"name": name, "start_s": round(a, 6), "end_s": round(b, 6)}
+            for name, (a, b) in result.phases.items()
+        ],
         "timings": dict(result.timings),
         "snapshot_error": result.snapshot_error,
         "replay": list(result.replay),
