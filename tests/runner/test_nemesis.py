@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -116,7 +117,7 @@ def test_schedule_is_seeded_bounded_and_keeps_a_majority_up() -> None:
         assert 0 <= window.start_s < window.end_s <= spec.time_limit_s
     for kind in FAULT_KINDS:
         own = sorted((w for w in first if w.fault.kind == kind), key=lambda w: w.start_s)
-        assert all(a.end_s <= b.start_s for a, b in zip(own, own[1:], strict=False)), kind
+        assert all(a.end_s <= b.start_s for a, b in itertools.pairwise(own)), kind
     for seed in range(30):
         windows = schedule(spec, derive_rng(seed, "nemesis"))
         down = [w for w in windows if w.fault.kind in DOWN_KINDS]
