@@ -1,4 +1,5 @@
-"""The ``jepsen-lite`` command: ``check`` recorded histories.
+"""The ``jepsen-lite`` command: ``check`` recorded histories, ``run`` tests (and
+``replay`` them).
 
 ``main(argv)`` returns the exit status instead of exiting, so tests can call it. A bad
 command line is bad input: exit status 3, like a malformed history (argparse's own 2
@@ -12,6 +13,7 @@ import sys
 from typing import NoReturn
 
 from .check_cli import EXIT_BAD_INPUT, add_check_parser
+from .run_cli import add_run_parsers
 
 
 class _UsageError(Exception):
@@ -27,10 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = _Parser(
         prog="jepsen-lite",
-        description="A Jepsen-style linearizability checker for recorded histories.",
+        description="A Jepsen-style fault injector and linearizability checker.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     add_check_parser(subparsers)
+    add_run_parsers(subparsers)
     return parser
 
 
