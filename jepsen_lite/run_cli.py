@@ -236,7 +236,7 @@ def run_command(
     except (BadOption, RunError) as exc:
         print(f"jepsen-lite run: error: {exc}", file=err)
         return EXIT_ERROR
-    console = Console(file=out, highlight=False)
+    console = Console(file=out, highlight=False, soft_wrap=True)
     worst = 0
     for seed in seeds:
         spec = attrs.evolve(base, seed=seed)
@@ -393,7 +393,7 @@ def replay_command(
         )
         return EXIT_ERROR
     out_dir = Path(args.out) if args.out is not None else stored.resolve().parent.parent
-    console = Console(file=out, highlight=False)
+    console = Console(file=out, highlight=False, soft_wrap=True)
     status, result = _run_one(spec, env, out_dir, console, err)
     if result is None:
         return status

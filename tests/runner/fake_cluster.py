@@ -26,7 +26,7 @@ import trio.testing
 
 from consensus.client.kv import KvSession
 from consensus.client.protocol import Consistency
-from jepsen_lite.runner.api import FAULT_KINDS, Fault, NodeId, TestSpec
+from jepsen_lite.runner.api import FAULT_KINDS, Fault, NodeId, TestSpec, derive_seed
 
 from .fakes import LocalBackend, local_session
 
@@ -184,4 +184,12 @@ class FakeEnvironment:
                 Path(run_dir, f"node-{node}.log").write_text(f"fake node {node}\n")
             return result
 
-        return trio.run(body, clock=trio.testing.MockClock(autojump_threshold=0))
+        # Trio shuffles each scheduling batch with a module-level generator: seed it, so
+        # the same spec gives the same history (what the sim environment does too)
+        scheduler = trio._core._run._r
+        saved = scheduler.getstate()
+        scheduler.seed(derive_seed(spec.seed, "trio"))
+        try:
+            return trio.run(body, clock=trio.testing.MockClock(autojump_threshold=0))
+        finally:
+            scheduler.setstate(saved)

@@ -321,4 +321,3 @@ def test_an_exhausted_generator_ends_invoking(
     register(monkeypatch)
     result = run(small_spec(ops_per_key=4, keys=3), tmp_path)  # 12 operations in all
     assert result.counts["invoke"] == 12 + 1  # + the final read
-
