@@ -168,7 +168,7 @@ def test_replay_reproduces_the_history_byte_for_byte(
     assert main(["replay", str(first)]) == 0
     out = capsys.readouterr().out
     assert f"byte-identical to {first / 'history.jsonl'}" in out
-    second = [f for f in folders(tmp_path) if f != first][0]
+    second = next(f for f in folders(tmp_path) if f != first)
     assert (first / "history.jsonl").read_bytes() == (second / "history.jsonl").read_bytes()
     # a stored history that does not match is reported, with the first differing line
     lines = (first / "history.jsonl").read_text().splitlines(keepends=True)
