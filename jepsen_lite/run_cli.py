@@ -296,7 +296,7 @@ class _ProgressDisplay:
 
 
 def progress_text(progress: Progress) -> Text:
-    """One progress line: phase, times, operation counts, faults in effect."""
+    """Two progress lines: phase, times and operation counts; faults in effect."""
     counts = progress.counts
     faults = ", ".join(progress.active_faults) or "none"
     return Text.assemble(
@@ -308,7 +308,7 @@ def progress_text(progress: Progress) -> Text:
         (f"fail {counts.get('fail', 0)}", "yellow"),
         " ",
         (f"info {counts.get('info', 0)}", "magenta"),
-        f"   faults {progress.faults_started} started, active: {faults}",
+        f"\n         faults: {progress.faults_started} started; in effect: {faults}",
     )
 
 
