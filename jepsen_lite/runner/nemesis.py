@@ -26,8 +26,13 @@ so a majority stays up and the cluster can make progress. Shapes and parameters:
   (``delay_ms`` 5-50, ``jitter_ms`` up to the delay), ``reorder`` (``p`` 0.1-0.5,
   ``delay_ms`` 10-30, ``jitter_ms`` up to the delay); every packet fault carries all three
   params (0 where unused); ended by ``packet(None)``;
-- ``disk``: one node; ``lose-unsynced``, ``torn-write``, ``bit-flip``; applied as
-  ``disk_fault`` then ``kill``, ended by ``restart`` (where the damage shows).
+- ``disk``: ``lose-unsynced``, ``torn-write``, ``bit-flip``; applied as ``disk_fault``
+  then ``kill``, ended by ``restart`` (where the damage shows). A node whose recovery
+  refuses damaged data may stay down for good (the environment's choice, as a real node
+  with a corrupt log would), so every disk fault of a test hits one *disk victim* drawn
+  from the seed, which no kill or pause targets, and the other down kinds then keep to
+  ``max(1, max_down - 1)`` open windows: with the victim dead for good, a majority still
+  comes back at heal.
 
 **Executor.** :class:`NemesisExecutor` applies each window's start and end through the
 ``Cluster`` methods at its environment time, and records a nemesis event for each (what
@@ -107,15 +112,19 @@ def max_down(spec: TestSpec) -> int:
     return value
 
 
-def _fault(kind: str, nodes: Sequence[NodeId], rng: random.Random) -> Fault:
-    """One fault of ``kind`` with its shape, targets and parameters drawn from ``rng``."""
+def _fault(
+    kind: str, nodes: Sequence[NodeId], rng: random.Random, victim: NodeId | None = None
+) -> Fault:
+    """One fault of ``kind`` with its shape, targets and parameters drawn from ``rng``;
+    ``victim`` is the disk victim (the target of disk faults, never of kill or pause)."""
     if kind == "partition":
         shape = rng.choice(PARTITION_SHAPES)
         return Fault(kind, shape, plan_partition(shape, nodes, rng))
     if kind in ("kill", "pause"):
         if rng.random() < 1 / 3:
             return Fault(kind, "leader")
-        return Fault(kind, "node", (rng.choice(nodes),))
+        others = [n for n in nodes if n != victim] or list(nodes)
+        return Fault(kind, "node", (rng.choice(others),))
     if kind == "clock":
         shape = rng.choice(CLOCK_SHAPES)
         node = (rng.choice(nodes),)
@@ -141,7 +150,7 @@ def _fault(kind: str, nodes: Sequence[NodeId], rng: random.Random) -> Fault:
             jitter = round(rng.uniform(0.0, delay), 1)
         return Fault(kind, shape, (), {"p": p, "delay_ms": delay, "jitter_ms": jitter})
     if kind == "disk":
-        return Fault(kind, rng.choice(DISK_SHAPES), (rng.choice(nodes),))
+        return Fault(kind, rng.choice(DISK_SHAPES), (victim if victim else rng.choice(nodes),))
     raise NemesisError(f"unknown fault kind {kind!r}")
 
 
@@ -157,6 +166,7 @@ def schedule(
     nodes = tuple(range(1, spec.nodes + 1))
     limit = spec.time_limit_s
     (gap_lo, gap_hi), (dur_lo, dur_hi) = _timing(limit)
+    victim = random.Random(rng.getrandbits(64)).choice(nodes) if "disk" in chosen else None
     windows: list[FaultWindow] = []
     for kind in FAULT_KINDS:  # fixed order: the schedule does not depend on set order
         if kind not in chosen:
@@ -165,23 +175,25 @@ def schedule(
         t = kind_rng.uniform(0.5 * gap_lo, gap_hi)
         while t < limit:
             end = min(limit, t + kind_rng.uniform(dur_lo, dur_hi))
-            windows.append(FaultWindow(round(t, 3), round(end, 3), _fault(kind, nodes, kind_rng)))
+            fault = _fault(kind, nodes, kind_rng, victim)
+            windows.append(FaultWindow(round(t, 3), round(end, 3), fault))
             t = end + kind_rng.uniform(gap_lo, gap_hi)
     windows.sort(key=lambda w: (w.start_s, FAULT_KINDS.index(w.fault.kind)))
-    return _limit_down(windows, max_down(spec))
+    bound = max_down(spec)
+    others = max(1, bound - 1) if victim is not None else bound
+    return _limit_down(windows, bound, others)
 
 
-def _limit_down(windows: Sequence[FaultWindow], bound: int) -> tuple[FaultWindow, ...]:
-    """Drop down-kind windows that would have more than ``bound`` open at once."""
+def _limit_down(windows: Sequence[FaultWindow], bound: int, others: int) -> tuple[FaultWindow, ...]:
+    """Drop down-kind windows that would have more than ``bound`` open at once, or more
+    than ``others`` kill/pause windows."""
     kept: list[FaultWindow] = []
     for window in windows:
-        if window.fault.kind in DOWN_KINDS:
-            open_now = sum(
-                1
-                for other in kept
-                if other.fault.kind in DOWN_KINDS and other.end_s > window.start_s
-            )
-            if open_now >= bound:
+        kind = window.fault.kind
+        if kind in DOWN_KINDS:
+            open_now = [o for o in kept if o.fault.kind in DOWN_KINDS and o.end_s > window.start_s]
+            not_disk = sum(1 for o in open_now if o.fault.kind != "disk")
+            if len(open_now) >= bound or (kind != "disk" and not_disk >= others):
                 continue
         kept.append(window)
     return tuple(kept)
@@ -245,6 +257,8 @@ class NemesisExecutor:
         self.partitioned = False
         self.packet_on = False
         self.finished = trio.Event()
+        self.protected: frozenset[NodeId] = frozenset()
+        """Disk victims: never the target of a kill or pause."""
 
     @property
     def active(self) -> tuple[AppliedFault, ...]:
@@ -258,6 +272,9 @@ class NemesisExecutor:
     async def run(self, windows: Sequence[FaultWindow]) -> None:
         """Apply each window's start and end at its time (ends first at equal times);
         sets :attr:`finished` when the last one is done."""
+        self.protected = frozenset(
+            w.fault.nodes[0] for w in windows if w.fault.kind == "disk" and w.fault.nodes
+        )
         steps: list[tuple[float, int, int]] = []
         for index, window in enumerate(windows):
             steps.append((window.start_s, 1, index))
@@ -281,6 +298,8 @@ class NemesisExecutor:
     async def _target(self, fault: Fault) -> NodeId:
         """The node a single-node fault acts on now (see the module doc)."""
         up = self._up()
+        if fault.kind != "disk":
+            up = [n for n in up if n not in self.protected] or up
         if not up:
             raise RuntimeError("nemesis: every node is already down")
         if fault.shape == "leader":

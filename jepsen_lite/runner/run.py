@@ -128,20 +128,25 @@ def run_test(
     progress: Callable[[Progress], None] | None = None,
 ) -> RunResult:
     """Run ``spec`` in ``env`` with its folder ``run_dir`` (existing, empty); see the module
-    doc. ``progress`` is called at every event. ``RunError`` if the spec cannot run or the
+    doc. ``progress`` is called at every event. The environment and the workload get
+``spec`` with its nemesis resolved to the concrete kinds (``all`` replaced);
+``test.json`` keeps it as given. ``RunError`` if the spec cannot run or the
     environment fails (``results.json`` then records the error)."""
     folder = Path(run_dir)
     prepared = prepare(spec, env)
     write_test_json(folder, spec)
     replay = replay_command(spec, folder.parent.parent.resolve())
     write_replay_sh(folder, replay)
+    # the environment sees the concrete kinds ("all" resolved), so that it can prepare
+    # for each (the sim environment puts nodes on disk-backed storage for disk faults)
+    env_spec = attrs.evolve(spec, nemesis=prepared.kinds)
     wall_start = time.monotonic()
     with HistoryWriter.open(folder / "history.jsonl") as writer:
         client = ClientRun(
-            spec, prepared.workload, prepared.windows, prepared.kinds, writer, progress
+            env_spec, prepared.workload, prepared.windows, prepared.kinds, writer, progress
         )
         try:
-            outcome = env.run(spec, str(folder), client.main)
+            outcome = env.run(env_spec, str(folder), client.main)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:

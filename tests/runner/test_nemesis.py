@@ -215,3 +215,27 @@ async def test_heal_undoes_whatever_is_in_effect(autojump_clock: Any) -> None:
     assert names.count("restart") == 1 and "reset_clock" in names and "heal_network" in names
     assert not cluster.killed and actions == ["heal-network"]
     assert events[-1] == ("heal", {"actions": ["heal-network"]})
+
+
+def test_disk_faults_hit_one_victim_that_kill_and_pause_spare() -> None:
+    spec = TestSpec(nodes=5, time_limit_s=300.0)
+    for seed in range(10):
+        windows = schedule(spec, derive_rng(seed, "nemesis"))
+        victims = {w.fault.nodes[0] for w in windows if w.fault.kind == "disk"}
+        assert len(victims) == 1
+        planned = {
+            w.fault.nodes[0] for w in windows if w.fault.kind in ("kill", "pause") and w.fault.nodes
+        }
+        assert not planned & victims
+        others = [w for w in windows if w.fault.kind in ("kill", "pause")]
+        assert _overlap_max(others) <= 1  # max_down 2, one kept for the victim
+
+
+async def test_leader_faults_spare_the_disk_victim(autojump_clock: Any) -> None:
+    cluster = FakeCluster(5)  # the fake's leader is node 1
+    executor = NemesisExecutor(
+        cluster, cluster.now, lambda f, v: None, random.Random(4), frozenset(FAULT_KINDS)
+    )
+    await executor.run([_w(0.1, 0.2, "disk", "bit-flip", (1,)), _w(0.5, 1.0, "kill", "leader")])
+    kills = [args[0] for _, name, args in cluster.calls if name == "kill"]
+    assert kills[0] == 1 and kills[1] != 1
