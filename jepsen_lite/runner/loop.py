@@ -119,6 +119,7 @@ class Outcome:
     skipped: int
     processes: int
     elapsed_s: float
+    session_close_errors: int = 0
 
 
 @attrs.define
@@ -259,6 +260,7 @@ class ClientRun:
             skipped=self.skipped,
             processes=self.next_process,
             elapsed_s=self.elapsed(),
+            session_close_errors=self.session_close_errors,
         )
 
     async def _coordinate(self, executor: NemesisExecutor) -> list[str]:

@@ -114,6 +114,7 @@ class RunResult:
     timings: Mapping[str, float]
     snapshot_error: str | None
     replay: tuple[str, ...]
+    session_close_errors: int = 0
 
     @property
     def exit_status(self) -> int:
@@ -128,10 +129,10 @@ def run_test(
     progress: Callable[[Progress], None] | None = None,
 ) -> RunResult:
     """Run ``spec`` in ``env`` with its folder ``run_dir`` (existing, empty); see the module
-    doc. ``progress`` is called at every event. The environment and the workload get
-``spec`` with its nemesis resolved to the concrete kinds (``all`` replaced);
-``test.json`` keeps it as given. ``RunError`` if the spec cannot run or the
-    environment fails (``results.json`` then records the error)."""
+        doc. ``progress`` is called at every event. The environment and the workload get
+    ``spec`` with its nemesis resolved to the concrete kinds (``all`` replaced);
+    ``test.json`` keeps it as given. ``RunError`` if the spec cannot run or the
+        environment fails (``results.json`` then records the error)."""
     folder = Path(run_dir)
     prepared = prepare(spec, env)
     write_test_json(folder, spec)
@@ -179,6 +180,7 @@ def run_test(
         },
         snapshot_error=outcome.snapshot_error,
         replay=tuple(replay),
+        session_close_errors=outcome.session_close_errors,
     )
     write_json(folder / "results.json", results_json(result))
     return result
@@ -261,5 +263,6 @@ def results_json(result: RunResult) -> dict[str, Any]:
         ],
         "timings": dict(result.timings),
         "snapshot_error": result.snapshot_error,
+        "session_close_errors": result.session_close_errors,
         "replay": list(result.replay),
     }

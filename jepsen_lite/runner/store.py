@@ -65,6 +65,7 @@ RESULTS_KEYS = (
     "phases",
     "timings",
     "snapshot_error",
+    "session_close_errors",
     "replay",
 )
 """The top-level keys of ``results.json`` (documented in docs/jepsen-run.md)."""

@@ -3,7 +3,9 @@
 ``RunFacts.snapshots`` has each node's snapshot (``None`` for a node that could not be
 read). INVALID if two readable nodes differ; UNKNOWN if all readable ones agree but some
 node could not be read, or none could (agreement of a subset proves nothing about the
-rest); VALID only when every node was read and all are byte-identical.
+rest); VALID only when every node was read and all are byte-identical. The summary of
+an UNKNOWN names the unread nodes that took disk faults (a node whose recovery refused
+its damaged log may stay down for good).
 """
 
 from __future__ import annotations
@@ -43,11 +45,16 @@ class ConvergenceChecker:
                 self.name, Validity.UNKNOWN, "no replica could be read after heal", details
             )
         if unread:
+            damaged = sorted(
+                {w.fault.nodes[0] for w in facts.faults if w.fault.kind == "disk" and w.fault.nodes}
+                & set(unread)
+            )
+            why = f" (disk faults hit {damaged}: see the node logs)" if damaged else ""
             return CheckerResult(
                 self.name,
                 Validity.UNKNOWN,
                 f"{len(facts.snapshots) - len(unread)} replicas agree, but nodes {unread} "
-                "could not be read",
+                f"could not be read{why}",
                 details,
             )
         return CheckerResult(
