@@ -279,7 +279,8 @@ class ClientRun:
         heal_end = self.elapsed()
         self.phases["heal"] = (main_end, heal_end)
         self.phase = "recovery"
-        self.recovery_deadline = heal_end + spec.recovery_s
+        # an exhausted generator has nothing to invoke: liveness rests on the final phase
+        self.recovery_deadline = heal_end + (0.0 if self.exhausted else spec.recovery_s)
         self._recovery_open.set()
         while (left := self.recovery_deadline - self.elapsed()) > 0:
             self._deadline_changed = trio.Event()
@@ -302,13 +303,28 @@ class ClientRun:
         return slot.rng.expovariate(self.spec.rate / self.spec.concurrency)
 
     async def _worker(self, slot: _Slot) -> None:
-        """One worker: a process with a session until it is retired, then the next."""
-        while True:
+        """One worker: a process with a session until it is retired, then the next. Each
+        process runs in a task of its own that enters and exits its session, so that the
+        worker goes on as the next process while the retired one's session closes."""
+        async with trio.open_nursery() as nursery:
+            while True:
+                done = trio.Event()
+                outcome: list[bool] = []
+                nursery.start_soon(self._process, slot, done, outcome)
+                await done.wait()
+                if not outcome or not outcome[0]:
+                    return
+                slot.process = self._new_process()
+
+    async def _process(self, slot: _Slot, done: trio.Event, outcome: list[bool]) -> None:
+        """Run ``slot``'s current process until it is retired (``outcome`` ``[True]``) or
+        invoking is over (``[False]``); ``done`` is set before its session closes."""
+        try:
             async with self._session() as kv:
-                retired = await self._work(slot, kv)
-            if not retired:
-                return
-            slot.process = self._new_process()
+                outcome.append(await self._work(slot, kv))
+                done.set()
+        finally:
+            done.set()
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[KvSession]:

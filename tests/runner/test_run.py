@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -321,3 +322,30 @@ def test_an_exhausted_generator_ends_invoking(
     register(monkeypatch)
     result = run(small_spec(ops_per_key=4, keys=3), tmp_path)  # 12 operations in all
     assert result.counts["invoke"] == 12 + 1  # + the final read
+
+
+class SlowCloseCluster(FakeCluster):
+    """Closing a session takes 3 s of virtual time."""
+
+    @asynccontextmanager
+    async def session(self):  # type: ignore[no-untyped-def, override]
+        async with super().session() as kv:
+            yield kv
+            await trio.sleep(3.0)
+
+
+def test_a_retired_session_closes_while_the_worker_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register(monkeypatch, flaky=f"{__name__}:FlakyWorkload")
+    env = type("Env", (FakeEnvironment,), {"cluster_class": SlowCloseCluster})()
+    spec = small_spec(workload="flaky", rate=None, concurrency=1, ops_per_key=30)
+    result = run(spec, tmp_path, env)
+    lines = [json.loads(x) for x in (result.run_dir / "history.jsonl").read_text().splitlines()]
+    lines = [x for x in lines if x["process"] != "nemesis"]
+    infos = [i for i, x in enumerate(lines) if x["type"] == "info" and x["time"] < 4e9]
+    assert infos
+    for i in infos:  # closed loop, one worker: the next process invokes at once
+        following = lines[i + 1]
+        assert following["type"] == "invoke" and following["process"] != lines[i]["process"]
+        assert following["time"] - lines[i]["time"] < 0.1e9
