@@ -241,7 +241,10 @@ def run_command(
     worst = 0
     for seed in seeds:
         spec = attrs.evolve(base, seed=seed)
-        status, result = _run_one(spec, env, Path(args.out), console, err)
+        try:
+            status, result = _run_one(spec, env, Path(args.out), console, err)
+        except KeyboardInterrupt:
+            return EXIT_ERROR  # the environment has stopped what it started; no more seeds
         if result is not None:
             if len(seeds) == 1:
                 print_summary(console, result)
@@ -265,7 +268,7 @@ def _run_one(
         return EXIT_ERROR, None
     except KeyboardInterrupt:
         print(f"jepsen-lite run: interrupted (run folder {run_dir})", file=err)
-        return EXIT_ERROR, None
+        raise
     return result.exit_status, result
 
 
@@ -395,7 +398,10 @@ def replay_command(
         return EXIT_ERROR
     out_dir = Path(args.out) if args.out is not None else stored.resolve().parent.parent
     console = Console(file=out, highlight=False, soft_wrap=True)
-    status, result = _run_one(spec, env, out_dir, console, err)
+    try:
+        status, result = _run_one(spec, env, out_dir, console, err)
+    except KeyboardInterrupt:
+        return EXIT_ERROR
     if result is None:
         return status
     print_summary(console, result)
