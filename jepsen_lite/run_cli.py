@@ -28,21 +28,24 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
 
 from .runner.api import FAULT_KINDS, Environment, TestSpec, Validity
 from .runner.envs import environment_class
-from .runner.loop import Progress
-from .runner.run import EXIT_STATUS, RunError, RunResult, prepare, run_test
 from .runner.store import DEFAULT_OUT, SpecError, new_run_dir, read_test_json, validate_spec
 
+if TYPE_CHECKING:  # imported when a run starts, so that ``jepsen-lite check`` starts fast
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
+
+    from .runner.loop import Progress
+    from .runner.run import RunResult
+
 EXIT_ERROR = 3
+EXIT_STATUS = {Validity.VALID: 0, Validity.INVALID: 1, Validity.UNKNOWN: 2}
 DEFAULT_TIME_LIMIT_S = 200.0
 """The default main phase (virtual seconds in ``sim``), sized for about a minute of wall
 time on a loaded 2-core machine: 46 s wall for raft / register / all faults / 5 nodes /
@@ -227,6 +230,10 @@ def run_command(
     args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
     """``jepsen-lite run`` with parsed options; returns the exit status."""
+    from rich.console import Console
+
+    from .runner.run import RunError, prepare
+
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     try:
@@ -259,6 +266,8 @@ def run_command(
 def _run_one(
     spec: TestSpec, env: Environment, out_dir: Path, console: Console, err: TextIO
 ) -> tuple[int, RunResult | None]:
+    from .runner.run import RunError, run_test
+
     run_dir = new_run_dir(out_dir, spec)
     try:
         with _ProgressDisplay(console) as show:
@@ -283,6 +292,8 @@ class _ProgressDisplay:
     def __enter__(self) -> Callable[[Progress], None] | None:
         if not self.console.is_terminal:
             return None
+        from rich.live import Live
+
         self.live = Live(console=self.console, auto_refresh=False, transient=True)
         self.live.__enter__()
         return self.update
@@ -301,6 +312,8 @@ class _ProgressDisplay:
 
 def progress_text(progress: Progress) -> Text:
     """Two progress lines: phase, times and operation counts; faults in effect."""
+    from rich.text import Text
+
     counts = progress.counts
     faults = ", ".join(progress.active_faults) or "none"
     return Text.assemble(
@@ -318,6 +331,8 @@ def progress_text(progress: Progress) -> Text:
 
 def seed_line(result: RunResult) -> Text:
     """The one-line summary of one seed's run."""
+    from rich.text import Text
+
     c = result.counts
     return Text.assemble(
         f"seed {result.spec.seed}: ",
@@ -330,6 +345,9 @@ def seed_line(result: RunResult) -> Text:
 
 def print_summary(console: Console, result: RunResult) -> None:
     """The end-of-run table: checkers, operations, faults, folder, replay command."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=f"{result.spec.test_name}, seed {result.spec.seed}")
     table.add_column("checker")
     table.add_column("verdict")
@@ -379,6 +397,10 @@ def replay_command(
     args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
     """``jepsen-lite replay RUN_DIR``; returns the exit status of the new run."""
+    from rich.console import Console
+
+    from .runner.run import RunError, prepare
+
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     stored = Path(args.run_dir)
