@@ -27,7 +27,7 @@ def test_nemesis_lines_are_written_and_skipped(tmp_path: Path) -> None:
     assert lines[3].endswith('"time": 99}')
     events = list(iter_jsonl_events(lines, "h.jsonl"))
     assert [(e.process, e.type.value, e.line) for e in events] == [(0, "invoke", 1), (0, "ok", 3)]
-    with pytest.raises(HistoryError, match="h.jsonl:2: a nemesis event is not a client event"):
+    with pytest.raises(HistoryError, match=r"h\.jsonl:2: a nemesis event is not a client event"):
         parse_line(lines[1], "h.jsonl", 2)
     path = tmp_path / "h.jsonl"
     path.write_text(stream.getvalue())
