@@ -189,3 +189,28 @@ def test_first_difference() -> None:
     assert first_difference(b"a\nb\n", b"a\nb\n") is None
     assert first_difference(b"a\nb\n", b"a\nc\n") == 2
     assert first_difference(b"a\n", b"a\nb\n") == 2
+
+
+def test_progress_is_shown_on_a_terminal_only() -> None:
+    import io
+
+    from rich.console import Console
+
+    from jepsen_lite.run_cli import _ProgressDisplay
+    from jepsen_lite.runner.loop import Progress
+
+    tick = Progress(
+        "main", 12.5, 1.25, 60.0, {"invoke": 9, "ok": 7, "fail": 1, "info": 1},
+        ("partition:halves",), 3,
+    )  # fmt: skip
+    screen = io.StringIO()
+    with _ProgressDisplay(Console(file=screen, force_terminal=True, width=120)) as show:
+        assert show is not None
+        show(tick)
+    text = screen.getvalue()
+    for part in ("main", "12.5/60 s virtual", "ok 7", "fail 1", "info 1", "partition:halves"):
+        assert part in text, part
+    pipe = io.StringIO()
+    with _ProgressDisplay(Console(file=pipe)) as show:
+        assert show is None
+    assert pipe.getvalue() == ""
