@@ -1,5 +1,6 @@
-"""The ``jepsen-lite`` command: ``check`` recorded histories for linearizability,
-``check-txn`` list-append histories for transactional anomalies.
+"""The ``jepsen-lite`` command: ``run`` tests under faults (and ``replay`` them),
+``check`` recorded histories for linearizability, ``check-txn`` list-append histories for
+transactional anomalies.
 
 ``main(argv)`` returns the exit status instead of exiting, so tests can call it. A bad
 command line is bad input: exit status 3, like a malformed history (argparse's own 2
@@ -14,6 +15,7 @@ from typing import NoReturn
 
 from .check_cli import EXIT_BAD_INPUT, add_check_parser
 from .check_txn_cli import add_check_txn_parser
+from .run_cli import add_run_parsers
 
 
 class _UsageError(Exception):
@@ -29,10 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = _Parser(
         prog="jepsen-lite",
-        description="Jepsen-style checkers for recorded histories: linearizability "
-        "(check) and transactional anomalies (check-txn).",
+        description="A Jepsen-style fault injector (run, replay) and checkers of recorded "
+        "histories: linearizability (check) and transactional anomalies (check-txn).",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    add_run_parsers(subparsers)
     add_check_parser(subparsers)
     add_check_txn_parser(subparsers)
     return parser

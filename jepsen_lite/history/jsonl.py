@@ -7,16 +7,21 @@ One JSON object per line, in real-time order (see ``docs/history-format.md``)::
 The reader validates every line and raises :class:`HistoryError` naming the file and line
 of the first bad one; it reads line by line, so a history of a million events never sits
 in memory as text or as events. The writer produces exactly this format.
+
+Lines whose ``process`` is ``"nemesis"`` are fault events written by the runner
+(``{"process": "nemesis", "type": "info", "f": "start", "value": {...}, "time": ...}``,
+where ``value`` may be a JSON object); the reader skips them unvalidated, as Jepsen's
+``:nemesis`` events are skipped.
 """
 
 from __future__ import annotations
 
 import json
 import time as _time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TextIO
+from typing import Any, TextIO
 
 from .errors import HistoryError
 from .ops import F_NAMES, Event, EventType, History, Process, Value, freeze, thaw
@@ -26,18 +31,32 @@ REQUIRED_FIELDS = ("process", "type", "f", "time")
 OPTIONAL_FIELDS = ("key", "value", "index", "error")
 """``index`` and ``error`` are accepted and ignored; ``value`` defaults to ``null``."""
 
+NEMESIS_PROCESS = "nemesis"
+"""The process name of fault events (skipped by the reader)."""
+
 _TYPES = {t.value: t for t in EventType}
 _ALLOWED = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS)
 
 
 def parse_line(text: str, source: str, line: int) -> Event:
-    """Validate and decode one JSON Lines history line (``line`` is 1-based)."""
+    """Validate and decode one JSON Lines history line (``line`` is 1-based); a nemesis
+    line is an error here (:func:`iter_jsonl_events` skips them)."""
+    event = _parse(text, source, line)
+    if event is None:
+        raise HistoryError(source, line, "a nemesis event is not a client event")
+    return event
+
+
+def _parse(text: str, source: str, line: int) -> Event | None:
+    """:func:`parse_line`, but ``None`` for a nemesis line."""
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise HistoryError(source, line, f"invalid JSON: {exc.msg}") from None
     if not isinstance(obj, dict):
         raise HistoryError(source, line, f"expected a JSON object, got {type(obj).__name__}")
+    if obj.get("process") == NEMESIS_PROCESS:
+        return None
     for name in REQUIRED_FIELDS:
         if name not in obj:
             raise HistoryError(source, line, f"missing field {name!r}")
@@ -81,10 +100,13 @@ def read_jsonl_events(path: str | Path, source: str | None = None) -> Iterator[E
 
 
 def iter_jsonl_events(lines: Iterable[str], source: str) -> Iterator[Event]:
-    """Yield the events of JSON Lines text given as an iterable of lines."""
+    """Yield the client events of JSON Lines text given as an iterable of lines
+    (nemesis lines skipped)."""
     for number, text in enumerate(lines, start=1):
         if text.strip():
-            yield parse_line(text, source, number)
+            event = _parse(text, source, number)
+            if event is not None:
+                yield event
 
 
 def load_jsonl(path: str | Path) -> History:
@@ -99,6 +121,13 @@ def event_to_json(event: Event) -> str:
         obj["key"] = thaw(event.key)
     obj["value"] = thaw(event.value)
     obj["time"] = event.time if event.time is not None else 0
+    return json.dumps(obj, separators=(", ", ": "))
+
+
+def nemesis_to_json(f: str, value: Mapping[str, Any], time: int) -> str:
+    """One nemesis history line (without newline): process ``"nemesis"``, type
+    ``info``, ``f`` (``start``, ``end``, ``heal``...), ``value`` a JSON object."""
+    obj = {"process": NEMESIS_PROCESS, "type": "info", "f": f, "value": value, "time": time}
     return json.dumps(obj, separators=(", ", ": "))
 
 
@@ -149,6 +178,12 @@ class HistoryWriter:
     ) -> Event:
         """Build and write one event; returns it (with its time)."""
         return self.write(Event(process, type, f, value, key, time))
+
+    def nemesis(self, f: str, value: Mapping[str, Any], time: int | None = None) -> None:
+        """Write one nemesis (fault) event, stamped now unless ``time`` is given."""
+        self._stream.write(
+            nemesis_to_json(f, value, self._clock() if time is None else time) + "\n"
+        )
 
     def invoke(self, process: Process, f: str, value: Value = None, key: Value = None) -> Event:
         """Write an ``invoke`` event stamped now."""
