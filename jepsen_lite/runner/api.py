@@ -142,6 +142,10 @@ class RunFacts:
     snapshots: Mapping[NodeId, bytes | None]
     phases: Mapping[str, tuple[float, float]]
     invariant_violations: tuple[str, ...] = ()
+    refused: Mapping[NodeId, str] = attrs.field(factory=dict)
+    """Nodes that stayed down after heal because their recovery refused damaged storage
+    (the right answer to an injected bit flip), with the reason; from the optional
+    ``Cluster.refused_nodes()``."""
 
 
 class Checker(Protocol):

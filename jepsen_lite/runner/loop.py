@@ -120,6 +120,7 @@ class Outcome:
     processes: int
     elapsed_s: float
     session_close_errors: int = 0
+    refused: Mapping[NodeId, str] = attrs.field(factory=dict)
 
 
 @attrs.define
@@ -246,6 +247,8 @@ class ClientRun:
         final_expected, final_missing = await self._final()
         snapshots, snapshot_error = await self._snapshots(cluster)
         violations = _violations(cluster)
+        refused_nodes = getattr(cluster, "refused_nodes", None)
+        refused = dict(refused_nodes()) if refused_nodes is not None else {}
         self.writer.flush()
         return Outcome(
             events=tuple(self.events),
@@ -255,6 +258,7 @@ class ClientRun:
             snapshots=snapshots,
             snapshot_error=snapshot_error,
             invariant_violations=violations,
+            refused=refused,
             final_expected=final_expected,
             final_missing=tuple(final_missing),
             skipped=self.skipped,

@@ -210,6 +210,7 @@ def _check(checker: Checker, history: History, outcome: Outcome) -> CheckerResul
         snapshots=outcome.snapshots,
         phases=outcome.phases,
         invariant_violations=outcome.invariant_violations or (),
+        refused=outcome.refused,
     )
     try:
         return checker.check(history, facts)

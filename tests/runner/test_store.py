@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import attrs
 import pytest
 
 from jepsen_lite.history.ops import History
@@ -98,3 +99,22 @@ def test_convergence_names_unread_nodes_that_took_disk_faults() -> None:
     assert (
         ConvergenceChecker().check(History(()), RunFacts((), {}, {})).validity is Validity.UNKNOWN
     )
+
+
+def test_convergence_leaves_out_a_node_that_refused_its_damaged_storage() -> None:
+    facts = RunFacts(
+        faults=(FaultWindow(1.0, 2.0, Fault("disk", "bit-flip", (2,))),),
+        snapshots={1: b"s", 2: None, 3: b"s"},
+        phases={},
+        refused={2: "StorageError: bad CRC at offset 40"},
+    )
+    result = ConvergenceChecker().check(History(()), facts)
+    assert result.validity is Validity.VALID
+    assert result.summary == (
+        "all 2 readable replicas identical after heal; node [2] stayed down, refusing "
+        "storage the nemesis damaged (as it must)"
+    )
+    other_unread = attrs.evolve(facts, snapshots={1: b"s", 2: None, 3: None})
+    assert ConvergenceChecker().check(History(()), other_unread).validity is Validity.UNKNOWN
+    diverged = attrs.evolve(facts, snapshots={1: b"s", 2: None, 3: b"t"})
+    assert ConvergenceChecker().check(History(()), diverged).validity is Validity.INVALID

@@ -3,9 +3,10 @@
 ``RunFacts.snapshots`` has each node's snapshot (``None`` for a node that could not be
 read). INVALID if two readable nodes differ; UNKNOWN if all readable ones agree but some
 node could not be read, or none could (agreement of a subset proves nothing about the
-rest); VALID only when every node was read and all are byte-identical. The summary of
-an UNKNOWN names the unread nodes that took disk faults (a node whose recovery refused
-its damaged log may stay down for good).
+rest); VALID only when every node was read and all are byte-identical, except the nodes
+in ``RunFacts.refused``: a node whose recovery refused its damaged storage stays down
+by design (trusting a corrupt log would be the bug), so it is left out and named in the
+summary. The summary of an UNKNOWN names the unread nodes that took disk faults.
 """
 
 from __future__ import annotations
@@ -28,13 +29,16 @@ class ConvergenceChecker:
 
     def check(self, history: History, facts: RunFacts) -> CheckerResult:
         """Compare the nodes' final snapshots."""
-        unread = sorted(node for node, snap in facts.snapshots.items() if snap is None)
+        refused = {node: why for node, why in facts.refused.items() if node in facts.snapshots}
+        unread = sorted(
+            node for node, snap in facts.snapshots.items() if snap is None and node not in refused
+        )
         groups: dict[str, list[NodeId]] = {}
         for node in sorted(facts.snapshots):
             snap = facts.snapshots[node]
             if snap is not None:
                 groups.setdefault(digest(snap), []).append(node)
-        details = {"digests": groups, "unread": unread}
+        details = {"digests": groups, "unread": unread, "refused": dict(sorted(refused.items()))}
         if len(groups) > 1:
             shown = "; ".join(f"nodes {nodes} = {d}" for d, nodes in groups.items())
             return CheckerResult(
@@ -57,9 +61,16 @@ class ConvergenceChecker:
                 f"could not be read{why}",
                 details,
             )
+        down = ""
+        if refused:
+            down = (
+                f"; node{'s' if len(refused) > 1 else ''} {sorted(refused)} stayed down, "
+                "refusing storage the nemesis damaged (as it must)"
+            )
         return CheckerResult(
             self.name,
             Validity.VALID,
-            f"all {len(facts.snapshots)} replicas identical after heal",
+            f"all {len(facts.snapshots) - len(refused)} readable replicas identical after "
+            f"heal{down}",
             details,
         )

@@ -347,6 +347,10 @@ class SimCluster:
                 return False
         return True
 
+    def refused_nodes(self) -> dict[NodeId, str]:
+        """The nodes down now because recovery refused their damaged storage."""
+        return {n: host.refused for n, host in self.hosts.items() if host.refused is not None}
+
     def invariant_violations(self) -> tuple[str, ...]:
         """The simulator's verdict so far: state-machine and election safety breaches."""
         return tuple(self.invariants.violations)

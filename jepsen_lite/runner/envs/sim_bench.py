@@ -50,7 +50,10 @@ async def load(cluster: Cluster, seed: int, clients: int, rate: float, seconds: 
 
 def measure(protocol: str, storage: str, args: argparse.Namespace) -> str:
     spec = TestSpec(
-        protocol=protocol, nodes=args.nodes, seed=1, nemesis=frozenset(),
+        protocol=protocol,
+        nodes=args.nodes,
+        seed=1,
+        nemesis=frozenset(),
         options={"storage": storage},
     )
 
