@@ -23,6 +23,7 @@ import attrs
 
 from ...history.ops import History, Operation, Status, Value, show
 from ..api import CheckerResult, RunFacts, Validity
+from .kv_values import as_int
 
 SHOWN = 20
 """How many bad reads the details list."""
@@ -44,8 +45,12 @@ def _balances(value: Value) -> tuple[Value, ...] | None:
     return value if isinstance(value, tuple) else None
 
 
-def _is_int(value: Value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _ints(values: tuple[Value, ...] | None) -> list[int] | None:
+    """``values`` as integers, or ``None`` if one is not an integer."""
+    if values is None:
+        return None
+    ints = [as_int(v) for v in values]
+    return None if any(i is None for i in ints) else [i for i in ints if i is not None]
 
 
 class BankChecker:
@@ -58,8 +63,8 @@ class BankChecker:
 
     def check(self, history: History, facts: RunFacts) -> CheckerResult:
         setups = [op for op in history.operations if op.f == "write"]
-        initial = [_balances(op.input) for op in setups]
-        if not setups or any(b is None or not all(map(_is_int, b)) for b in initial):
+        initial = [_ints(_balances(op.input)) for op in setups]
+        if not setups or any(b is None for b in initial):
             return CheckerResult(
                 self.name,
                 Validity.UNKNOWN,
@@ -76,7 +81,7 @@ class BankChecker:
                 {"reads": 0},
             )
         accounts = len(first)
-        total = sum(first)  # type: ignore[arg-type]
+        total = sum(first)
         reads = [op for op in history.operations if op.f == "read" and op.status is Status.OK]
         bad: list[BadRead] = []
         full: list[Operation] = []
@@ -140,11 +145,11 @@ class BankChecker:
         if any(b is None for b in balances):
             absent = [i for i, b in enumerate(balances) if b is None]
             return f"accounts {absent} absent while others exist"
-        if not all(map(_is_int, balances)):
+        ints = _ints(balances)
+        if ints is None:
             return "a balance is not an integer"
-        seen = sum(balances)  # type: ignore[arg-type]
-        if seen != total:
-            return f"total {seen}, expected {total}"
-        if not self.allow_negative and any(b < 0 for b in balances):  # type: ignore[operator]
+        if sum(ints) != total:
+            return f"total {sum(ints)}, expected {total}"
+        if not self.allow_negative and any(b < 0 for b in ints):
             return "negative balance"
         return ""

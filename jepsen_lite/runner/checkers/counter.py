@@ -24,6 +24,7 @@ import attrs
 
 from ...history.ops import History, Operation, Status, Value, show, thaw
 from ..api import CheckerResult, RunFacts, Validity
+from .kv_values import as_int
 
 SHOWN = 20
 """How many out-of-bounds reads the details list."""
@@ -39,9 +40,10 @@ class BadRead:
     upper: int
 
     def describe(self) -> str:
-        where = "below" if isinstance(self.read.output, int) and self.read.output < self.lower else (
-            "above" if isinstance(self.read.output, int) else "not an integer, outside"
-        )
+        value = as_int(self.read.output)
+        where = "not an integer, outside"
+        if value is not None:
+            where = "below" if value < self.lower else "above"
         key = "" if self.key is None else f"key {show(self.key)}: "
         return (
             f"{key}read {show(self.read.output)} (process {show(self.read.process)}, event "
@@ -61,10 +63,6 @@ class _Sums:
         return self.sums[bisect.bisect_left(self.index, event)]
 
 
-def _is_int(value: Value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 class CounterChecker:
     """Every ``ok`` read within the bounds of acknowledged and attempted adds."""
 
@@ -80,7 +78,8 @@ class CounterChecker:
         acknowledged = attempted = 0
         for key, ops in by_key.items():
             adds = [op for op in ops if op.f == "add" and op.status is not Status.FAIL]
-            negative = [op for op in adds if not _is_int(op.input) or op.input < 0]  # type: ignore[operator]
+            deltas = [(op, as_int(op.input)) for op in adds]
+            negative = [op for op, delta in deltas if delta is None or delta < 0]
             if negative:
                 op = negative[0]
                 return CheckerResult(
@@ -90,8 +89,10 @@ class CounterChecker:
                     "integer >= 0",
                     {"reads": 0},
                 )
-            done = _Sums([(op.ret, op.input) for op in adds if op.ret is not None and op.status is Status.OK])  # type: ignore[misc]
-            tried = _Sums([(op.call, op.input) for op in adds])  # type: ignore[misc]
+            done = _Sums(
+                [(op.ret, d or 0) for op, d in deltas if op.status is Status.OK and op.ret]
+            )
+            tried = _Sums([(op.call, d or 0) for op, d in deltas])
             acknowledged += done.sums[-1]
             attempted += tried.sums[-1]
             for op in ops:
@@ -100,8 +101,8 @@ class CounterChecker:
                 reads += 1
                 lower = done.before(op.call)
                 upper = tried.before(op.ret) if op.ret is not None else tried.sums[-1]
-                value = op.output
-                if not _is_int(value) or not lower <= value <= upper:  # type: ignore[operator]
+                value = as_int(op.output)
+                if value is None or not lower <= value <= upper:
                     bad.append(BadRead(key, op, lower, upper))
         details: dict[str, Any] = {
             "reads": reads,

@@ -99,7 +99,10 @@ class LinearizableChecker:
         if result.verdict is Verdict.UNKNOWN:
             reasons = "; ".join(details["unknown_reasons"]) or "budget spent"
             return CheckerResult(
-                self.name, Validity.UNKNOWN, f"unknown, NOT a success: {reasons} ({counts})", details
+                self.name,
+                Validity.UNKNOWN,
+                f"unknown, NOT a success: {reasons} ({counts})",
+                details,
             )
         if result.checked_operations == 0:
             return CheckerResult(

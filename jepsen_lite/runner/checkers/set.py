@@ -79,9 +79,9 @@ def final_set_read(history: History, add_f: str = "add", read_f: str = "read") -
     for op in history.operations:
         if op.f != read_f or op.status is not Status.OK:
             continue
-        if op.call > last_call and op.call > last_ok_ret and isinstance(op.output, tuple):
-            if final is None or op.call > final.call:
-                final = op
+        after = op.call > last_call and op.call > last_ok_ret
+        if after and isinstance(op.output, tuple) and (final is None or op.call > final.call):
+            final = op
     return final
 
 
@@ -93,7 +93,8 @@ def analyze_set(history: History) -> SetAnalysis:
     indefinite = {op.input for op in adds if op.status in (Status.INFO, Status.PENDING)}
     attempted = {op.input for op in adds}
     final = final_set_read(history)
-    read: Counter[Value] = Counter(final.output if final is not None else ())  # type: ignore[arg-type]
+    elements = final.output if final is not None and isinstance(final.output, tuple) else ()
+    read: Counter[Value] = Counter(elements)
     present = set(read)
     return SetAnalysis(
         final_read=final,
@@ -121,7 +122,7 @@ def set_details(analysis: SetAnalysis) -> dict[str, Any]:
     final = analysis.final_read
     return {
         "final_read_event": final.call if final is not None else None,
-        "final_read_size": len(final.output) if final is not None else None,  # type: ignore[arg-type]
+        "final_read_size": len(final.output) if final and isinstance(final.output, tuple) else None,
         "attempted": analysis.attempted,
         "acknowledged": analysis.acknowledged,
         "indefinite": analysis.indefinite,
