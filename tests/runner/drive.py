@@ -1,0 +1,79 @@
+"""A small stand-in for the run loop, for workload tests: ``concurrency`` Trio tasks
+take operations from a workload's generator and run them over real sessions of one
+in-process store (:mod:`tests.runner.fakes`), recording Jepsen events with the
+meanings of :mod:`jepsen_lite.runner.api` (an exception is ``fail`` for a read-only
+``f`` and ``info`` otherwise, and an ``info`` retires the process); then the final
+invocations, each by a fresh process. Returns the paired history."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import trio
+
+from jepsen_lite.history.ops import Event, EventType, History
+from jepsen_lite.history.pairing import pair_events
+from jepsen_lite.runner.api import Invocation, RunFacts, TestSpec
+
+from .fakes import LocalBackend, local_session
+
+NO_FACTS = RunFacts(faults=(), snapshots={}, phases={})
+
+
+async def drive(
+    workload: Any,
+    spec: TestSpec,
+    ops: int,
+    *,
+    concurrency: int = 4,
+    backend: LocalBackend | None = None,
+    seed: int = 0,
+    final: bool = True,
+) -> History:
+    backend = backend or LocalBackend()
+    generator = workload.generator(random.Random(seed), spec)
+    events: list[Event] = []
+    left = [ops]
+    processes = [concurrency]
+
+    async def run_one(process: int, kv: Any, op: Invocation) -> bool:
+        """Run ``op``; True when the process got ``info`` and must be retired."""
+        events.append(Event(process, EventType.INVOKE, op.f, op.value, op.key))
+        try:
+            done = await workload.invoke(kv, op)
+        except Exception as exc:
+            kind = EventType.FAIL if op.f in workload.read_only_fs else EventType.INFO
+            events.append(Event(process, kind, op.f, op.value, op.key))
+            del exc
+            return kind is EventType.INFO
+        events.append(Event(process, done.type, op.f, done.value, op.key))
+        return done.type is EventType.INFO
+
+    async def worker(process: int) -> None:
+        kv = local_session(backend)
+        while left[0] > 0:
+            op = generator.next(process, trio.current_time())
+            if op is None:
+                await trio.sleep(generator.pending_s)
+                continue
+            left[0] -= 1
+            if await run_one(process, kv, op):
+                process = processes[0]
+                processes[0] += 1
+                kv = local_session(backend)
+
+    async with trio.open_nursery() as nursery:
+        for process in range(concurrency):
+            nursery.start_soon(worker, process)
+    if final:
+        for op in workload.final_invocations(spec):
+            process = processes[0]
+            processes[0] += 1
+            await run_one(process, local_session(backend), op)
+    return pair_events(events)
+
+
+def check_all(workload: Any, history: History) -> dict[str, Any]:
+    """Each checker's result by name."""
+    return {c.name: c.check(history, NO_FACTS) for c in workload.checkers()}
