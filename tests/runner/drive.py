@@ -12,6 +12,7 @@ from typing import Any
 
 import trio
 
+from consensus.client.client import ClientError
 from jepsen_lite.history.ops import Event, EventType, History
 from jepsen_lite.history.pairing import pair_events
 from jepsen_lite.runner.api import Invocation, RunFacts, TestSpec
@@ -77,3 +78,21 @@ async def drive(
 def check_all(workload: Any, history: History) -> dict[str, Any]:
     """Each checker's result by name."""
     return {c.name: c.check(history, NO_FACTS) for c in workload.checkers()}
+
+
+class FailingAt(LocalBackend):
+    """A :class:`LocalBackend` whose ``n``-th proposals (counting from 1, session
+    registrations included) fail as ``failures[n]`` says: ``"before"`` (not applied)
+    or ``"after"`` (applied, then the reply is lost)."""
+
+    def __init__(self, failures: dict[int, str]) -> None:
+        super().__init__()
+        self.failures = failures
+        self.proposals = 0
+
+    async def propose(self, command: bytes) -> bytes:
+        self.proposals += 1
+        when = self.failures.get(self.proposals)
+        if when is not None:
+            self.fail_next.append((when, ClientError(f"proposal {self.proposals} failed {when}")))
+        return await super().propose(command)

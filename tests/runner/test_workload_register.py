@@ -61,7 +61,9 @@ def test_keys_are_retired_after_ops_per_key() -> None:
 
 def test_values_are_unique_per_key() -> None:
     ops = ops_of(CasRegisterWorkload(), TestSpec(keys=2, ops_per_key=50), 3, 100)
-    written = [(op.key, op.value if op.f == "write" else op.value[1]) for op in ops if op.f != "read"]  # type: ignore[index]
+    written = [
+        (op.key, op.value if op.f == "write" else op.value[1]) for op in ops if op.f != "read"
+    ]  # type: ignore[index]
     assert len(written) == len(set(written))
 
 
