@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import random
 
-from consensus.client.client import ClientError
 from jepsen_lite.history.ops import EventType, Status
 from jepsen_lite.runner.api import Invocation, TestSpec, Validity
 from jepsen_lite.runner.workloads.kv import KvTxnWorkload, register_ops
 
-from .drive import check_all, drive
-from .fakes import LocalBackend, local_session
+from .drive import FailingAt, check_all, drive
+from .fakes import local_session
 from .histories import build
 
 
@@ -91,8 +90,7 @@ async def test_clean_run_is_valid() -> None:
 
 
 async def test_run_with_indefinite_operations_is_valid() -> None:
-    backend = LocalBackend()
-    backend.fail_next.extend(("after", ClientError("reply lost")) for _ in range(8))
+    backend = FailingAt({n: "after" for n in range(10, 90, 10)})
     workload = KvTxnWorkload()
     history = await drive(workload, TestSpec(keys=3, ops_per_key=80), 200, backend=backend)
     assert sum(op.status is Status.INFO for op in history.operations) >= 4

@@ -16,7 +16,7 @@ from jepsen_lite.runner.workloads.register import CasRegisterWorkload, RegisterW
 from statemachines.kv import KvStateMachine
 from statemachines.kv_commands import KvConfig
 
-from .drive import check_all, drive
+from .drive import FailingAt, check_all, drive
 from .fakes import LocalBackend, local_session
 
 
@@ -123,9 +123,7 @@ async def test_clean_run_is_valid(name: str) -> None:
 
 
 async def test_run_with_indefinite_writes_is_valid() -> None:
-    backend = LocalBackend()
-    for _ in range(5):
-        backend.fail_next.append(("after", ClientError("reply lost")))
+    backend = FailingAt({n: "after" for n in (10, 20, 30, 40, 50)})
     workload = CasRegisterWorkload()
     history = await drive(workload, TestSpec(keys=2, ops_per_key=40), 120, backend=backend)
     assert any(op.status is Status.INFO for op in history.operations)
