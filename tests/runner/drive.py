@@ -13,9 +13,12 @@ from typing import Any
 import trio
 
 from consensus.client.client import ClientError
+from consensus.client.protocol import Consistency
+from consensus.types import Entry, EntryKind
 from jepsen_lite.history.ops import Event, EventType, History
 from jepsen_lite.history.pairing import pair_events
 from jepsen_lite.runner.api import Invocation, RunFacts, TestSpec
+from statemachines.kv import KvStateMachine
 
 from .fakes import LocalBackend, local_session
 
@@ -96,3 +99,45 @@ class FailingAt(LocalBackend):
         if when is not None:
             self.fail_next.append((when, ClientError(f"proposal {self.proposals} failed {when}")))
         return await super().propose(command)
+
+
+class StaleReads(LocalBackend):
+    """A buggy store: queries are answered from a replica that applies every command
+    ``lag`` commands late (a follower serving reads without a read barrier)."""
+
+    def __init__(self, lag: int) -> None:
+        super().__init__()
+        self.lag = lag
+        self.replica = KvStateMachine()
+        self.log: list[Entry] = []
+
+    async def propose(self, command: bytes) -> bytes:
+        result = await super().propose(command)
+        self.log.append(Entry(self.index, 1, command, EntryKind.NORMAL))
+        if len(self.log) > self.lag:
+            self.replica.apply(self.log[len(self.log) - self.lag - 1])
+        return result
+
+    async def query(self, query: bytes, *, consistency: Consistency = "linearizable") -> bytes:
+        await trio.lowlevel.checkpoint()
+        return self.replica.query(query)
+
+
+class RollsBack(LocalBackend):
+    """A buggy store: the store revisions in ``lost`` (the n-th write that changed the
+    data) are applied and acknowledged, then undone (an acknowledged write lost, e.g.
+    to a leader change)."""
+
+    def __init__(self, lost: set[int]) -> None:
+        super().__init__()
+        self.lost = lost
+
+    async def propose(self, command: bytes) -> bytes:
+        await trio.lowlevel.checkpoint()
+        before = self.machine.snapshot()
+        self.index += 1
+        result = self.machine.apply(Entry(self.index, 1, command, EntryKind.NORMAL))
+        if self.machine.revision in self.lost:
+            self.lost.discard(self.machine.revision)
+            self.machine.restore(before)
+        return result
