@@ -34,10 +34,11 @@ async def drive(
     backend: LocalBackend | None = None,
     seed: int = 0,
     final: bool = True,
+    record: list[Event] | None = None,
 ) -> History:
     backend = backend or LocalBackend()
     generator = workload.generator(random.Random(seed), spec)
-    events: list[Event] = []
+    events: list[Event] = [] if record is None else record
     left = [ops]
     processes = [concurrency]
 

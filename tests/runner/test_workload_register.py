@@ -129,3 +129,13 @@ async def test_run_with_indefinite_writes_is_valid() -> None:
     assert any(op.status is Status.INFO for op in history.operations)
     results = check_all(workload, history)
     assert all(r.validity is Validity.VALID for r in results.values()), results
+
+
+def test_every_registered_workload_is_shipped() -> None:
+    from jepsen_lite.runner.workloads import WORKLOADS
+    from jepsen_lite.runner.workloads.conformance import WORKLOAD_FACTORIES
+
+    built = {factory().name: factory for factory in WORKLOAD_FACTORIES}
+    assert set(built) == set(WORKLOADS)
+    for name in WORKLOADS:
+        assert type(workload_class(name)()) is built[name]

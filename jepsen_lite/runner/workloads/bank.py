@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import ClassVar
 
 import attrs
 
@@ -99,8 +98,8 @@ class BankGenerator:
 class BankWorkload:
     """Transfers and whole-bank reads (see the module doc)."""
 
-    name: ClassVar[str] = "bank"
-    read_only_fs: ClassVar[frozenset[str]] = frozenset({"read"})
+    name: str = "bank"
+    read_only_fs: frozenset[str] = frozenset({"read"})
 
     def __init__(self) -> None:
         self.setup = SetupState()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import ClassVar
 
 from consensus.client.kv import KvSession
 
@@ -47,8 +46,8 @@ class CounterGenerator:
 class CounterWorkload:
     """Increments by cas loops and reads (see the module doc)."""
 
-    name: ClassVar[str] = "counter"
-    read_only_fs: ClassVar[frozenset[str]] = frozenset({"read"})
+    name: str = "counter"
+    read_only_fs: frozenset[str] = frozenset({"read"})
 
     def generator(self, rng: random.Random, spec: TestSpec) -> CounterGenerator:
         return CounterGenerator(rng)

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import ClassVar
 
 import attrs
 
@@ -110,8 +109,8 @@ def _compare(key: str, expected: Value) -> Compare:
 class KvTxnWorkload:
     """Single-key operations and transactions (see the module doc)."""
 
-    name: ClassVar[str] = "kv"
-    read_only_fs: ClassVar[frozenset[str]] = frozenset({"read"})
+    name: str = "kv"
+    read_only_fs: frozenset[str] = frozenset({"read"})
 
     def __init__(self) -> None:
         self.pool: KeyPool | None = None

@@ -65,8 +65,8 @@ class RegisterWorkload:
     """Reads and writes (see the module doc); checkers: linearizability per key
     (register model) and lost writes."""
 
-    name: ClassVar[str] = "register"
-    read_only_fs: ClassVar[frozenset[str]] = frozenset({"read"})
+    name: str = "register"
+    read_only_fs: frozenset[str] = frozenset({"read"})
     mix: ClassVar[tuple[tuple[str, float], ...]] = (("read", 1.0), ("write", 1.0))
 
     def __init__(self) -> None:
@@ -115,7 +115,7 @@ class RegisterWorkload:
 class CasRegisterWorkload(RegisterWorkload):
     """Reads, writes and compare-and-set (cas-register model)."""
 
-    name: ClassVar[str] = "cas-register"
+    name: str = "cas-register"
     mix: ClassVar[tuple[tuple[str, float], ...]] = (
         ("read", 2.0),
         ("write", 1.0),

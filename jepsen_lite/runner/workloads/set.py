@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import ClassVar
 
 from consensus.client.kv import KvSession
 
@@ -55,8 +54,8 @@ class SetGenerator:
 class SetWorkload:
     """Unique adds and a final read (see the module doc)."""
 
-    name: ClassVar[str] = "set"
-    read_only_fs: ClassVar[frozenset[str]] = frozenset({"read"})
+    name: str = "set"
+    read_only_fs: frozenset[str] = frozenset({"read"})
 
     def generator(self, rng: random.Random, spec: TestSpec) -> SetGenerator:
         return SetGenerator()
