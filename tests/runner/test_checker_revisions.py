@@ -109,3 +109,8 @@ def test_txn_gets_read_before_its_own_puts() -> None:
 def test_malformed_and_empty() -> None:
     assert kinds([*op(1, "read", None, [1, "x", 2], key="a")]) == ["malformed"]
     assert check([]).validity is Validity.UNKNOWN
+
+
+def test_value_read_at_another_revision() -> None:
+    rows = [*op(0, "write", 1, [1, 1, True], key="a"), *op(1, "read", None, [1, 2, 2], key="a")]
+    assert kinds(rows) == ["wrong-revision"]

@@ -58,7 +58,7 @@ async def test_transfer_and_read() -> None:
 
 
 def test_bad_options_are_one_line_errors() -> None:
-    with pytest.raises(ValueError, match="option 'accounts' must be an integer >= 2"):
+    with pytest.raises(ValueError, match="option 'accounts' must be an integer from 2 to 1000"):
         BankWorkload().generator(random.Random(0), TestSpec(options={"accounts": 1}))
 
 

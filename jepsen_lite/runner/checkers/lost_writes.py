@@ -34,6 +34,8 @@ from .linearizable import Projection, identity, project_history
 from .set import analyze_set, shown
 
 WRITE_FS = frozenset({"write", "cas"})
+SHOWN = 20
+"""How many lost-write reads the details list (``lost_reads`` counts them all)."""
 
 
 @attrs.frozen
@@ -154,6 +156,7 @@ class LostWritesChecker:
             "keys": len(by_key),
             "judged_keys": judged_keys,
             "unjudged_keys": [thaw(k) for k in unjudged],
+            "lost_reads": len(lost),
             "lost": [
                 {
                     "key": thaw(w.key),
@@ -162,7 +165,7 @@ class LostWritesChecker:
                     "allowed": [thaw(v) for v in w.allowed],
                     "superseded_by": w.superseded_by,
                 }
-                for w in lost
+                for w in lost[:SHOWN]
             ],
         }
         if lost:

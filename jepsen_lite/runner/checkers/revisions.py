@@ -294,6 +294,12 @@ def _read_problem(
                 f"{where}: the write at revision {mod} ({other.f}) did not write it",
             )
         elif value not in known.possible.get(key, set()):
+            elsewhere = [r for (k, r), v in known.writes.items() if k == key and v == value]
+            if elsewhere:
+                return (
+                    "wrong-revision",
+                    f"{where}: that value was written at revision {elsewhere[0]}",
+                )
             return "phantom", f"{where}: no write of this key wrote {show(value)}"
     latest = bisect.bisect_right(revs, rev) - 1
     if latest < 0:

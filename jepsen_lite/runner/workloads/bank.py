@@ -64,9 +64,11 @@ class SetupState:
 def _options(spec: TestSpec) -> tuple[int, int]:
     accounts = spec.options.get("accounts", 5)
     balance = spec.options.get("balance", 10)
-    for name, value, low in (("accounts", accounts, 2), ("balance", balance, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"bank workload: option {name!r} must be an integer >= {low}")
+    for name, value, low, high in (("accounts", accounts, 2, 1000), ("balance", balance, 0, None)):
+        bad = isinstance(value, bool) or not isinstance(value, int) or value < low
+        if bad or (high is not None and value > high):
+            limits = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise ValueError(f"bank workload: option {name!r} must be an integer {limits}")
     return accounts, balance
 
 
