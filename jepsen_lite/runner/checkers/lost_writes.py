@@ -23,6 +23,7 @@ Set mode: every ``ok`` add is in the final read of the set (see
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -88,13 +89,14 @@ def check_register_key(key: Value, ops: list[Operation]) -> tuple[list[LostWrite
         allowed[None] = None
     else:
         superseded[None] = max(ok_writes, key=lambda o: o.call)
+    by_call = sorted(ok_writes, key=lambda w: w.call)
+    calls = [w.call for w in by_call]
     for op in writes:
         value = written_value(op)
         if op.ret is None or op.ret > latest_ok_call:
             allowed[value] = None
-        else:
-            later = next(w for w in ok_writes if w.call > op.ret)
-            superseded.setdefault(value, later)
+        else:  # the first ok write invoked after op completed
+            superseded.setdefault(value, by_call[bisect.bisect_right(calls, op.ret)])
     found: list[LostWrite] = []
     judged = 0
     for op in ops:
