@@ -68,8 +68,10 @@ def test_values_are_unique_per_key() -> None:
 
 
 def test_key_pool_rejects_bad_sizes() -> None:
-    with pytest.raises(ValueError, match="at least one live key"):
+    with pytest.raises(ValueError, match=r"keys must be >= 1 \(keys live at a time\), got 0"):
         KeyPool("k/", 0, 10)
+    with pytest.raises(ValueError, match="keys must be >= 1"):
+        workload_class("kv")().generator(random.Random(0), TestSpec(keys=0))
     with pytest.raises(ValueError, match="ops_per_key must be >= 1"):
         KeyPool("k/", 2, 0)
 

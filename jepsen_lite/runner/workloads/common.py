@@ -59,7 +59,7 @@ class KeyPool:
 
     def __init__(self, prefix: str, live: int, ops_per_key: int) -> None:
         if live < 1:
-            raise ValueError(f"a key pool needs at least one live key, got {live}")
+            raise ValueError(f"keys must be >= 1 (keys live at a time), got {live}")
         if ops_per_key < 1:
             raise ValueError(f"ops_per_key must be >= 1, got {ops_per_key}")
         self.prefix = prefix

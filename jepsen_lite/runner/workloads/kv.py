@@ -116,6 +116,8 @@ class KvTxnWorkload:
         self.pool: KeyPool | None = None
 
     def generator(self, rng: random.Random, spec: TestSpec) -> KvGenerator:
+        if spec.keys < 1:
+            raise ValueError(f"keys must be >= 1 (keys live at a time), got {spec.keys}")
         self.pool = KeyPool("kv/", max(3, min(spec.keys, 8)), spec.ops_per_key)
         return KvGenerator(rng, self.pool)
 
