@@ -21,8 +21,9 @@ Faults (every kind of :data:`~jepsen_lite.runner.api.FAULT_KINDS`):
   default 0.1), ``delay`` (``delay_ms`` plus up to ``jitter_ms``, defaults 20 and 5),
   ``reorder`` (with probability ``p``, default 0.5, up to ``jitter_ms``, default 10, of
   extra delay, so later messages overtake). ``packet(None)``: back to the base latency
-  (``options["link_delay_ms"]``, default 0: a message between nodes takes no virtual
-  time unless a packet fault delays it; equal for all, so links are FIFO).
+  (``options["link_delay_ms"]``, default 0.2: a LAN hop; equal for all, so links are
+  FIFO. Never make it 0 for a broken core: two nodes that answer each other at once
+  would then spin at one virtual instant for ever).
 - ``kill`` / ``restart``: the node's tasks are cancelled and its storage crashes (memory:
   unsynced writes lost; disk: see :mod:`.sim_disk`); restart rebuilds core, driver and
   state machine from what storage recovers. Recovery refusing damaged data leaves the
@@ -93,7 +94,7 @@ class SimSettings:
     """The knobs of a sim run, from ``TestSpec.options`` (all optional):
     ``client_attempt_s`` (1.0) and ``client_timeout_s`` (5.0) of virtual time per client
     call, ``snapshot_wait_s`` (10.0) for :meth:`SimCluster.snapshots`, ``link_delay_ms``
-    (0) between nodes, ``storage`` (``memory``, or ``disk`` when the nemesis has
+    (0.2) between nodes, ``storage`` (``memory``, or ``disk`` when the nemesis has
     ``disk``), ``tick_s`` (0.01) and ``snapshot_entries`` (2000) of the driver."""
 
     attempt_s: float
@@ -118,7 +119,7 @@ class SimSettings:
             attempt_s=_float_option(options, "client_attempt_s", 1.0),
             total_s=_float_option(options, "client_timeout_s", 5.0),
             snapshot_wait_s=_float_option(options, "snapshot_wait_s", 10.0),
-            link_delay_s=_float_option(options, "link_delay_ms", 0.0) / 1000,
+            link_delay_s=_float_option(options, "link_delay_ms", 0.2) / 1000,
             storage=storage,
             timing=CoreTiming(
                 election_ticks=int(_float_option(options, "election_ticks", 10)),
