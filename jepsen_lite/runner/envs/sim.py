@@ -94,13 +94,16 @@ class SimSettings:
     """The knobs of a sim run, from ``TestSpec.options`` (all optional):
     ``client_attempt_s`` (1.0) and ``client_timeout_s`` (5.0) of virtual time per client
     call, ``snapshot_wait_s`` (10.0) for :meth:`SimCluster.snapshots`, ``link_delay_ms``
-    (0.2) between nodes, ``storage`` (``memory``, or ``disk`` when the nemesis has
-    ``disk``), ``tick_s`` (0.01) and ``snapshot_entries`` (2000) of the driver."""
+    (0.2) between nodes, ``messages_per_node_s_max`` (20,000: more, times the nodes,
+    in one virtual second is a message storm: see :class:`_Network`), ``storage``
+    (``memory``, or ``disk`` when the nemesis has ``disk``), ``tick_s`` (0.01) and
+    ``snapshot_entries`` (2000) of the driver."""
 
     attempt_s: float
     total_s: float
     snapshot_wait_s: float
     link_delay_s: float
+    messages_per_s_max: int
     storage: str
     driver: DriverConfig
     timing: CoreTiming
@@ -120,6 +123,9 @@ class SimSettings:
             total_s=_float_option(options, "client_timeout_s", 5.0),
             snapshot_wait_s=_float_option(options, "snapshot_wait_s", 10.0),
             link_delay_s=_float_option(options, "link_delay_ms", 0.2) / 1000,
+            messages_per_s_max=int(
+                _float_option(options, "messages_per_node_s_max", 20_000) * spec.nodes
+            ),
             storage=storage,
             timing=CoreTiming(
                 election_ticks=int(_float_option(options, "election_ticks", 10)),
@@ -136,9 +142,35 @@ class SimSettings:
 class _Network(SimNetwork):
     """``SimNetwork`` that hands a message with zero delay straight to its receiver
     (in the sender's task) when nothing else is in flight, instead of through the
-    delivery task: the same order, one Trio scheduling pass less per message batch."""
+    delivery task: the same order, one Trio scheduling pass less per message batch.
+
+    It also bounds the traffic: more than ``budget`` node-to-node messages in one
+    second of virtual time is a message storm (a thrashing core: a healthy cluster sends
+    a few thousand). The first time, ``on_storm`` is told, and from then on every
+    message is dropped, so that the run still ends (and fails its liveness check)
+    instead of spending the machine's time on the storm."""
+
+    budget = 100_000
+    on_storm: Callable[[str], None] = staticmethod(lambda text: None)
+    storm: str | None = None
+    _window_start = -1.0
+    _window_count = 0
 
     def _submit(self, message: Message) -> None:
+        if self.storm is not None:
+            return
+        now = trio.current_time()
+        if now - self._window_start >= 1.0:
+            self._window_start, self._window_count = now, 0
+        self._window_count += 1
+        if self._window_count > self.budget:
+            self.storm = (
+                f"no progress: over {self.budget} messages between nodes within one "
+                f"second of virtual time (from {self._window_start:.3f}s): the cluster is "
+                "thrashing; node-to-node traffic is cut from here on"
+            )
+            self.on_storm(self.storm)
+            return
         if self._heap or (message.src, message.dst) in self.blocked:
             super()._submit(message)
             return
@@ -174,6 +206,8 @@ class SimCluster:
         self.network = _Network(derive_seed(spec.seed, "network"), self._base_route)
         self.invariants = Invariants(with_terms=spec.protocol == "raft")
         self.invariants.now = self.now
+        self.network.budget = settings.messages_per_s_max
+        self.network.on_storm = lambda text: self.invariants.violate_once("storm", text)
         self.refusals: list[tuple[NodeId, str]] = []
         """(node, reason) each time recovery refused a node's damaged storage."""
         self.hosts: dict[NodeId, SimHost] = {

@@ -51,6 +51,10 @@ class Invariants:
         self._seen.add(key)
         self.violations.append(f"at {self.now():.3f}s: {text}")
 
+    def violate_once(self, what: str, text: str) -> None:
+        """Record a violation the environment itself found (at most once per ``what``)."""
+        self._violate((what, 0, 0), text)
+
     def observe_applied(self, node: NodeId, entries: Sequence[Entry]) -> None:
         applied = self.applied
         for entry in entries:
