@@ -16,7 +16,11 @@ largest minority ``(n - 1) // 2``, at least 1): a window that would exceed it is
 so a majority stays up and the cluster can make progress. Shapes and parameters:
 
 - ``partition``: ``isolate-one``, ``isolate-leader``, ``halves``, ``majority-ring``,
-  ``bridge`` (see :mod:`jepsen_lite.runner.partitions`);
+  ``bridge`` (see :mod:`jepsen_lite.runner.partitions`); when the test has clock faults
+  too, half of the ``isolate-leader`` partitions also slow the isolated leader's clock
+  (param ``leader_clock_rate``, 0.1-0.3) for the partition's length: a *deposed leader*
+  that keeps believing it leads while clients still reach it and a new leader commits
+  elsewhere (where reads that skip confirming leadership go stale);
 - ``kill`` / ``pause``: shape ``node`` (a node drawn now) or ``leader`` (one time in three:
   the leader when the window starts); ended by ``restart`` / ``resume``;
 - ``clock``: one node; ``fast`` (rate 1.5-3, no offset), ``slow`` (rate 0.3-0.8),
@@ -113,13 +117,22 @@ def max_down(spec: TestSpec) -> int:
 
 
 def _fault(
-    kind: str, nodes: Sequence[NodeId], rng: random.Random, victim: NodeId | None = None
+    kind: str,
+    nodes: Sequence[NodeId],
+    rng: random.Random,
+    victim: NodeId | None = None,
+    clocks: bool = False,
 ) -> Fault:
     """One fault of ``kind`` with its shape, targets and parameters drawn from ``rng``;
-    ``victim`` is the disk victim (the target of disk faults, never of kill or pause)."""
+    ``victim`` is the disk victim (the target of disk faults, never of kill or pause);
+    ``clocks``: clock faults are in the test (a deposed leader may get a slow clock)."""
     if kind == "partition":
         shape = rng.choice(PARTITION_SHAPES)
-        return Fault(kind, shape, plan_partition(shape, nodes, rng))
+        planned = plan_partition(shape, nodes, rng)
+        slow = rng.random() < 0.5 and clocks and shape == "isolate-leader"
+        rate = round(rng.uniform(0.1, 0.3), 3)
+        params = {"leader_clock_rate": rate} if slow else {}
+        return Fault(kind, shape, planned, params)
     if kind in ("kill", "pause"):
         if rng.random() < 1 / 3:
             return Fault(kind, "leader")
@@ -175,7 +188,7 @@ def schedule(
         t = kind_rng.uniform(0.5 * gap_lo, gap_hi)
         while t < limit:
             end = min(limit, t + kind_rng.uniform(dur_lo, dur_hi))
-            fault = _fault(kind, nodes, kind_rng, victim)
+            fault = _fault(kind, nodes, kind_rng, victim, clocks="clock" in chosen)
             windows.append(FaultWindow(round(t, 3), round(end, 3), fault))
             t = end + kind_rng.uniform(gap_lo, gap_hi)
     windows.sort(key=lambda w: (w.start_s, FAULT_KINDS.index(w.fault.kind)))
@@ -326,6 +339,11 @@ class NemesisExecutor:
             await cluster.partition(links)
             self.partitioned = True
             nodes = (leader,) if leader is not None else fault.nodes
+            rate = fault.params.get("leader_clock_rate")
+            if rate is not None and leader is not None:
+                # a deposed leader whose clock runs slow believes it leads for longer
+                await cluster.skew_clock(leader, 0.0, rate)
+                self.skewed.add(leader)
             blocked = tuple(sorted(links))
         elif fault.kind == "packet":
             await cluster.packet(fault)
@@ -361,6 +379,9 @@ class NemesisExecutor:
         if fault.kind == "partition":
             await cluster.heal_network()
             self.partitioned = False
+            if "leader_clock_rate" in fault.params and applied.nodes:
+                await cluster.reset_clock(applied.nodes[0])
+                self.skewed.discard(applied.nodes[0])
         elif fault.kind == "packet":
             await cluster.packet(None)
             self.packet_on = False
