@@ -41,6 +41,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tick-ms", type=float, help="tick length in ms (default 10)")
     parser.add_argument("--election-ticks", type=int, help="election timeout in ticks")
     parser.add_argument(
+        "--allow-fault-injection",
+        action="store_true",
+        help="answer clock-skew and snapshot-digest requests (test clusters only)",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
 
@@ -63,11 +68,11 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
     )
 
 
-async def serve(config: NodeConfig) -> None:
+async def serve(config: NodeConfig, allow_fault_injection: bool = False) -> None:
     """Run the node until SIGTERM or SIGINT, then hand over leadership and stop."""
     from statemachines.kv import KvStateMachine
 
-    node = Node(config, KvStateMachine())
+    node = Node(config, KvStateMachine(), allow_fault_injection=allow_fault_injection)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(node.run)
@@ -104,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"consensus serve: error: {exc}", file=sys.stderr)
         return 2
     try:
-        trio.run(serve, config)
+        trio.run(serve, config, bool(getattr(args, "allow_fault_injection", False)))
     except BaseException as group:
         error = _unwrap(group)
         if isinstance(error, StartupError | StorageError):
