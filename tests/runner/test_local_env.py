@@ -1,0 +1,166 @@
+"""The local environment with real node processes: each fault takes effect (a
+partitioned node falls behind and catches up, a killed node recovers from disk, a
+paused node does not answer, a clock skew changes the node's clock, packet faults drop
+frames) and no process survives the cluster, whatever ends it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from consensus.client import ClientError
+from jepsen_lite.runner.api import Fault, TestSpec
+from jepsen_lite.runner.envs import environment_class
+from jepsen_lite.runner.envs.fault_proxy import FaultProxy
+from jepsen_lite.runner.envs.local import (
+    LocalCluster,
+    LocalClusterError,
+    LocalEnvironment,
+    open_local_cluster,
+)
+from jepsen_lite.runner.envs.process_control import LocalProcesses
+
+SPEC = TestSpec(env="local", nodes=3, seed=5)
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+async def applied(cluster: LocalCluster, node: int) -> int:
+    reply = await cluster.control.snapshot_digest(cluster.endpoints[node])
+    return reply.applied_index
+
+
+async def test_partition_falls_behind_then_catches_up_and_packet_faults_drop(
+    tmp_path: Path,
+) -> None:
+    procs = LocalProcesses()
+    async with open_local_cluster(SPEC, tmp_path, processes=procs) as cluster:
+        leader = await cluster.leader()
+        assert leader in cluster.nodes
+        lagging = next(n for n in cluster.nodes if n != leader)
+        others = [n for n in cluster.nodes if n != lagging]
+        await cluster.partition(
+            frozenset({(lagging, o) for o in others} | {(o, lagging) for o in others})
+        )
+        async with cluster.session() as kv:
+            for i in range(20):
+                await kv.put(f"k{i}", b"v")
+            new_leader = await cluster.leader()
+            assert new_leader is not None and new_leader != lagging
+            assert await applied(cluster, lagging) < await applied(cluster, new_leader)
+            await cluster.heal_network()
+            digests = await cluster.snapshots()
+            assert len({d for d in digests.values()}) == 1 and None not in digests.values()
+            assert len({await applied(cluster, n) for n in cluster.nodes}) == 1
+            proxy = cluster.network
+            assert isinstance(proxy, FaultProxy)
+            assert proxy.stats.cut >= 1
+            await cluster.packet(Fault("packet", "loss", params={"p": 0.3}))
+            for i in range(30):
+                await kv.put(f"lossy{i}", b"v")
+            assert proxy.stats.total().dropped_loss > 0
+            await cluster.packet(None)
+            assert await kv.get("lossy29") == b"v"
+    assert len(procs.started) == 3 and all(gone(p) for p in procs.started)
+
+
+async def test_kill_restart_pause_and_clock(tmp_path: Path) -> None:
+    procs = LocalProcesses()
+    async with open_local_cluster(SPEC, tmp_path, processes=procs) as cluster:
+        victim = 1
+        first_pid = procs.pids()["node-1"]
+        await cluster.kill(victim)
+        assert gone(first_pid)
+        async with cluster.session() as kv:
+            await kv.put("while-down", b"1")
+            await cluster.restart(victim)
+            await kv.put("after-restart", b"2")
+            digests = await cluster.snapshots()
+            assert len(set(digests.values())) == 1 and digests[victim] is not None
+
+            await cluster.pause(2)
+            with pytest.raises(ClientError):
+                await cluster.control.status(cluster.endpoints[2])
+            assert await kv.get("while-down") == b"1"  # the other two still serve
+            await cluster.resume(2)
+            status = await cluster.control.status(cluster.endpoints[2])
+            assert status.node_id == 2
+
+            await cluster.skew_clock(3, 3_600_000, 1.5)
+            clock_ms, offset_ms, rate = await cluster.clock_reading(3)
+            assert (offset_ms, rate) == (3_600_000, 1.5)
+            other_ms, _, _ = await cluster.clock_reading(2)
+            assert clock_ms - other_ms > 3_000_000  # an hour ahead of an unskewed node
+            await cluster.reset_clock(3)
+            assert (await cluster.clock_reading(3))[1:] == (0.0, 1.0)
+            with pytest.raises(NotImplementedError, match="sim"):
+                await cluster.disk_fault(1, Fault("disk", "bit-flip"))
+    assert len(procs.started) == 4 and all(gone(p) for p in procs.started)
+
+
+def test_environment_run_stops_everything_on_error(tmp_path: Path) -> None:
+    assert environment_class("local") is LocalEnvironment
+    seen: list[int] = []
+
+    async def main(cluster: object) -> None:
+        assert isinstance(cluster, LocalCluster)
+        seen.extend(cluster.processes.pids().values())
+        raise LookupError("the test failed")
+
+    with pytest.raises(LookupError, match="the test failed"):
+        LocalEnvironment().run(SPEC, str(tmp_path), main)
+    assert len(seen) == 3 and all(gone(p) for p in seen)
+    assert all((tmp_path / f"node-{n}.log").stat().st_size > 0 for n in (1, 2, 3))
+
+
+def test_environment_run_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+    program = textwrap.dedent(
+        f"""
+        import trio
+        from jepsen_lite.runner.api import TestSpec
+        from jepsen_lite.runner.envs.local import LocalEnvironment
+
+        async def main(cluster):
+            await cluster.pause(2)
+            print(*cluster.processes.pids().values(), flush=True)
+            await trio.sleep_forever()
+
+        LocalEnvironment().run(TestSpec(env="local", nodes=3), {str(tmp_path)!r}, main)
+        """
+    )
+    runner = subprocess.Popen(
+        [sys.executable, "-c", program], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert runner.stdout is not None
+        pids = [int(p) for p in runner.stdout.readline().split()]
+        assert len(pids) == 3 and not any(gone(p) for p in pids)
+        runner.send_signal(signal.SIGINT)
+        _, err = runner.communicate(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    assert "KeyboardInterrupt" in err
+    assert all(gone(p) for p in pids)
+
+
+async def test_a_node_that_cannot_start_is_reported_with_its_log(tmp_path: Path) -> None:
+    spec = TestSpec(env="local", nodes=3, protocol="raft", options={"log_level": "verbose"})
+    procs = LocalProcesses()
+    with pytest.raises(LocalClusterError, match="node 1 exited before opening its client port"):
+        async with open_local_cluster(spec, tmp_path, processes=procs):
+            pass
+    assert all(gone(p) for p in procs.started)
