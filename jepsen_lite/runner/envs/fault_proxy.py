@@ -263,8 +263,8 @@ class FaultProxy:
                 nursery.start_soon(out.send_loop, self, src, dst)
                 await self._read_loop(source, out, src, dst)
                 nursery.cancel_scope.cancel()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass  # a side closed or reset: the connection ends (the dialer redials)
         finally:
             conn.cut()
 
