@@ -145,6 +145,7 @@ class Soak:
         self.processes = itertools.count(1)
         self.values = itertools.count(1)
         self.counts: dict[str, int] = {"ok": 0, "fail": 0, "info": 0}
+        self.by_f: dict[str, int] = {}
         self.fault_counts: dict[str, int] = {}
         self.stop_at = 0.0
 
@@ -158,21 +159,28 @@ class Soak:
     async def client(self, index: int) -> None:
         rng = derive_rng(self.seed, f"soak-client-{index}")
         process = next(self.processes)
+        seen: dict[str, int] = {}
         async with self.cluster.session() as kv:
             while self.cluster.now() < self.stop_at:
                 key = self.key(rng)
                 roll = rng.random()
                 if roll < 0.4:
-                    outcome = await self.read(kv, process, key)
+                    f, outcome = "read", await self.read(kv, process, key, seen)
                 elif roll < 0.8:
-                    outcome = await self.write(kv, process, key, next(self.values))
-                else:
-                    outcome = await self.cas(kv, process, key, rng.randrange(1, 50))
+                    value = next(self.values)
+                    f, outcome = "write", await self.write(kv, process, key, value)
+                    seen[key] = value
+                else:  # expect the last value this client saw: a fair chance to apply
+                    new = next(self.values)
+                    f, outcome = "cas", await self.cas(kv, process, key, seen.get(key, 0), new)
+                    if outcome == "ok":
+                        seen[key] = new
                 self.counts[outcome] += 1
+                self.by_f[f"{f} {outcome}"] = self.by_f.get(f"{f} {outcome}", 0) + 1
                 if outcome == "info":  # retired: a new process takes its place
                     process = next(self.processes)
 
-    async def read(self, kv: KvSession, process: int, key: str) -> str:
+    async def read(self, kv: KvSession, process: int, key: str, seen: dict[str, int]) -> str:
         self.history.invoke(process, "read", None, key=key)
         try:
             got = await kv.get(key)
@@ -180,6 +188,8 @@ class Soak:
             self.history.fail(process, "read", None, key=key)  # a read changes nothing
             return "fail"
         value = None if got is None else int(got)
+        if value is not None:
+            seen[key] = value
         self.history.ok(process, "read", value, key=key)
         return "ok"
 
@@ -196,8 +206,7 @@ class Soak:
         self.history.ok(process, "write", value, key=key)
         return "ok"
 
-    async def cas(self, kv: KvSession, process: int, key: str, expected: int) -> str:
-        new = next(self.values)
+    async def cas(self, kv: KvSession, process: int, key: str, expected: int, new: int) -> str:
         pair = (expected, new)
         self.history.invoke(process, "cas", pair, key=key)
         try:
@@ -315,6 +324,7 @@ async def soak(args: argparse.Namespace, directory: Path, say: Say) -> int:
         f"operations: {ops} ({', '.join(f'{k} {v}' for k, v in run.counts.items())}); "
         f"{ops / args.soak:.0f}/s"
     )
+    say(f"  by function: {', '.join(f'{k} {v}' for k, v in sorted(run.by_f.items()))}")
     say(f"faults: {sum(run.fault_counts.values())} ({run.fault_counts})")
     say(f"convergence: {'identical snapshots' if converged else 'DIFFERENT snapshots'}")
     say(
