@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import time
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 
+from consensus.cli import serve
 from consensus.client import KvClient
 from consensus.client.client import RequestRejected
 from consensus.runtime.node import Node
@@ -76,3 +78,10 @@ async def test_refused_without_allow_fault_injection() -> None:
             await kv.snapshot_digest(endpoint)
         assert node.log is not None and node.log.clock.offset_ms == 0.0
         await kv.put("still", b"serving")
+
+
+def test_serve_flag_is_off_unless_given() -> None:
+    parser = argparse.ArgumentParser()
+    serve.configure(parser)
+    assert parser.parse_args(["--id", "1"]).allow_fault_injection is False
+    assert parser.parse_args(["--allow-fault-injection"]).allow_fault_injection is True
