@@ -17,12 +17,13 @@ import pytest
 from consensus.client import ClientError
 from jepsen_lite.runner.api import Fault, TestSpec
 from jepsen_lite.runner.envs import environment_class
-from jepsen_lite.runner.envs.fault_proxy import FaultProxy
+from jepsen_lite.runner.envs.fault_proxy import FaultProxy, PacketFaults
 from jepsen_lite.runner.envs.local import (
     LocalCluster,
     LocalClusterError,
     LocalEnvironment,
     open_local_cluster,
+    packet_faults,
 )
 from jepsen_lite.runner.envs.process_control import LocalProcesses
 
@@ -166,3 +167,18 @@ async def test_a_node_that_cannot_start_is_reported_with_its_log(tmp_path: Path)
         async with open_local_cluster(spec, tmp_path, processes=procs):
             pass
     assert all(gone(p) for p in procs.started)
+
+
+def test_packet_fault_shapes_map_to_proxy_settings() -> None:
+    assert packet_faults(Fault("packet", "loss", params={"p": 0.3})) == PacketFaults(loss=0.3)
+    assert packet_faults(Fault("packet", "duplicate")) == PacketFaults(duplicate=0.1)
+    assert packet_faults(Fault("packet", "delay", params={"delay_ms": 40})) == PacketFaults(
+        delay_ms=40, jitter_ms=20
+    )
+    assert packet_faults(Fault("packet", "reorder", params={"p": 0.5, "window_ms": 5})) == (
+        PacketFaults(reorder=0.5, reorder_window_ms=5)
+    )
+    with pytest.raises(ValueError, match="unknown packet fault shape 'melt'"):
+        packet_faults(Fault("packet", "melt"))
+    with pytest.raises(ValueError, match="loss must be in"):
+        packet_faults(Fault("packet", "loss", params={"p": 2.0}))
