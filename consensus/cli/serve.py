@@ -72,9 +72,10 @@ async def serve(config: NodeConfig, allow_fault_injection: bool = False) -> None
     """Run the node until SIGTERM or SIGINT, then hand over leadership and stop."""
     from statemachines.kv import KvStateMachine
 
-    node = Node(config, KvStateMachine(), allow_fault_injection=allow_fault_injection)
+    node = Node(config, KvStateMachine())
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
+            node.allow_fault_injection = allow_fault_injection  # --allow-fault-injection
             await nursery.start(node.run)
 
             async def stop_on_signal() -> None:
