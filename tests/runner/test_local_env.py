@@ -172,12 +172,14 @@ async def test_a_node_that_cannot_start_is_reported_with_its_log(tmp_path: Path)
 def test_packet_fault_shapes_map_to_proxy_settings() -> None:
     assert packet_faults(Fault("packet", "loss", params={"p": 0.3})) == PacketFaults(loss=0.3)
     assert packet_faults(Fault("packet", "duplicate")) == PacketFaults(duplicate=0.1)
-    assert packet_faults(Fault("packet", "delay", params={"delay_ms": 40})) == PacketFaults(
-        delay_ms=40, jitter_ms=20
+    delay = {"p": 0.0, "delay_ms": 40.0, "jitter_ms": 0.0}  # as the nemesis gives them
+    assert packet_faults(Fault("packet", "delay", params=delay)) == PacketFaults(delay_ms=40)
+    reorder = {"p": 0.4, "delay_ms": 15.0, "jitter_ms": 8.0}
+    assert packet_faults(Fault("packet", "reorder", params=reorder)) == (
+        PacketFaults(reorder=0.4, reorder_window_ms=8)
     )
-    assert packet_faults(Fault("packet", "reorder", params={"p": 0.5, "window_ms": 5})) == (
-        PacketFaults(reorder=0.5, reorder_window_ms=5)
-    )
+    no_jitter = {"p": 0.4, "delay_ms": 15.0, "jitter_ms": 0.0}
+    assert packet_faults(Fault("packet", "reorder", params=no_jitter)).reorder_window_ms == 15
     with pytest.raises(ValueError, match="unknown packet fault shape 'melt'"):
         packet_faults(Fault("packet", "melt"))
     with pytest.raises(ValueError, match="loss must be in"):

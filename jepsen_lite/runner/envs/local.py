@@ -59,22 +59,25 @@ class LocalClusterError(RuntimeError):
 
 
 def packet_faults(fault: Fault) -> PacketFaults:
-    """The proxy settings for a ``packet`` fault. Shapes and their ``params`` (defaults
-    in brackets): ``loss`` (``p`` [0.1]), ``duplicate`` (``p`` [0.1]), ``delay``
-    (``delay_ms`` [50], ``jitter_ms`` [delay/2]), ``reorder`` (``p`` [0.2], ``window_ms``
-    [20]); ``ValueError`` for another shape or a value out of range."""
+    """The proxy settings for a ``packet`` fault, with the sim environment's meanings and
+    defaults (in brackets): ``loss`` (``p`` [0.1]), ``duplicate`` (``p`` [0.1]),
+    ``delay`` (``delay_ms`` [20] plus up to ``jitter_ms`` [5]), ``reorder`` (a share
+    ``p`` [0.5] of frames gets up to ``jitter_ms`` [10; ``delay_ms`` when the jitter is
+    0] of extra delay, so later frames overtake them); ``ValueError`` for another shape
+    or a value out of range."""
     params = fault.params
-    p = params.get("p", params.get("rate", params.get(fault.shape)))
+    p = params.get("p")
     if fault.shape == "loss":
         return PacketFaults(loss=0.1 if p is None else p)
     if fault.shape == "duplicate":
         return PacketFaults(duplicate=0.1 if p is None else p)
     if fault.shape == "delay":
-        delay = params.get("delay_ms", 50.0)
-        return PacketFaults(delay_ms=delay, jitter_ms=params.get("jitter_ms", delay / 2))
+        return PacketFaults(
+            delay_ms=params.get("delay_ms", 20.0), jitter_ms=params.get("jitter_ms", 5.0)
+        )
     if fault.shape == "reorder":
-        window = params.get("window_ms", params.get("reorder_window_ms", 20.0))
-        return PacketFaults(reorder=0.2 if p is None else p, reorder_window_ms=window)
+        window = params.get("jitter_ms", 10.0) or params.get("delay_ms", 0.0) or 10.0
+        return PacketFaults(reorder=0.5 if p is None else p, reorder_window_ms=window)
     raise ValueError(
         f"unknown packet fault shape {fault.shape!r}: choose loss, duplicate, delay or reorder"
     )
