@@ -38,8 +38,9 @@ from typing import ClassVar, TypeVar
 import trio
 
 from consensus.client import ClientError, KvClient
-from consensus.client.client import Client
+from consensus.client.client import Client, RequestRejected
 from consensus.client.kv import KvSession
+from consensus.client.protocol import FaultControlReply
 from consensus.runtime.config import build_config
 from consensus.runtime.local import client_endpoints, write_cluster_file
 from consensus.transport.tcp import Address
@@ -88,7 +89,8 @@ class LocalCluster:
 
     ``spec.options`` may set ``client_timeout_s`` [3.0] and ``attempt_timeout_s`` [0.5]
     (each session's call and per-node try bounds), ``start_timeout_s`` [20] (a node's
-    client port and the first leader), ``converge_timeout_s`` [30] (:meth:`snapshots`)."""
+    client port and the first leader), ``converge_timeout_s`` [30] (:meth:`snapshots`),
+    ``control_timeout_s`` [10] (how long a clock request is retried on a silent node)."""
 
     def __init__(
         self,
@@ -112,6 +114,7 @@ class LocalCluster:
         self.attempt_timeout_s = float(options.get("attempt_timeout_s", 0.5))
         self.start_timeout_s = float(options.get("start_timeout_s", 20.0))
         self.converge_timeout_s = float(options.get("converge_timeout_s", 30.0))
+        self.control_timeout_s = float(options.get("control_timeout_s", 10.0))
         self.down: set[NodeId] = set()
         self.paused: set[NodeId] = set()
         self.skews: dict[NodeId, tuple[float, float]] = {}
@@ -216,18 +219,39 @@ class LocalCluster:
         self._check(node)
         self.skews.pop(node, None)
         if node not in self.down and node not in self.paused:
-            await self.control.fault_control(self.endpoints[node], "reset")
+            await self._fault_control(node, "reset")
 
     async def clock_reading(self, node: NodeId) -> tuple[float, float, float]:
         """``node``'s clock now: (reading in ms since the epoch, offset ms, rate)."""
-        reply = await self.control.fault_control(self.endpoints[node], "read")
+        reply = await self._fault_control(node, "read")
         return reply.clock_ms, reply.offset_ms, reply.rate
 
     async def _apply_skew(self, node: NodeId) -> None:
         offset_ms, rate = self.skews[node]
-        await self.control.fault_control(
-            self.endpoints[node], "skew", offset_ms=offset_ms, rate=rate
-        )
+        await self._fault_control(node, "skew", offset_ms, rate)
+
+    async def _fault_control(
+        self, node: NodeId, action: str, offset_ms: float = 0.0, rate: float = 1.0
+    ) -> FaultControlReply:
+        """One ``FaultControlRequest`` to ``node``, retried while it does not answer (a
+        busy machine can stall a node for a moment) for ``control_timeout_s``; then
+        ``LocalClusterError``. A refusal (``RequestRejected``) is raised at once."""
+        endpoint = self.endpoints[node]
+        deadline = trio.current_time() + self.control_timeout_s
+        while True:
+            try:
+                return await self.control.fault_control(
+                    endpoint, action, offset_ms=offset_ms, rate=rate
+                )
+            except RequestRejected:
+                raise
+            except ClientError as exc:
+                if trio.current_time() >= deadline:
+                    raise LocalClusterError(
+                        f"node {node} did not answer a clock {action} request within "
+                        f"{self.control_timeout_s:g} s: {exc}"
+                    ) from None
+                await trio.sleep(0.05)
 
     async def disk_fault(self, node: NodeId, fault: Fault) -> None:
         raise NotImplementedError("disk faults run only in the sim environment")

@@ -446,6 +446,6 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("interrupted; every node was stopped", file=sys.stderr)
         return 130
-    except (RuntimeError, OSError, ValueError) as exc:
+    except (ClientError, RuntimeError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
