@@ -54,6 +54,8 @@ async def test_bad_values_are_refused_with_a_reason() -> None:
     async with one_node(True) as (node, endpoint), KvClient([endpoint]) as kv:
         with pytest.raises(RequestRejected, match="rate must be > 0"):
             await kv.fault_control(endpoint, "skew", rate=0.0)
+        with pytest.raises(RequestRejected, match="must be finite"):
+            await kv.fault_control(endpoint, "skew", offset_ms=float("nan"))
         with pytest.raises(RequestRejected, match="unknown action 'melt'"):
             await kv.fault_control(endpoint, "melt")
         assert node.log is not None and node.log.clock.rate == 1.0
