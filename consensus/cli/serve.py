@@ -43,6 +43,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tick-ms", type=float, help="tick length in ms (default 10)")
     parser.add_argument("--election-ticks", type=int, help="election timeout in ticks")
     parser.add_argument(
+        "--allow-fault-injection",
+        action="store_true",
+        help="answer clock-skew and snapshot-digest requests (test clusters only)",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
 
@@ -74,13 +79,14 @@ def kv_config(config: NodeConfig) -> KvConfig:
         raise ConfigError(f"[kv]: {exc}") from None
 
 
-async def serve(config: NodeConfig) -> None:
+async def serve(config: NodeConfig, allow_fault_injection: bool = False) -> None:
     """Run the node until SIGTERM or SIGINT, then hand over leadership and stop."""
     from statemachines.kv import KvStateMachine
 
     node = Node(config, KvStateMachine(kv_config(config)))
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
+            node.allow_fault_injection = allow_fault_injection  # --allow-fault-injection
             await nursery.start(node.run)
 
             async def stop_on_signal() -> None:
@@ -116,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"consensus serve: error: {exc}", file=sys.stderr)
         return 2
     try:
-        trio.run(serve, config)
+        trio.run(serve, config, bool(getattr(args, "allow_fault_injection", False)))
     except BaseException as group:
         error = _unwrap(group)
         if isinstance(error, StartupError | StorageError):

@@ -26,7 +26,7 @@ import ssl
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 import trio
 
@@ -38,6 +38,8 @@ from .protocol import (
     CONSISTENCY_LEVELS,
     Consistency,
     ErrorReply,
+    FaultControlReply,
+    FaultControlRequest,
     LocalQueryRequest,
     ProposeRequest,
     QueryRequest,
@@ -45,6 +47,8 @@ from .protocol import (
     Reply,
     Request,
     ResultReply,
+    SnapshotDigestReply,
+    SnapshotDigestRequest,
     StatusReply,
     StatusRequest,
 )
@@ -428,3 +432,35 @@ class Client:
             raise ClientError(f"{endpoint}: unexpected {type(reply).__name__}")
         self.node_ids[reply.node_id] = endpoint
         return reply
+
+    async def fault_control(
+        self, endpoint: str, action: str, *, offset_ms: float = 0.0, rate: float = 1.0
+    ) -> FaultControlReply:
+        """Skew (``action="skew"``), reset or read the clock of the node at ``endpoint``
+        (no redirects). ``RequestRejected`` if the node was not started with
+        ``--allow-fault-injection`` or the values are wrong; ``ClientError`` if it
+        cannot be reached."""
+        reply = await self._call(
+            lambda rid: FaultControlRequest(rid, action, float(offset_ms), float(rate)),
+            endpoint=endpoint,
+        )
+        return _expect_reply(endpoint, reply, FaultControlReply)
+
+    async def snapshot_digest(self, endpoint: str) -> SnapshotDigestReply:
+        """The applied index and state-machine snapshot SHA-256 of the node at
+        ``endpoint`` (no redirects); errors as :meth:`fault_control`."""
+        reply = await self._call(lambda rid: SnapshotDigestRequest(rid), endpoint=endpoint)
+        return _expect_reply(endpoint, reply, SnapshotDigestReply)
+
+
+_R = TypeVar("_R")
+
+
+def _expect_reply(endpoint: str, reply: Reply, cls: type[_R]) -> _R:
+    if isinstance(reply, cls):
+        return reply
+    if isinstance(reply, ErrorReply):
+        if reply.kind == "bad-request":
+            raise RequestRejected(f"{endpoint}: {reply.message}")
+        raise ClientError(f"{endpoint}: {reply.kind}: {reply.message}")
+    raise ClientError(f"{endpoint}: unexpected {type(reply).__name__}")

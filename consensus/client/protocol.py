@@ -1,7 +1,8 @@
 """The client protocol: CBOR frames between clients and a node's client port.
 
-Records use their own :class:`~consensus.codec.Codec` (type ids 160-191, so a client
-talking to a peer port, or a peer to a client port, fails to decode at once). A client
+Records use their own :class:`~consensus.codec.Codec` (type ids 160-191, of which
+160-165 and 170-175 are taken, so a client talking to a peer port, or a peer to a client
+port, fails to decode at once). A client
 may pipeline many requests on one connection; every reply echoes its request's
 ``request_id``. Requests:
 
@@ -13,6 +14,15 @@ may pipeline many requests on one connection; every reply echoes its request's
   node's applied state at once, whatever its role (no barrier, never a redirect); same
   answers. It may miss writes that completed elsewhere (see docs/kv.md).
 - :class:`StatusRequest`: answered at once with :class:`StatusReply`.
+- :class:`FaultControlRequest` (test clusters only): skew, reset or read the node's
+  clock (:class:`~consensus.runtime.clock.NodeClock`); answered with
+  :class:`FaultControlReply`.
+- :class:`SnapshotDigestRequest` (test clusters only): the applied index and the
+  SHA-256 of the state machine's snapshot; answered with :class:`SnapshotDigestReply`.
+
+The last two are served only by a node started with ``consensus serve
+--allow-fault-injection``; any other node answers them with ``ErrorReply`` kind
+``bad-request``.
 
 ``ErrorReply.kind`` is one of :data:`ERROR_KINDS`; all but ``bad-request`` are worth
 retrying (with the same command bytes, so the state machine deduplicates).
@@ -58,6 +68,26 @@ class StatusRequest:
     request_id: int
 
 
+FAULT_ACTIONS = ("skew", "reset", "read")
+"""What a :class:`FaultControlRequest` does to the node's clock."""
+
+
+@attrs.frozen(slots=True)
+class FaultControlRequest:
+    """``action`` ``skew``: ``NodeClock.skew(offset_ms, rate)``; ``reset``: back to the
+    base clock; ``read``: change nothing (``offset_ms`` and ``rate`` are then ignored)."""
+
+    request_id: int
+    action: str
+    offset_ms: float = 0.0
+    rate: float = 1.0
+
+
+@attrs.frozen(slots=True)
+class SnapshotDigestRequest:
+    request_id: int
+
+
 @attrs.frozen(slots=True)
 class ResultReply:
     request_id: int
@@ -94,6 +124,27 @@ class StatusReply:
     protocol: str
 
 
+@attrs.frozen(slots=True)
+class FaultControlReply:
+    """The node's clock after the request: its reading ``clock_ms`` (milliseconds since
+    the epoch, as the node believes) and its current skew."""
+
+    request_id: int
+    clock_ms: float
+    offset_ms: float
+    rate: float
+
+
+@attrs.frozen(slots=True)
+class SnapshotDigestReply:
+    """``digest`` is the SHA-256 of the state machine's snapshot as of ``applied_index``
+    (both taken at the same instant)."""
+
+    request_id: int
+    applied_index: int
+    digest: bytes
+
+
 ERROR_KINDS = (
     "dropped",  # not taken, never applied: retry
     "busy",  # back-pressure: retry later
@@ -103,8 +154,17 @@ ERROR_KINDS = (
     "bad-request",  # the request itself is wrong: do not retry
 )
 
-Request = ProposeRequest | QueryRequest | LocalQueryRequest | StatusRequest
-Reply = ResultReply | RedirectReply | ErrorReply | StatusReply
+Request = (
+    ProposeRequest
+    | QueryRequest
+    | LocalQueryRequest
+    | StatusRequest
+    | FaultControlRequest
+    | SnapshotDigestRequest
+)
+Reply = (
+    ResultReply | RedirectReply | ErrorReply | StatusReply | FaultControlReply | SnapshotDigestReply
+)
 
 CLIENT_CODEC = Codec(
     {
@@ -112,10 +172,14 @@ CLIENT_CODEC = Codec(
         161: QueryRequest,
         162: StatusRequest,
         163: LocalQueryRequest,
+        164: FaultControlRequest,
+        165: SnapshotDigestRequest,
         170: ResultReply,
         171: RedirectReply,
         172: ErrorReply,
         173: StatusReply,
+        174: FaultControlReply,
+        175: SnapshotDigestReply,
     },
     frame_bytes_max=CLIENT_FRAME_BYTES_MAX,
 )

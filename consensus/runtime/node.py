@@ -79,8 +79,11 @@ class Node:
         *,
         driver_config: DriverConfig | None = None,
         seed: int | None = None,
+        allow_fault_injection: bool = False,
     ) -> None:
         self.config = config
+        self.allow_fault_injection = allow_fault_injection
+        """Serve the client protocol's fault-injection requests (test clusters only)."""
         self.state_machine = state_machine
         self.driver_config = driver_config or DriverConfig(
             tick_s=config.tick_s,
@@ -158,7 +161,10 @@ class Node:
                 async with trio.open_nursery() as nursery:
                     if client_listeners is not None:
                         self.server = ClientServer(
-                            replicated, config.client_endpoints, tls=server_tls
+                            replicated,
+                            config.client_endpoints,
+                            tls=server_tls,
+                            allow_fault_injection=self.allow_fault_injection,
                         )
                         await nursery.start(self.server.serve, client_listeners)
                     clock_command = getattr(self.state_machine, "clock_command", None)

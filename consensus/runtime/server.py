@@ -11,11 +11,19 @@ driver's task after each batch (see :class:`_Connection`); the driver hands ever
 proposal read meanwhile, from all connections, to the core together.
 A frame that fails to decode (or is too large) closes that connection with a logged
 reason; nothing a client sends can stop the node.
+
+Fault injection. With ``allow_fault_injection`` (``consensus serve
+--allow-fault-injection``, for test clusters) the server also answers
+``FaultControlRequest`` (skew, reset or read the node's :class:`~.clock.NodeClock`) and
+``SnapshotDigestRequest`` (applied index and SHA-256 of the state machine's snapshot);
+without it both are refused with ``ErrorReply`` kind ``bad-request`` saying so.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import ssl
 from collections.abc import Callable, Mapping
 
@@ -24,13 +32,18 @@ import trio
 
 from ..client.protocol import (
     CLIENT_CODEC,
+    FAULT_ACTIONS,
     ErrorReply,
+    FaultControlReply,
+    FaultControlRequest,
     LocalQueryRequest,
     ProposeRequest,
     QueryRequest,
     RedirectReply,
     Reply,
     ResultReply,
+    SnapshotDigestReply,
+    SnapshotDigestRequest,
     StatusReply,
     StatusRequest,
 )
@@ -172,8 +185,10 @@ class ClientServer:
         *,
         limits: ServerLimits | None = None,
         tls: ssl.SSLContext | None = None,
+        allow_fault_injection: bool = False,
     ) -> None:
         self.log = replicated
+        self.allow_fault_injection = allow_fault_injection
         self.client_endpoints = dict(client_endpoints or {})
         self.limits = limits or ServerLimits()
         self.tls = tls
@@ -294,6 +309,8 @@ class ClientServer:
             conn.reply(ResultReply(request.request_id, self.log.query_local(request.query)))
         elif isinstance(request, StatusRequest):
             conn.reply(self.status_reply(request.request_id))
+        elif isinstance(request, FaultControlRequest | SnapshotDigestRequest):
+            conn.reply(self.fault_reply(request))
         else:
             conn.reply(ErrorReply(0, "bad-request", f"{type(request).__name__} is not a request"))
 
@@ -337,6 +354,53 @@ class ClientServer:
         if isinstance(exc, NodeStopped):
             return ErrorReply(rid, "stopped", str(exc))
         return ErrorReply(rid, "unknown", f"{type(exc).__name__}: {exc}")
+
+    def fault_reply(self, request: FaultControlRequest | SnapshotDigestRequest) -> Reply:
+        """The answer to a fault-injection request (refused unless allowed)."""
+        rid = request.request_id
+        name = type(request).__name__
+        if not self.allow_fault_injection:
+            return ErrorReply(
+                rid,
+                "bad-request",
+                f"{name} refused: this node was not started with --allow-fault-injection",
+            )
+        if isinstance(request, SnapshotDigestRequest):
+            applied = self.log.status().applied_index
+            digest = hashlib.sha256(self.log.state_machine.snapshot()).digest()
+            return SnapshotDigestReply(rid, applied, digest)
+        clock = self.log.clock
+        if request.action == "skew":
+            if not (math.isfinite(request.offset_ms) and math.isfinite(request.rate)):
+                return ErrorReply(
+                    rid,
+                    "bad-request",
+                    f"{name}: offset_ms and rate must be finite, got "
+                    f"{request.offset_ms} and {request.rate}",
+                )
+            try:
+                clock.skew(request.offset_ms, request.rate)
+            except ValueError as exc:
+                return ErrorReply(rid, "bad-request", f"{name}: {exc}")
+        elif request.action == "reset":
+            clock.reset()
+        elif request.action != "read":
+            choices = ", ".join(FAULT_ACTIONS)
+            return ErrorReply(
+                rid, "bad-request", f"{name}: unknown action {request.action!r} ({choices})"
+            )
+        if request.action != "read":
+            log.info(
+                "clock fault",
+                extra={
+                    "fields": {
+                        "action": request.action,
+                        "offset_ms": clock.offset_ms,
+                        "rate": clock.rate,
+                    }
+                },
+            )
+        return FaultControlReply(rid, clock.now_s() * 1000, clock.offset_ms, clock.rate)
 
     def status_reply(self, request_id: int) -> StatusReply:
         st = self.log.status()
