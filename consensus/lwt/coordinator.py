@@ -29,6 +29,7 @@ import attrs
 
 from ..messages.paxos import ZERO_BALLOT, Ballot
 from ..types import NodeId, ProposalTicket
+from .acceptor import order
 from .ops import LwtOp, evaluate
 
 
@@ -104,7 +105,7 @@ class Operation:
 def choose(operation: Operation, promises: list[Promised]) -> Choice:
     """The value rule (module doc) for ``operation``'s current attempt, given the
     promises of a majority."""
-    top = max(promises, key=lambda p: p.accepted)
+    top = max(promises, key=lambda p: order(p.accepted))
     if top.writer in operation.writes:
         return Choice(
             value=top.value,
@@ -113,7 +114,7 @@ def choose(operation: Operation, promises: list[Promised]) -> Choice:
             held=True,
             seen=operation.writes[top.writer],
         )
-    if operation.first_write is not None and top.accepted >= operation.first_write:
+    if operation.first_write is not None and order(top.accepted) >= order(operation.first_write):
         return Choice(unknown=True, base=top.accepted)
     held, writes, new = evaluate(operation.op, top.value)
     if writes:
@@ -125,6 +126,4 @@ def choose(operation: Operation, promises: list[Promised]) -> Choice:
             seen=top.value,
             wrote=True,
         )
-    return Choice(
-        value=top.value, writer=top.writer, base=top.accepted, held=held, seen=top.value
-    )
+    return Choice(value=top.value, writer=top.writer, base=top.accepted, held=held, seen=top.value)

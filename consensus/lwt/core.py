@@ -95,9 +95,7 @@ class LwtCore:
         ``ProposalDropped`` beyond ``max_pending``."""
         op = decode_op(data)
         if self._pending >= self.config.max_pending:
-            raise ProposalDropped(
-                f"node {self._id} already has {self._pending} operations pending"
-            )
+            raise ProposalDropped(f"node {self._id} already has {self._pending} operations pending")
         self._seq += 1
         operation = Operation(ProposalTicket(self._seq, 0), op)
         self._pending += 1

@@ -47,7 +47,7 @@ class LwtMemoryStorage:
         for delta in self._pending:
             for record in delta.records:
                 old = self._records.get(record.key)
-                if old is not None and record.promised < old.promised:
+                if old is not None and record.promised.as_term() < old.promised.as_term():
                     raise StorageError(
                         f"key {record.key!r}: promised ballot went backwards: "
                         f"{old.promised} -> {record.promised}"
