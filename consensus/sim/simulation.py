@@ -60,7 +60,8 @@ from .workload import Workload
 
 @attrs.frozen(slots=True)
 class SimResult:
-    """What one seed did. ``commits`` is the highest index any node applied."""
+    """What one seed did. ``commits`` is the highest index any node applied (a core
+    without a log: the operations it decided)."""
 
     seed: int
     protocol: str
@@ -351,7 +352,7 @@ class Simulation:
             nodes=self.config.nodes,
             faults=self.faults,
             snapshot_every_entries=self.snapshot_every_entries,
-            commits=self.history.applied_max,
+            commits=self.history.applied_max + self.history.answered_ok,
             acked=len(self.history.acked) + self.history.answered_ok,
             reads=self.history.reads_done,
             elections=self.cluster.elections,
