@@ -14,7 +14,9 @@ ballot proposes one state). Then:
    answer what that attempt computed;
 2. else, if the operation proposed a write in an attempt whose ballot is at or below the
    highest accepted ballot, that write may have been chosen and then overwritten: the
-   operation cannot tell whether it took effect, and gives up with ``applied=None``;
+   operation cannot tell whether it took effect, and gives up with ``applied=None``. The
+   same when the highest accepted ballot is zero after a write attempt: the key may have
+   been forgotten (purged) after the write was chosen and overwritten by a delete;
 3. else no write of this operation was ever chosen (each would be at or below the highest
    accepted ballot), and none can be once this attempt's ballot is chosen: evaluate the
    operation on the state's value; a write gets ``writer`` = this attempt's ballot, a
@@ -80,6 +82,7 @@ class Operation:
         "op",
         "phase",
         "promises",
+        "proposed_absent",
         "ticket",
         "timer",
         "writes",
@@ -100,6 +103,8 @@ class Operation:
         self.answer: tuple[bool, bytes | None] = (False, None)
         """(condition held, value seen) of the attempt now in ACCEPT."""
         self.last_failure = "timeout"
+        self.proposed_absent = False
+        """The attempt now in ACCEPT proposes an absent value (a candidate for purging)."""
 
 
 def choose(operation: Operation, promises: list[Promised]) -> Choice:
@@ -114,7 +119,9 @@ def choose(operation: Operation, promises: list[Promised]) -> Choice:
             held=True,
             seen=operation.writes[top.writer],
         )
-    if operation.first_write is not None and order(top.accepted) >= order(operation.first_write):
+    if operation.first_write is not None and (
+        top.accepted == ZERO_BALLOT or order(top.accepted) >= order(operation.first_write)
+    ):
         return Choice(unknown=True, base=top.accepted)
     held, writes, new = evaluate(operation.op, top.value)
     if writes:

@@ -37,9 +37,10 @@ from ..messages.lwt import (
     LwtNack,
     LwtPrepare,
     LwtPromise,
+    LwtPurge,
     LwtRecord,
 )
-from ..messages.paxos import NODE_ID_LIMIT, Ballot
+from ..messages.paxos import NODE_ID_LIMIT, ZERO_BALLOT, Ballot
 from ..quorum import majority
 from ..types import NodeId, ProposalResult, ProposalTicket
 from .acceptor import LwtAcceptor
@@ -73,7 +74,9 @@ class LwtCore:
         self._rng = rng
         self.config = config or LwtConfig()
         hs = recovered.hard_state if recovered is not None else None
-        self.acceptor = LwtAcceptor(hs.records if hs is not None else ())
+        self.acceptor = LwtAcceptor(
+            hs.records if hs is not None else (), hs.floor if hs is not None else ZERO_BALLOT
+        )
         self._reserved = hs.reserved if hs is not None else 0
         # Every round up to ``reserved`` may have been used before a crash: start above.
         self._round = max(self._reserved, self.acceptor.highest_round())
@@ -84,6 +87,10 @@ class LwtCore:
         self._messages: list[Message] = []
         self._results: list[ProposalResult] = []
         self._batch: Ready[LwtHardState] | None = None
+        # Decided absent states whose ballot may yet be accepted by every node, so that
+        # the key can be forgotten: (key, ballot) -> (nodes that accepted, ticks left).
+        self._tombstones: dict[tuple[bytes, Ballot], tuple[set[NodeId], int]] = {}
+        self.purges = 0
 
     # -- the contract ---------------------------------------------------------------------
     @property
@@ -109,6 +116,12 @@ class LwtCore:
         raise ProposalDropped("paxos-lwt has no read index: propose a GET operation")
 
     def tick(self) -> None:
+        if self._tombstones:
+            for watch, (acks, left) in list(self._tombstones.items()):
+                if left <= 1:
+                    del self._tombstones[watch]
+                else:
+                    self._tombstones[watch] = (acks, left - 1)
         for queue in list(self._queues.values()):
             operation = queue[0]
             if operation.timer <= 0:
@@ -148,23 +161,25 @@ class LwtCore:
         elif isinstance(message, LwtNack):
             self._see(message.promised)
             self._on_nack(message.key, message.ballot)
+        elif isinstance(message, LwtPurge) and self.acceptor.purge(message.key, message.ballot):
+            self.purges += 1
 
     def has_ready(self) -> bool:
         return (
             self._batch is not None
             or bool(self._messages)
             or bool(self._results)
-            or bool(self.acceptor.changed)
+            or self.acceptor.dirty
             or self._reserve_dirty
         )
 
     def ready(self) -> Ready[LwtHardState]:
         if self._batch is None:
-            changed = self.acceptor.take_changed()
+            changed, purged, floor = self.acceptor.take_delta()
             hard_state: LwtHardState | None = None
-            if changed or self._reserve_dirty:
+            if changed or purged or floor is not None or self._reserve_dirty:
                 reserved = self._reserved if self._reserve_dirty else 0
-                hard_state = LwtHardState(changed, reserved)
+                hard_state = LwtHardState(changed, reserved, purged, floor or ZERO_BALLOT)
             self._reserve_dirty = False
             self._batch = Ready(
                 hard_state=hard_state,
@@ -271,6 +286,7 @@ class LwtCore:
             if operation.first_write is None:
                 operation.first_write = ballot
         operation.answer = (choice.held, choice.seen)
+        operation.proposed_absent = choice.value is None
         operation.phase = Phase.ACCEPT
         operation.timer = self.config.phase_timeout_ticks
         for peer in self._peers:
@@ -287,12 +303,30 @@ class LwtCore:
     def _on_accepted(self, src: NodeId, key: bytes, ballot: Ballot) -> None:
         operation = self._current(key, ballot, Phase.ACCEPT)
         if operation is None:
+            watch = self._tombstones.get((key, ballot))
+            if watch is not None:
+                watch[0].add(src)
+                self._maybe_purge(key, ballot, watch[0])
             return
         operation.acks.add(src)
         if len(operation.acks) >= self._quorum:
             held, seen = operation.answer
             outcome = LwtOutcome(LwtStatus.DONE, held, seen, ballot, operation.attempts)
+            if operation.proposed_absent and len(self._tombstones) < self.config.max_pending:
+                self._tombstones[(key, ballot)] = (operation.acks, self.config.phase_timeout_ticks)
+                self._maybe_purge(key, ballot, operation.acks)
             self._finish(operation, outcome)
+
+    def _maybe_purge(self, key: bytes, ballot: Ballot, acks: set[NodeId]) -> None:
+        """Every node accepted the absent state decided in ``ballot``: let all forget the
+        key (``docs/lwt.md``, "State, storage, compaction")."""
+        if len(acks) < len(self.voters):
+            return
+        del self._tombstones[(key, ballot)]
+        for peer in self._peers:
+            self._messages.append(LwtPurge(self._id, peer, key, ballot))
+        if self.acceptor.purge(key, ballot):
+            self.purges += 1
 
     def _on_nack(self, key: bytes, ballot: Ballot) -> None:
         operation = self._current(key, ballot, Phase.PREPARE) or self._current(

@@ -6,6 +6,7 @@ CASPaxos (Rystsov, 2018) and Cassandra's Paxos v2: a coordinator (any node) send
 the coordinator computes the new state from the highest accepted one and sends
 ``LwtAccept``; acceptors answer ``LwtAccepted``. A refusal of either phase is an
 ``LwtNack`` carrying the acceptor's promised ballot, which the coordinator jumps past.
+``LwtPurge`` lets acceptors forget a deleted key (see ``docs/lwt.md``).
 
 A register's *state* is ``value`` (``None``: the key is absent) and ``writer``: the
 ballot of the round that computed that value (``ZERO_BALLOT`` for a key never written).
@@ -61,10 +62,18 @@ class LwtHardState:
     - ``reserved``: the coordinator has used no ballot round above this (0: unchanged in
       a delta). A restarted coordinator starts its rounds above it, so it never reuses a
       ballot it may have sent before the crash.
+    - ``purged``: in a ``Ready``, the records of keys this acceptor forgot in that batch
+      (apply these removals *before* ``records``: a key forgotten and then touched again
+      in one batch is in both); empty in ``Recovered``.
+    - ``floor``: every key without a record counts as promised at this ballot (the highest
+      ballot of any forgotten key); never decreases. In a delta, it replaces the stored
+      floor when it is higher.
     """
 
     records: tuple[LwtRecord, ...] = ()
     reserved: int = 0
+    purged: tuple[LwtRecord, ...] = ()
+    floor: Ballot = ZERO_BALLOT
 
 
 @attrs.frozen(slots=True)
@@ -119,12 +128,22 @@ class LwtNack(LwtMessage):
     promised: Ballot
 
 
+@attrs.frozen(slots=True)
+class LwtPurge(LwtMessage):
+    """The coordinator of ``ballot`` saw *every* node accept its tombstone (an absent value
+    it wrote) for ``key``: a receiver whose record still stands exactly there (promised and
+    accepted ``ballot``, value absent) may forget the key, raising its floor to ``ballot``."""
+
+    ballot: Ballot
+
+
 LWT_MESSAGES: tuple[type[LwtMessage], ...] = (
     LwtPrepare,
     LwtPromise,
     LwtAccept,
     LwtAccepted,
     LwtNack,
+    LwtPurge,
 )
 
 LWT_RECORDS: tuple[type, ...] = (LwtRecord, LwtHardState, *LWT_MESSAGES)

@@ -85,6 +85,8 @@ class LwtInvariants:
         self._chosen: dict[bytes, list[int]] = {}  # encoded ballots, sorted
         self._proposals: dict[bytes, list[tuple[int, int]]] = {}  # (ballot, base), sorted
         self._synced: dict[tuple[NodeId, bytes], Ballot] = {}
+        self._purged: dict[bytes, int] = {}  # key -> highest ballot a node forgot it at
+        self.purges = 0
         self._ops: list[_Op] = []
         self._open: dict[tuple[NodeId, int], _Op] = {}
         self._clock = 0
@@ -103,6 +105,8 @@ class LwtInvariants:
         hs: LwtHardState | None = ready.hard_state
         if hs is not None:
             need = majority(len(lwt.voters))
+            for gone in hs.purged:
+                self._forgotten(node, gone.key, gone.accepted)
             for rec in hs.records:
                 if ready.must_sync:
                     self._check_promise(node, rec.key, rec.promised)
@@ -143,6 +147,22 @@ class LwtInvariants:
             del self._open[pair]
 
     # -- the checks -----------------------------------------------------------------------
+    def _forgotten(self, node: NodeId, key: bytes, ballot: Ballot) -> None:
+        """``node`` forgot ``key``, whose absent state every node accepted in ``ballot``."""
+        self.purges += 1
+        b = ballot.as_term()
+        chosen = self._chosen.get(key, [])
+        i = bisect.bisect_left(chosen, b)
+        votes = self._votes.get((key, ballot))
+        if i == len(chosen) or chosen[i] != b or votes is None or votes[0][0] is not None:
+            raise SimViolation(
+                CHOSEN_LOST,
+                f"node {node} forgot {key!r} at ballot {ballot_text(ballot)}, where no "
+                f"absent state was chosen",
+            )
+        if b > self._purged.get(key, 0):
+            self._purged[key] = b
+
     def _check_promise(self, node: NodeId, key: bytes, promised: Ballot) -> None:
         before = self._synced.get((node, key), ZERO_BALLOT)
         if promised.as_term() < before.as_term():
@@ -175,6 +195,10 @@ class LwtInvariants:
     def _new_proposal(self, key: bytes, ballot: Ballot, base: Ballot) -> None:
         chosen = self._chosen.get(key, [])
         b, p = ballot.as_term(), base.as_term()
+        if p == 0:
+            # Computed from promises that all knew nothing: after a purge, nothing is what
+            # forgetting the absent state chosen at the purge ballot leaves.
+            p = self._purged.get(key, 0)
         i = bisect.bisect_right(chosen, p)
         if i < len(chosen) and chosen[i] < b:
             raise SimViolation(

@@ -1,9 +1,10 @@
 """In-memory ``paxos-lwt`` storage that models a disk honestly: unsynced writes die in a
 crash.
 
-``persist(hard_state, entries, snapshot)`` takes an :class:`LwtHardState` *delta*: each
-record replaces the stored record of its key; a non-zero ``reserved`` replaces the
-stored one (it never decreases). ``entries`` and ``snapshot`` must be empty: the protocol
+``persist(hard_state, entries, snapshot)`` takes an :class:`LwtHardState` *delta*: its
+``purged`` keys are removed first, then each record replaces the stored record of its
+key; a non-zero ``reserved`` and a higher ``floor`` replace the stored ones (neither ever
+decreases). ``entries`` and ``snapshot`` must be empty: the protocol
 has no log. ``sync`` applies the batches queued since the last sync; ``crash`` forgets
 them. ``recover`` returns every durable record, by key, and the reserved ballot round.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..messages.lwt import LwtHardState, LwtRecord
+from ..messages.paxos import ZERO_BALLOT
 from ..types import Entry, Snapshot
 from .base import Recovered, StorageError
 
@@ -23,6 +25,7 @@ class LwtMemoryStorage:
     def __init__(self) -> None:
         self._records: dict[bytes, LwtRecord] = {}
         self._reserved = 0
+        self._floor = ZERO_BALLOT
         self._pending: list[LwtHardState] = []
         self._written = False
         self.syncs = 0
@@ -45,6 +48,10 @@ class LwtMemoryStorage:
         """Make every queued batch durable, in order."""
         self.syncs += 1
         for delta in self._pending:
+            for gone in delta.purged:
+                self._records.pop(gone.key, None)
+            if delta.floor.as_term() > self._floor.as_term():
+                self._floor = delta.floor
             for record in delta.records:
                 old = self._records.get(record.key)
                 if old is not None and record.promised.as_term() < old.promised.as_term():
@@ -71,7 +78,7 @@ class LwtMemoryStorage:
         if not self._written:
             return Recovered()
         records = tuple(self._records[k] for k in sorted(self._records))
-        return Recovered(LwtHardState(records, self._reserved))
+        return Recovered(LwtHardState(records, self._reserved, floor=self._floor))
 
     def crash(self) -> None:
         """Forget every batch persisted since the last ``sync``."""

@@ -297,3 +297,51 @@ def test_queue_bound_drops_proposals() -> None:
     core.propose(encode_op(put(b"j", b"a")))
     with pytest.raises(ProposalDropped):
         core.propose(encode_op(put(K, b"b")))
+
+
+# -- forgetting deleted keys ----------------------------------------------------------------
+def test_purge_only_forgets_the_tombstone_at_exactly_that_ballot() -> None:
+    acc = LwtAcceptor()
+    acc.accept(K, Ballot(3, 1), b"v", Ballot(3, 1), ZERO_BALLOT)
+    assert not acc.purge(K, Ballot(3, 1))  # not a tombstone
+    acc.accept(K, Ballot(4, 1), None, Ballot(4, 1), Ballot(3, 1))
+    assert not acc.purge(K, Ballot(3, 1))  # another ballot
+    acc.prepare(K, Ballot(5, 2))
+    assert not acc.purge(K, Ballot(4, 1))  # promised higher since: a round is running
+    acc.accept(K, Ballot(5, 2), None, Ballot(4, 1), Ballot(4, 1))
+    assert acc.purge(K, Ballot(5, 2))
+    assert len(acc) == 0 and acc.floor == Ballot(5, 2)
+    # A forgotten key counts as promised at the floor, with nothing accepted.
+    assert acc.prepare(K, Ballot(5, 1)) == Ballot(5, 2)
+    assert acc.prepare(b"other", Ballot(4, 9)) == Ballot(5, 2)
+    rec = acc.prepare(K, Ballot(6, 1))
+    assert not isinstance(rec, Ballot) and rec.accepted == ZERO_BALLOT and rec.value is None
+
+
+def test_deleted_keys_are_forgotten_everywhere_and_memory_stays_bounded() -> None:
+    net = Net(3)
+    for i in range(30):
+        key = b"key%d" % i
+        net.run(1 + i % 3, put(key, b"v"))
+        net.run(1 + (i + 1) % 3, LwtOp(LwtOpKind.DELETE, key))
+    for node in (1, 2, 3):
+        assert len(net.core(node).acceptor) == 0
+        assert net.storage[node].keys == 0
+    assert net.run(2, get(b"key7")).value is None
+    net.run(3, put(b"key7", b"again"))
+    assert net.run(1, get(b"key7")).value == b"again"
+    net.crash(2)
+    net.restart(2)  # the floor survives: no ballot below it is promised again
+    assert net.core(2).acceptor.floor == net.storage[2].recover().hard_state.floor  # type: ignore[union-attr]
+    assert net.run(2, get(b"key7")).value == b"again"
+
+
+def test_a_key_is_kept_while_some_node_missed_the_tombstone() -> None:
+    net = Net(3)
+    net.run(1, put(K, b"v"))
+    ticket = net.propose(1, LwtOp(LwtOpKind.DELETE, K))
+    net.deliver_all(keep=lambda m: m.dst != 3 and m.src != 3)  # node 3 hears nothing
+    outcome = net.outcome(1, ticket)
+    assert outcome is not None and outcome.status is LwtStatus.DONE
+    assert net.core(3).record(K).value == b"v"
+    assert len(net.core(1).acceptor) == 1 and len(net.core(2).acceptor) == 1

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from consensus.lwt import coordinator
+from consensus.lwt import LwtCore, coordinator
 from consensus.lwt.acceptor import LwtAcceptor
-from consensus.messages.lwt import LwtRecord
+from consensus.messages.lwt import LwtPurge, LwtRecord
 from consensus.messages.paxos import Ballot
 from consensus.sim.lwt_spec import LWT_SPEC, LwtInvariants
 from consensus.sim.options import SimConfig, available_faults
@@ -92,3 +92,24 @@ def test_a_thousand_seeds_on_five_nodes() -> None:
         if result.violation is not None or invariants.lin_unknown:
             failed.append(f"seed {seed}: {result.violation}")
     assert not failed, "\n".join(failed)
+
+
+def test_the_checker_catches_a_purge_after_only_a_majority(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def hasty(self: LwtCore, key: bytes, ballot: Ballot, acks: set[int]) -> None:
+        if len(acks) < self._quorum or (key, ballot) not in self._tombstones:
+            return
+        del self._tombstones[(key, ballot)]
+        for peer in self._peers:
+            self._messages.append(LwtPurge(self._id, peer, key, ballot))
+        self.acceptor.purge(key, ballot)
+
+    monkeypatch.setattr(LwtCore, "_maybe_purge", hasty)
+    config = SimConfig(nodes=5, duration_us=3_000_000, faults=ALL)
+    found = {
+        result.violation.invariant
+        for result in (run(seed, config)[0] for seed in range(12))
+        if result.violation is not None
+    }
+    assert found & {"chosen-state-lost", "linearizable"}, found
