@@ -79,6 +79,7 @@ class Operation:
         "ballot",
         "first_write",
         "last_failure",
+        "nacks",
         "op",
         "phase",
         "promises",
@@ -97,6 +98,8 @@ class Operation:
         self.timer = 0
         self.promises: dict[NodeId, Promised] = {}
         self.acks: set[NodeId] = set()
+        self.nacks: set[NodeId] = set()
+        """Nodes that refused the current attempt."""
         self.writes: dict[Ballot, bytes | None] = {}
         """This operation's write attempts: ballot -> the value it overwrote."""
         self.first_write: Ballot | None = None

@@ -160,7 +160,7 @@ class LwtCore:
             self._on_accepted(message.src, message.key, message.ballot)
         elif isinstance(message, LwtNack):
             self._see(message.promised)
-            self._on_nack(message.key, message.ballot)
+            self._on_nack(message.src, message.key, message.ballot)
         elif isinstance(message, LwtPurge) and self.acceptor.purge(message.key, message.ballot):
             self.purges += 1
 
@@ -240,6 +240,7 @@ class LwtCore:
         operation.phase = Phase.PREPARE
         operation.promises = {}
         operation.acks = set()
+        operation.nacks = set()
         operation.timer = self.config.phase_timeout_ticks
         key = operation.op.key
         for peer in self._peers:
@@ -247,7 +248,7 @@ class LwtCore:
         found = self.acceptor.prepare(key, ballot)
         if isinstance(found, Ballot):
             self._see(found)
-            self._fail(operation, "nack")
+            self._on_nack(self._id, key, ballot)
         else:
             promised = Promised(found.accepted, found.value, found.writer)
             self._on_promise(self._id, key, ballot, promised)
@@ -296,7 +297,7 @@ class LwtCore:
         refused = self.acceptor.accept(key, ballot, choice.value, choice.writer, choice.base)
         if refused is not None:
             self._see(refused)
-            self._fail(operation, "nack")
+            self._on_nack(self._id, key, ballot)
         else:
             self._on_accepted(self._id, key, ballot)
 
@@ -328,11 +329,16 @@ class LwtCore:
         if self.acceptor.purge(key, ballot):
             self.purges += 1
 
-    def _on_nack(self, key: bytes, ballot: Ballot) -> None:
+    def _on_nack(self, src: NodeId, key: bytes, ballot: Ballot) -> None:
+        """``src`` refused the current attempt: it fails once a majority can no longer
+        answer yes (waiting for the rest spares a retry when a minority is ahead)."""
         operation = self._current(key, ballot, Phase.PREPARE) or self._current(
             key, ballot, Phase.ACCEPT
         )
-        if operation is not None:
+        if operation is None:
+            return
+        operation.nacks.add(src)
+        if len(operation.nacks) > len(self.voters) - self._quorum:
             self._fail(operation, "nack")
 
     def _fail(self, operation: Operation, why: str) -> None:
