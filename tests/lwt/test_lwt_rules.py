@@ -345,3 +345,17 @@ def test_a_key_is_kept_while_some_node_missed_the_tombstone() -> None:
     assert outcome is not None and outcome.status is LwtStatus.DONE
     assert net.core(3).record(K).value == b"v"
     assert len(net.core(1).acceptor) == 1 and len(net.core(2).acceptor) == 1
+
+
+def test_a_refusal_from_a_minority_does_not_fail_the_attempt() -> None:
+    net = Net(5)
+    net.core(5).step(LwtPrepare(4, 5, K, Ballot(50, 4)))  # node 5 is ahead for this key
+    net.drain(5)
+    net.mailbox.clear()
+    ticket = net.propose(1, put(K, b"a"))
+    net.deliver_round()
+    net.deliver_round()  # four promises and one refusal: phase 2 starts anyway
+    assert any(isinstance(m, LwtAccept) for m in net.mailbox)
+    net.settle()
+    outcome = net.outcome(1, ticket)
+    assert outcome is not None and outcome.status is LwtStatus.DONE and outcome.attempts == 1
