@@ -18,7 +18,10 @@ Contract (``consensus.core``): ``tick``/``step``/``propose``/``ready``/``advance
   anything that depends on them, so they too are durable before anyone hears of them.
 
 Operations on one key run one at a time per coordinator, in proposal order; operations
-on different keys run concurrently. ``status()`` reports role ``FOLLOWER`` and no leader
+on different keys run concurrently.
+A round that decided an absent value keeps counting acceptances for a while; once every
+node accepted it, the coordinator sends ``LwtPurge`` so that all forget the key (the rule
+and why it is safe: ``docs/lwt.md``). ``status()`` reports role ``FOLLOWER`` and no leader
 (there is none); its ``term`` is the highest ballot round seen, encoded.
 """
 
