@@ -136,9 +136,6 @@ LEGEND = "\n".join(
         "  per slot, promises monotone); then the cluster is healed and must commit new "
         "proposals; per-seed",
         "  budgets fail a seed that stops making progress (no-progress, budget-exceeded).",
-        "paxos-lwt instead: one state per key per ballot, chosen states chained, answers "
-        "chosen, promises",
-        "  monotone; after the heal, the client history is linearizable per key.",
         "fault abbreviations (each seed enables a random subset of --faults):",
         *(f"  {name:<15} {meaning}" for name, meaning in FAULT_LEGEND),
     )
