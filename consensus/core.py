@@ -11,7 +11,7 @@ driver feeds it with :meth:`ProtocolCore.tick`, :meth:`ProtocolCore.step`,
         1. persist rd.snapshot, rd.hard_state and rd.entries; fsync when rd.must_sync
         2. send rd.messages
         3. apply rd.committed in order; answer proposals and rd.read_states whose
-           index is applied; fail rd.dropped_reads
+           index is applied; fail rd.dropped_reads; hand rd.results to the proposers
         4. core.advance(rd)
 
 Step 1 before step 2 is what makes the protocols safe across crashes: a vote, a promise
@@ -32,7 +32,7 @@ from typing import Generic, Protocol, TypeVar
 import attrs
 
 from .messages import Message
-from .types import Entry, Index, NodeId, ProposalTicket, ReadState, Snapshot, Term
+from .types import Entry, Index, NodeId, ProposalResult, ProposalTicket, ReadState, Snapshot, Term
 
 HS = TypeVar("HS")
 
@@ -66,6 +66,10 @@ class Ready(Generic[HS]):
     - ``read_states``: completed read-index requests.
     - ``dropped_reads``: contexts of read-index requests that failed (leadership lost or
       no leader); the caller may retry.
+    - ``results``: answers to proposals from a core that answers them itself rather than
+      through ``committed`` (the leaderless ``paxos-lwt`` core; empty for Raft and
+      Multi-Paxos). Like ``messages``, they are handed out only after this batch is
+      persisted (and synced when ``must_sync``).
     """
 
     hard_state: HS | None = None
@@ -77,6 +81,7 @@ class Ready(Generic[HS]):
     committed: tuple[Entry, ...] = ()
     read_states: tuple[ReadState, ...] = ()
     dropped_reads: tuple[bytes, ...] = ()
+    results: tuple[ProposalResult, ...] = ()
 
     def is_empty(self) -> bool:
         return not (
@@ -88,6 +93,7 @@ class Ready(Generic[HS]):
             or self.committed
             or self.read_states
             or self.dropped_reads
+            or self.results
         )
 
 

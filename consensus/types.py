@@ -103,3 +103,19 @@ class ProposalTicket:
 
     index: Index
     term: Term
+
+
+@attrs.frozen(slots=True)
+class ProposalResult:
+    """The answer to a proposal, for a core that answers proposals itself
+    (``Ready.results``) rather than through a log: the leaderless ``paxos-lwt`` core.
+
+    ``ticket`` is the one ``propose`` returned; ``ok`` says whether the operation was
+    carried out (False: given up; ``data`` says whether it may still take effect);
+    ``data`` is the core's encoded answer (``paxos-lwt``: an ``LwtOutcome``). Log-based
+    cores never produce these: their proposals are answered by ``Ready.committed``.
+    """
+
+    ticket: ProposalTicket
+    ok: bool
+    data: bytes = b""

@@ -11,8 +11,8 @@ then drains that node's ``Ready`` batches in the contract's order:
 3. the protocol's invariant checker observes the batch: it is now durable (if it had to
    be) and none of its ``messages`` has left;
 4. send the messages (hand them to ``send``: the simulated network, or a test's mailbox);
-5. install a snapshot, apply committed entries, answer reads (the generic checks of
-   :class:`~consensus.sim.history.History` run here);
+5. install a snapshot, apply committed entries, hand out ``results``, answer reads (the
+   generic checks of :class:`~consensus.sim.history.History` run here);
 6. ``advance``; then, when the node has applied enough, take a state-machine snapshot.
 
 A batch the node does not survive is observed only as far as it took effect: after a torn
@@ -128,6 +128,7 @@ class Cluster:
         """Told when a node's storage raised ``StorageError``, just before the node stops
         (a failed fsync is never retried: only a restart brings the node back)."""
         self.storage_failures = 0
+        self._proposed_hook = getattr(self.invariants, "proposed", None)
         new_storage = make_storage or spec.make_storage
         self.hosts: list[Host] = [Host(n, new_storage(), record_applied) for n in self.voters]
         self.elections = 0
@@ -191,6 +192,8 @@ class Cluster:
             raise NodeDown(node)
         ticket = core.propose(data)
         self.history.proposed(node, ticket, data, done)
+        if self._proposed_hook is not None:
+            self._proposed_hook(node, ticket, data)
         if core.has_ready():
             self._drain(host, core)
         return ticket
@@ -330,6 +333,9 @@ class Cluster:
             apply = history.apply
             for entry in rd.committed:
                 apply(replica, entry)
+        if rd.results:
+            for result in rd.results:
+                history.answered(host.id, result)
         if rd.read_states:
             for state in rd.read_states:
                 history.read_state(host.id, state)

@@ -24,7 +24,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterable
 
-from ..types import Entry, Index, NodeId, ProposalTicket, ReadState, Snapshot, Term
+from ..types import Entry, Index, NodeId, ProposalResult, ProposalTicket, ReadState, Snapshot, Term
 from .violation import (
     ACKNOWLEDGED_LOST,
     APPLY_ORDER,
@@ -81,6 +81,8 @@ class History:
         self.acked: dict[Index, Term] = {}
         self.acked_max: Index = 0
         self.reads_done = 0
+        self.answered_ok = 0
+        self.answers = 0
 
     def text(self, entry: Entry | None) -> str:
         """An entry as a violation prints it (its term through the protocol's format)."""
@@ -194,6 +196,25 @@ class History:
     ) -> None:
         """``node`` took ``data`` and answered with ``ticket``."""
         self._tickets.setdefault(node, {})[ticket.index] = (ticket.term, data, done)
+
+    def answered(self, node: NodeId, result: ProposalResult) -> None:
+        """``node`` answered a proposal itself (a core without a log): resolve its ticket
+        with ``result.ok``. What the answer means is the protocol checker's business."""
+        self.answers += 1
+        pending = self._tickets.get(node, {}).pop(result.ticket.index, None)
+        if pending is None:
+            return
+        if pending[0] != result.ticket.term:
+            raise SimViolation(
+                ACKNOWLEDGED_LOST,
+                f"node {node} answered ticket {result.ticket} but issued "
+                f"({result.ticket.index}, {pending[0]})",
+            )
+        if result.ok:
+            self.answered_ok += 1
+        done = pending[2]
+        if done is not None:
+            done(result.ok)
 
     def pending_tickets(self, node: NodeId) -> int:
         return len(self._tickets.get(node, ()))

@@ -71,6 +71,16 @@ class ProtocolInvariants(Protocol):
         """A node came back from a crash as ``core`` (rebuilt from its storage)."""
 
 
+# Optional hooks a ProtocolInvariants may also define (looked up with getattr), for a
+# protocol that answers proposals itself (``Ready.results``) and checks the client history:
+#   proposed(node, ticket, data): a proposal was taken (called right after ``propose``);
+#   finish(): the run converged after the heal; raise ``SimViolation`` on a bad history.
+
+
+OperationSource = Callable[[random.Random, int, int, bool], bytes]
+"""(workload rng, client id, operation number, is the probe client) -> proposal data."""
+
+
 MakeCore = Callable[[NodeId, tuple[NodeId, ...], random.Random, Any], ProtocolCore[Any]]
 """(node id, all voters, seeded rng, recovered state or None) -> a fresh core."""
 
@@ -100,6 +110,9 @@ class ProtocolSpec:
     - ``vouches``: whether a message vouches for state its sender must hold durably (a
       granted vote, a promise): the nemesis's reply crashes aim at the moment right
       after such a message left a node that has unsynced state. None: no reply crashes.
+    - ``operations``: None: clients propose unique opaque data (``c<client>.<op>``);
+      else, called once per run, the source of every proposal's data (a protocol whose
+      proposals are typed operations, such as ``paxos-lwt``'s).
     - ``term_text``: how a violation prints an entry's term (Multi-Paxos: the ballot as
       ``(round, node)``, not its encoded integer).
     - ``tune``: swarm testing of the core's own knobs: given the run's random stream, it
@@ -117,6 +130,7 @@ class ProtocolSpec:
     vouches: Callable[[Message], bool] | None = None
     tune: Callable[[random.Random], Callable[[Any], None]] | None = None
     term_text: Callable[[int], str] = str
+    operations: Callable[[], OperationSource] | None = None
 
 
 def _spec_module(name: str) -> ModuleType | None:
@@ -134,7 +148,11 @@ def _spec_module(name: str) -> ModuleType | None:
 def protocols() -> dict[str, ProtocolSpec]:
     """Every protocol the simulator can run, by name (imported lazily)."""
     found: dict[str, ProtocolSpec] = {}
-    for module_name, attribute in (("raft_spec", "RAFT_SPEC"), ("paxos_spec", "MULTIPAXOS_SPEC")):
+    for module_name, attribute in (
+        ("raft_spec", "RAFT_SPEC"),
+        ("paxos_spec", "MULTIPAXOS_SPEC"),
+        ("lwt_spec", "LWT_SPEC"),
+    ):
         module = _spec_module(module_name)
         if module is not None:
             spec: ProtocolSpec = getattr(module, attribute)

@@ -60,7 +60,8 @@ from .workload import Workload
 
 @attrs.frozen(slots=True)
 class SimResult:
-    """What one seed did. ``commits`` is the highest index any node applied."""
+    """What one seed did. ``commits`` is the highest index any node applied (a core
+    without a log: the operations it decided)."""
 
     seed: int
     protocol: str
@@ -280,9 +281,10 @@ class Simulation:
         config = self.config
         self.queue.push(self.clock.now_us + config.progress_window_us, PROGRESS, None)
         messages = self.cluster.messages - self._window_messages
-        applied = self.history.applied_max - self._window_applied
+        done = self.history.applied_max + self.history.answers
+        applied = done - self._window_applied
         self._window_messages = self.cluster.messages
-        self._window_applied = self.history.applied_max
+        self._window_applied = done
         allowed = (
             config.messages_per_node_window_max * config.nodes
             + config.messages_per_commit_max * applied
@@ -321,6 +323,9 @@ class Simulation:
             first = replicas[0]
             if all(r.applied == first.applied and r.hash == first.hash for r in replicas):
                 self.history.check_acked(replicas)
+                finish = getattr(self.cluster.invariants, "finish", None)
+                if finish is not None:
+                    finish()
                 self._finished = True
                 return f"converged at index {first.applied}"
         self.queue.push(self.clock.now_us + self.config.tick_interval_us, CHECK, None)
@@ -347,8 +352,8 @@ class Simulation:
             nodes=self.config.nodes,
             faults=self.faults,
             snapshot_every_entries=self.snapshot_every_entries,
-            commits=self.history.applied_max,
-            acked=len(self.history.acked),
+            commits=self.history.applied_max + self.history.answered_ok,
+            acked=len(self.history.acked) + self.history.answered_ok,
             reads=self.history.reads_done,
             elections=self.cluster.elections,
             messages=self.cluster.messages,

@@ -57,6 +57,7 @@ class Workload:
         self._reads = cluster.spec.reads and config.read_fraction > 0
         self._retry_us = config.tick_interval_us
         self._redirect_us = max(1, config.delay_us_max)  # one network trip to the hint
+        self._operations = cluster.spec.operations() if cluster.spec.operations else None
         self.clients = [Client(i, self._random_node()) for i in range(1, config.clients + 1)]
         self.proposals = 0
         self.reads = 0
@@ -137,7 +138,12 @@ class Workload:
             cluster.read_index(node, context, done)
             what = f"read {context.decode()} at {node}"
         else:
-            data = b"probe.%d" % token if client.probe else b"c%d.%d" % (client.id, token)
+            if self._operations is not None:
+                data = self._operations(self._rng, client.id, token, client.probe)
+            elif client.probe:
+                data = b"probe.%d" % token
+            else:
+                data = b"c%d.%d" % (client.id, token)
             try:
                 ticket = cluster.propose(node, data, done)
             except NotLeader as exc:
@@ -151,7 +157,8 @@ class Workload:
                 self._schedule(client, self._retry_us)
                 return f"propose at {node}: dropped"
             self.proposals += 1
-            what = f"propose {data.decode()} at {node} -> ({ticket.index}, {ticket.term})"
+            shown = data.decode(errors="backslashreplace")
+            what = f"propose {shown} at {node} -> ({ticket.index}, {ticket.term})"
         if client.token == token and client.waiting:  # not already answered inside the call
             self._queue.push(
                 self._clock.now_us + self._config.client_timeout_us, CLIENT, (client.id, token)
