@@ -17,8 +17,8 @@ so a majority stays up and the cluster can make progress. Shapes and parameters:
 
 - ``partition``: ``isolate-one``, ``isolate-leader``, ``halves``, ``majority-ring``,
   ``bridge`` (see :mod:`jepsen_lite.runner.partitions`); when the test has clock faults
-  too, half of the ``isolate-leader`` partitions also slow the isolated leader's clock
-  (param ``leader_clock_rate``, 0.1-0.3) for the partition's length: a *deposed leader*
+  too, every ``isolate-leader`` partition also slows the isolated leader's clock
+  (param ``leader_clock_rate``, 0.01-0.05) for the partition's length: a *deposed leader*
   that keeps believing it leads while clients still reach it and a new leader commits
   elsewhere (where reads that skip confirming leadership go stale);
 - ``kill`` / ``pause``: shape ``node`` (a node drawn now) or ``leader`` (one time in three:
@@ -129,8 +129,8 @@ def _fault(
     if kind == "partition":
         shape = rng.choice(PARTITION_SHAPES)
         planned = plan_partition(shape, nodes, rng)
-        slow = rng.random() < 0.5 and clocks and shape == "isolate-leader"
-        rate = round(rng.uniform(0.1, 0.3), 3)
+        slow = clocks and shape == "isolate-leader"
+        rate = round(rng.uniform(0.01, 0.05), 3)
         params = {"leader_clock_rate": rate} if slow else {}
         return Fault(kind, shape, planned, params)
     if kind in ("kill", "pause"):
