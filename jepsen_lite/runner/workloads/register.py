@@ -12,7 +12,8 @@ store refused (the value was not ``expected``) is a ``fail``, Cassandra's
 retired after ``spec.ops_per_key`` operations (see :class:`~.common.KeyPool`).
 
 The final invocations read every key the generator handed out (so the lost-writes
-checker sees each key's value after heal).
+checker sees each key's value after heal). ``--option reader_processes=N``: the first N
+worker slots only read (see :class:`RegisterGenerator`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ from .common import KeyPool, UniqueValues, decode, encode, refusal_is_fail
 class RegisterGenerator:
     """Seeded operations on independent keys: each ``next`` picks ``f`` from ``mix``
     (weights), a live key, and a fresh value for writes. Never exhausted, never waits
-    (the runner paces the offered load)."""
+    (the runner paces the offered load). The first ``readers`` worker slots (processes
+    whose id modulo ``concurrency`` is below it) only read: a read-heavy application
+    whose clients never write, so never learn from a failed write that their node lost
+    its leadership."""
 
     pending_s: float = 0.0
 
@@ -43,7 +47,11 @@ class RegisterGenerator:
         rng: random.Random,
         pool: KeyPool,
         mix: Sequence[tuple[str, float]],
+        readers: int = 0,
+        concurrency: int = 1,
     ) -> None:
+        self.readers = readers
+        self.concurrency = max(1, concurrency)
         self.rng = rng
         self.pool = pool
         self.values = UniqueValues()
@@ -52,6 +60,8 @@ class RegisterGenerator:
 
     def next(self, process: Process, now: float) -> Invocation | None:
         f = self.rng.choices(self.fs, self.weights)[0]
+        if isinstance(process, int) and process % self.concurrency < self.readers:
+            f = "read"
         key = self.pool.pick(self.rng)
         if f == "read":
             return Invocation("read", key)
@@ -77,7 +87,10 @@ class RegisterWorkload:
 
     def generator(self, rng: random.Random, spec: TestSpec) -> RegisterGenerator:
         self.pool = KeyPool(f"{self.name}/", spec.keys, spec.ops_per_key)
-        return RegisterGenerator(rng, self.pool, self.mix)
+        readers = spec.options.get("reader_processes", 0)
+        if isinstance(readers, bool) or not isinstance(readers, int) or readers < 0:
+            raise ValueError(f"option reader_processes must be an integer >= 0, got {readers!r}")
+        return RegisterGenerator(rng, self.pool, self.mix, readers, spec.concurrency)
 
     def final_invocations(self, spec: TestSpec) -> Sequence[Invocation]:
         """A read of every key handed out so far (none before ``generator`` ran)."""
