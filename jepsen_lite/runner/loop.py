@@ -445,26 +445,34 @@ class ClientRun:
         return Completion(kind, op.value, error)
 
     async def _final(self) -> tuple[int, list[str]]:
-        """The final phase: each final invocation until ok or the deadline."""
+        """The final phase: each final invocation until ok or the deadline (each is
+        tried at least once), ``spec.concurrency`` of them at a time, taken in order."""
         start = self.elapsed()
         self.phase = "final"
         finals = list(self.workload.final_invocations(self.spec))
-        missing: list[str] = []
+        queue = list(enumerate(finals))
+        missing: dict[int, str] = {}
         deadline = start + self.spec.recovery_s
-        for op in finals:
-            while True:
-                async with self._session() as kv:
-                    completion = await self._perform(kv, self._new_process(), op)
-                if completion.type is EventType.OK:
-                    break
-                if self.elapsed() >= deadline:
-                    missing.append(
-                        f"{op.f} {show(op.key)}: {completion.error or completion.type.value}"
-                    )
-                    break
-                await trio.sleep(FINAL_RETRY_S)
+
+        async def worker() -> None:
+            while queue:
+                n, op = queue.pop(0)
+                while True:
+                    async with self._session() as kv:
+                        completion = await self._perform(kv, self._new_process(), op)
+                    if completion.type is EventType.OK:
+                        break
+                    if self.elapsed() >= deadline:
+                        why = completion.error or completion.type.value
+                        missing[n] = f"{op.f} {show(op.key)}: {why}"
+                        break
+                    await trio.sleep(FINAL_RETRY_S)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(min(max(1, self.spec.concurrency), len(finals))):
+                nursery.start_soon(worker)
         self.phases["final"] = (start, self.elapsed())
-        return len(finals), missing
+        return len(finals), [missing[n] for n in sorted(missing)]
 
     async def _snapshots(self, cluster: Cluster) -> tuple[dict[NodeId, bytes | None], str | None]:
         try:

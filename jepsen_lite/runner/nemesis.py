@@ -59,7 +59,7 @@ import attrs
 import trio
 
 from .api import FAULT_KINDS, Cluster, Fault, FaultWindow, NodeId, TestSpec
-from .partitions import PARTITION_SHAPES, blocked_links, links_json, plan_partition
+from .partitions import blocked_links, links_json, plan_partition, shapes_for
 
 DOWN_KINDS = frozenset({"kill", "pause", "disk"})
 """Fault kinds that take a node out of service for their window."""
@@ -127,7 +127,10 @@ def _fault(
     ``victim`` is the disk victim (the target of disk faults, never of kill or pause);
     ``clocks``: clock faults are in the test (a deposed leader may get a slow clock)."""
     if kind == "partition":
-        shape = rng.choice(PARTITION_SHAPES)
+        shapes = shapes_for(len(nodes))
+        if not shapes:
+            raise NemesisError("partition faults need at least 2 nodes")
+        shape = rng.choice(shapes)
         planned = plan_partition(shape, nodes, rng)
         slow = clocks and shape == "isolate-leader"
         rate = round(rng.uniform(0.01, 0.05), 3)

@@ -37,6 +37,19 @@ PARTITION_SHAPES: tuple[str, ...] = (
 Links = frozenset[tuple[NodeId, NodeId]]
 
 
+def shapes_for(n: int) -> tuple[str, ...]:
+    """The shapes that cut something in a cluster of ``n`` nodes: a majority ring needs
+    4 nodes (with 3, every node is within ring distance of both others) and a bridge 3;
+    one node cannot be partitioned at all."""
+    if n < 2:
+        return ()
+    return tuple(
+        shape
+        for shape in PARTITION_SHAPES
+        if not (shape == "majority-ring" and n < 4) and not (shape == "bridge" and n < 3)
+    )
+
+
 def between_groups(groups: Sequence[Iterable[NodeId]]) -> Links:
     """Every directed link between two nodes of different groups (groups are disjoint)."""
     sets = [frozenset(group) for group in groups]

@@ -23,6 +23,7 @@ from jepsen_lite.runner.partitions import (
     majority_ring,
     plan_partition,
     ring_distance,
+    shapes_for,
 )
 
 from .fake_cluster import FakeCluster
@@ -239,3 +240,14 @@ async def test_leader_faults_spare_the_disk_victim(autojump_clock: Any) -> None:
     await executor.run([_w(0.1, 0.2, "disk", "bit-flip", (1,)), _w(0.5, 1.0, "kill", "leader")])
     kills = [args[0] for _, name, args in cluster.calls if name == "kill"]
     assert kills[0] == 1 and kills[1] != 1
+
+
+@pytest.mark.parametrize("n", range(1, 8))
+def test_every_shape_offered_for_a_cluster_size_cuts_something(n: int) -> None:
+    nodes = tuple(range(1, n + 1))
+    rng = random.Random(n)
+    for shape in shapes_for(n):
+        for _ in range(5):
+            fault = Fault("partition", shape, plan_partition(shape, nodes, rng))
+            assert blocked_links(fault, nodes, leader=nodes[-1]), (n, shape)
+    assert ("majority-ring" in shapes_for(n)) == (n >= 4) and (not shapes_for(n)) == (n == 1)
