@@ -36,6 +36,7 @@ def test_multipaxos_is_registered_with_the_simulator() -> None:
     assert protocols()["multipaxos"] is MULTIPAXOS_SPEC
 
 
+@pytest.mark.slow
 def test_fifty_seeds_with_all_faults_stay_safe_and_recover_after_heal() -> None:
     # Each run ends with a heal phase in which probes must commit and every node must
     # converge (the simulator's liveness check); a violation of any kind fails the seed.

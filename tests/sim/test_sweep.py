@@ -1,6 +1,6 @@
 """Seed sweeps: many seeded runs of Raft under swarm-drawn faults, every invariant on.
 
-The default suite runs ~200 short seeds; ``-m slow`` runs the long sweeps. A failure
+The default suite runs ~110 short seeds; ``-m slow`` runs the long sweeps. A failure
 prints each failing seed's violation and the command that replays it.
 """
 
@@ -31,7 +31,7 @@ def report(failed: list[SimResult], config: SimConfig) -> str:
 
 
 @pytest.mark.parametrize(
-    ("nodes", "seeds"), [(3, range(0, 80)), (4, range(80, 140)), (5, range(140, 200))]
+    ("nodes", "seeds"), [(3, range(0, 40)), (4, range(80, 110)), (5, range(140, 180))]
 )
 def test_raft_sweep(nodes: int, seeds: range) -> None:
     config = SimConfig(nodes=nodes, duration_us=8_000_000, faults=ALL)
