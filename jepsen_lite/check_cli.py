@@ -47,6 +47,18 @@ class BadInput(Exception):
     """Input this command cannot use; the message says which file and why."""
 
 
+def add_history_arguments(parser: argparse.ArgumentParser) -> None:
+    """The history files (or directories) to check and ``--format``: the input of every
+    checking subcommand (``check``, ``check-txn``)."""
+    parser.add_argument("histories", nargs="+", metavar="HISTORY", help="file or directory")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="default: edn for *.edn, jepsen-log for *.log, else jsonl",
+    )
+
+
 def add_check_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Register the ``check`` subcommand."""
     parser = subparsers.add_parser(
@@ -56,13 +68,7 @@ def add_check_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
         "for linearizability. Exit status: 0 all linearizable, 1 any not linearizable, "
         "2 any unknown (budget spent; never success), 3 bad input.",
     )
-    parser.add_argument("histories", nargs="+", metavar="HISTORY", help="file or directory")
-    parser.add_argument(
-        "--format",
-        choices=FORMATS,
-        default=None,
-        help="default: edn for *.edn, jepsen-log for *.log, else jsonl",
-    )
+    add_history_arguments(parser)
     parser.add_argument("--model", choices=MODEL_NAMES, default="cas-register")
     parser.add_argument(
         "--init", metavar="JSON", default=None,

@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .check_cli import EXIT_BAD_INPUT, BadInput, expand
+from .check_cli import EXIT_BAD_INPUT, BadInput, add_history_arguments, expand
 from .history.errors import HistoryError
-from .history.load import FORMATS, load_history
+from .history.load import load_history
 from .txn import MODELS, TxnCheckResult, check_list_append
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN = 0, 1, 2
@@ -41,13 +41,7 @@ def add_check_txn_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
         "[r k list] micro-ops) for G0, G1a, G1b, G1c, G-single, G2 and real-time anomalies. "
         "Exit status: 0 all valid, 1 any invalid, 2 any unknown, 3 bad input.",
     )
-    parser.add_argument("histories", nargs="+", metavar="HISTORY", help="file or directory")
-    parser.add_argument(
-        "--format",
-        choices=FORMATS,
-        default=None,
-        help="default: edn for *.edn, jepsen-log for *.log, else jsonl",
-    )
+    add_history_arguments(parser)
     parser.add_argument(
         "--consistency-model",
         choices=tuple(MODELS),

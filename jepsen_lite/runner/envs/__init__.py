@@ -16,12 +16,18 @@ ENVIRONMENTS: dict[str, str] = {
 }
 
 
+def load_registered(registry: dict[str, str], what: str, name: str) -> Any:
+    """The object that ``registry[name]`` (``"module:Name"``) names, imported now;
+    ``ValueError`` naming the choices when ``name`` is not registered."""
+    try:
+        target = registry[name]
+    except KeyError:
+        choices = ", ".join(sorted(registry))
+        raise ValueError(f"unknown {what} {name!r}: choose one of {choices}") from None
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 def environment_class(name: str) -> Any:
     """The class of environment ``name``; ``ValueError`` naming the choices otherwise."""
-    try:
-        target = ENVIRONMENTS[name]
-    except KeyError:
-        choices = ", ".join(sorted(ENVIRONMENTS))
-        raise ValueError(f"unknown environment {name!r}: choose one of {choices}") from None
-    module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)
+    return load_registered(ENVIRONMENTS, "environment", name)

@@ -7,8 +7,9 @@ varies comes from the :class:`~jepsen_lite.runner.api.TestSpec` its methods are 
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from ..envs import load_registered
 
 WORKLOADS: dict[str, str] = {
     "register": "jepsen_lite.runner.workloads.register:RegisterWorkload",
@@ -22,10 +23,4 @@ WORKLOADS: dict[str, str] = {
 
 def workload_class(name: str) -> Any:
     """The class of workload ``name``; ``ValueError`` naming the choices otherwise."""
-    try:
-        target = WORKLOADS[name]
-    except KeyError:
-        choices = ", ".join(sorted(WORKLOADS))
-        raise ValueError(f"unknown workload {name!r}: choose one of {choices}") from None
-    module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)
+    return load_registered(WORKLOADS, "workload", name)
