@@ -191,9 +191,14 @@ def _report(path: Path, result: CheckResult, model: Model, as_json: bool, out: T
         op = cx.failing_op
         key = "" if cx.key is None else f"key {show(cx.key)}: "
         where = f"line {op.line}" if op.line else f"event {op.call}"
+        why = (
+            f": {cx.note}"
+            if cx.note
+            else f" after {len(cx.linearization)} operations; model state {cx.state_text}"
+        )
         print(
             f"  {key}cannot linearize {model.describe_op(op)} (process {show(op.process)}, "
-            f"{where}) after {len(cx.linearization)} operations; model state {cx.state_text}",
+            f"{where}){why}",
             file=out,
         )
     elif result.verdict is Verdict.UNKNOWN:

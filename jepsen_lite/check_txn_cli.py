@@ -96,17 +96,12 @@ def run_check_txn(
 
 def _report(path: Path, result: TxnCheckResult, elapsed: float, as_json: bool, out: TextIO) -> None:
     if as_json:
+        data = result.as_json()
         record = {
             "file": str(path),
-            "validity": result.validity,
-            "model": result.model,
-            "txns": result.txns,
-            "anomalies": {
-                name: [{"txns": list(a.txns), "explanation": list(a.explanation)} for a in found]
-                for name, found in result.anomalies.items()
+            **{
+                k: data[k] for k in ("validity", "model", "txns", "anomalies", "violates", "reason")
             },
-            "violates": list(result.violates),
-            "reason": result.reason,
             "time_s": round(elapsed, 6),
         }
         print(json.dumps(record), file=out)

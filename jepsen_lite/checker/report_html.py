@@ -91,11 +91,15 @@ def _where(op: Operation) -> str:
 def _explain(cx: Counterexample, model: Model) -> str:
     op = cx.failing_op
     key = "" if cx.key is None else f" on key <code>{_e(_key_label(cx.key))}</code>"
-    return (
+    head = (
         f"<h2>Counterexample{key}</h2><p>Operation <b>{_e(model.describe_op(op))}</b> by "
-        f"process {_e(show(op.process))} ({_e(_where(op))}) cannot be linearized. The "
-        f"longest partial linearization found has {len(cx.linearization)} operations and "
-        f"leaves the model in state <code>{_e(cx.state_text)}</code>; no remaining "
+        f"process {_e(show(op.process))} ({_e(_where(op))}) cannot be linearized"
+    )
+    if cx.note:
+        return f"{head}: {_e(cx.note)}.</p>"
+    return (
+        f"{head}. The longest partial linearization found has {len(cx.linearization)} "
+        f"operations and leaves the model in state <code>{_e(cx.state_text)}</code>; no remaining "
         f"operation can be placed next before this one must have taken effect.</p>"
     )
 

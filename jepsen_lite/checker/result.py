@@ -30,6 +30,9 @@ class Counterexample:
     they were linearized), ``state`` the model state after it (``state_text`` rendered),
     and ``failing_op`` the operation that had to come next and could not be linearized
     there (its completion came before any remaining operation could be placed).
+    ``note``, when set, says why ``failing_op`` fits nowhere without a search (the
+    model's ``unreachable`` check: no order of the writes before it produces its value);
+    ``linearization`` is then empty and ``state`` the initial state.
     """
 
     key: Value
@@ -37,6 +40,7 @@ class Counterexample:
     linearization: tuple[Operation, ...]
     state: State
     state_text: str
+    note: str = ""
 
 
 @attrs.frozen

@@ -116,11 +116,17 @@ class PartitionSearch:
         self.partition = partition
         self.budgets = _Budgets(deadline, max_cache_entries, stop)
         self.time_s = 0.0
+        started = time.perf_counter()
+        self._unreachable = _unreachable(model, partition)
+        self.time_s += time.perf_counter() - started
         self._steps = _search(model, partition.ops, model.init(partition.key), self.budgets)
         next(self._steps)  # to the priming yield: nothing is searched yet
 
     def run(self, allowance: int | None) -> KeyResult | None:
-        """Search on (see the class docstring); ``None``: no allowance, run to the end."""
+        """Search on (see the class docstring); ``None``: no allowance, run to the end.
+        A read the model proves unreachable answers at once, with no search."""
+        if self._unreachable is not None:
+            return self._unreachable
         started = time.perf_counter()
         try:
             self._steps.send(_NO_ALLOWANCE if allowance is None else allowance)
@@ -158,6 +164,31 @@ class PartitionSearch:
 
 
 _NO_ALLOWANCE = 1 << 62
+
+
+def _unreachable(model: Model, partition: Partition) -> KeyResult | None:
+    """NOT_LINEARIZABLE at once when the model's optional ``unreachable(key, ops)`` names
+    a read no order of the writes before it explains (see ``models.base``)."""
+    find = getattr(model, "unreachable", None)
+    found = find(partition.key, partition.ops) if find is not None else None
+    if found is None:
+        return None
+    index, why = found
+    initial = model.init(partition.key)
+    return KeyResult(
+        key=partition.key,
+        verdict=Verdict.NOT_LINEARIZABLE,
+        operations=len(partition.ops),
+        time_s=0.0,
+        counterexample=Counterexample(
+            key=partition.key,
+            failing_op=partition.ops[index],
+            linearization=(),
+            state=initial,
+            state_text=model.describe_state(initial),
+            note=why,
+        ),
+    )
 
 
 def _search(

@@ -11,8 +11,12 @@ operations equal in those three as interchangeable), as Knossos's models depend 
 Optional parts: ``partition(ops)`` splits a history into independent sub-histories
 (P-compositionality: a history is linearizable iff each part is), ``read_only(op)`` says an
 operation cannot change the state (so an ``info`` one constrains nothing and is dropped),
-``validate(op)`` checks and normalizes an operation's values once before checking, and
-``describe_state``/``describe_op`` render for people.
+``validate(op)`` checks and normalizes an operation's values once before checking,
+``describe_state``/``describe_op`` render for people, and ``unreachable(key, ops)`` may
+name a read of one partition that no order of the writes before it can explain (index and
+reason: a proof of non-linearizability that spares the search, see
+:mod:`jepsen_lite.models.reachable`; it must never name a read that some linearization
+explains).
 """
 
 from __future__ import annotations

@@ -10,20 +10,26 @@ independent object, so P-compositionality applies).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import attrs
 
-from ..history.ops import UNKNOWN, Operation
+from ..history.ops import UNKNOWN, Operation, Value
 from .base import KeyedModel, State
+from .reachable import unreachable_kv_read
 
 
 @attrs.frozen
 class KvModel(KeyedModel):
-    """A map from keys to values (initially ``null`` unless configured)."""
+    """A map from keys to values (initially ``null`` unless configured).
+    ``prove_unreachable`` (default on) lets the checker answer at once for a read that no
+    order of the writes before it explains (:mod:`.reachable`); off, only the search
+    decides (for tests of the search itself)."""
 
     name: ClassVar[str] = "kv"
     fs: ClassVar[frozenset[str]] = frozenset({"get", "put", "append"})
+    prove_unreachable: bool = True
 
     def step(self, state: State, op: Operation) -> tuple[bool, State]:
         f = op.f
@@ -40,3 +46,9 @@ class KvModel(KeyedModel):
         if isinstance(state, str) and isinstance(item, str):
             return True, state + item
         return False, state
+
+    def unreachable(self, key: Value, ops: Sequence[Operation]) -> tuple[int, str] | None:
+        """A read no order of the writes before it explains (see :mod:`.reachable`)."""
+        if not self.prove_unreachable:
+            return None
+        return unreachable_kv_read(self.initial.value_for(key), ops)

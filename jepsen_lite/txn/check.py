@@ -10,7 +10,10 @@ strongly connected components, and inside each looks for the shortest cycle of e
 - ``G2`` (anti-dependency cycle, e.g. write skew): two or more ``rw`` edges;
 - ``G0-realtime``, ``G1c-realtime``, ``G-single-realtime``, ``G2-realtime``: cycles that
   need at least one ``rt`` edge (one transaction completed before another began, yet the
-  other must precede it): allowed by serializability, not by strict serializability.
+  other must precede it): allowed by serializability, not by strict serializability;
+- ``lost-append`` (:mod:`.lost_appends`): a read that began after an append committed
+  and does not contain it, found without a cycle (also when no read ever saw the value):
+  forbidden by strict serializability only.
 
 Each consistency model of :data:`MODELS` forbids a set of anomalies; the verdict for a
 model is ``invalid`` when one of those was found, ``unknown`` when the search was cut
@@ -22,18 +25,21 @@ committed read), else ``valid``. Simplification: snapshot isolation is checked a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import attrs
 
 from ..history.ops import History, Status
 from .graph import EDGE_KINDS, RT, RW, WR, WW, DepGraph, Step
 from .list_append import Anomaly, infer
+from .lost_appends import NAME as LOST_APPEND
+from .lost_appends import lost_appends
 from .model import Txn, transactions
 
 DATA_ANOMALIES = ("internal", "incompatible-order", "duplicate-elements", "garbage")
 """Anomalies that no model allows (the store returned data no execution could give)."""
 CYCLES = ("G0", "G1c", "G-single", "G2")
-REALTIME = tuple(f"{name}-realtime" for name in CYCLES)
+REALTIME = (*(f"{name}-realtime" for name in CYCLES), LOST_APPEND)
 
 _READ_COMMITTED = frozenset({*DATA_ANOMALIES, "G0", "G1a", "G1b", "G1c"})
 _SNAPSHOT = _READ_COMMITTED | {"G-single"}
@@ -71,6 +77,27 @@ class TxnCheckResult:
     edges: int
     reason: str = ""
 
+    def as_json(self) -> dict[str, Any]:
+        """The result as JSON-encodable data (stable keys): ``validity``, ``model``,
+        ``txns``, the counts, ``anomalies`` (name to a list of ``{"txns": [...],
+        "explanation": [...]}``), ``violates`` and ``reason``."""
+        return {
+            "validity": self.validity,
+            "model": self.model,
+            "txns": self.txns,
+            "committed": self.committed,
+            "indeterminate": self.indeterminate,
+            "failed": self.failed,
+            "keys": self.keys,
+            "edges": self.edges,
+            "anomalies": {
+                name: [{"txns": list(a.txns), "explanation": list(a.explanation)} for a in found]
+                for name, found in self.anomalies.items()
+            },
+            "violates": list(self.violates),
+            "reason": self.reason,
+        }
+
     def summary(self) -> str:
         """One line for people."""
         counts = ", ".join(f"{name} x{len(found)}" for name, found in self.anomalies.items())
@@ -98,7 +125,7 @@ def check_txns(txns: Sequence[Txn], model: str = "strict-serializable") -> TxnCh
     graph = inference.graph
     _realtime_edges(txns, graph)
     found: dict[str, list[Anomaly]] = {}
-    for anomaly in inference.anomalies:
+    for anomaly in [*inference.anomalies, *lost_appends(txns)]:
         found.setdefault(anomaly.name, []).append(anomaly)
     complete = _cycles(graph, found)
     forbidden = MODELS[model]

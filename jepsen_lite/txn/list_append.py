@@ -104,8 +104,8 @@ def infer(txns: Sequence[Txn]) -> Inference:
                     "incompatible-order",
                     (reader, longest_reader),
                     (
-                        f"T{reader} read {show(key)} as {_tail(values)} and T{longest_reader} "
-                        f"as {_tail(longest)}: neither is a prefix of the other",
+                        f"T{reader} read {show(key)} as {show_list(values)} and T{longest_reader} "
+                        f"as {show_list(longest)}: neither is a prefix of the other",
                     ),
                 )
             )
@@ -161,7 +161,7 @@ def _element_anomalies(
             Anomaly(
                 "duplicate-elements",
                 (reader,),
-                (f"T{reader} read {show(key)} as {_tail(values)}: an element twice",),
+                (f"T{reader} read {show(key)} as {show_list(values)}: an element twice",),
             )
         )
     for value in values:
@@ -180,7 +180,7 @@ def _element_anomalies(
                     "G1a",
                     (w, reader),
                     (
-                        f"T{reader} read {show(key)} = {_tail(values)}, whose {show(value)} "
+                        f"T{reader} read {show(key)} = {show_list(values)}, whose {show(value)} "
                         f"was appended by T{w}, which failed: {by_id[w].show()}",
                     ),
                 )
@@ -208,7 +208,7 @@ def _intermediate(
             "G1b",
             (w, reader),
             (
-                f"T{reader} read {show(key)} = {_tail(values)}, ending in {show(last)}, an "
+                f"T{reader} read {show(key)} = {show_list(values)}, ending in {show(last)}, an "
                 f"intermediate state of T{w} (which went on to append "
                 f"{show(last_append[(w, key)])}): {by_id[w].show()}",
             ),
@@ -244,7 +244,7 @@ def _edges(
                 graph.add(reader, w, RW, functools.partial(_rw_why, key, reader, values, nxt, w))
 
 
-def _tail(values: tuple[Value, ...]) -> str:
+def show_list(values: tuple[Value, ...]) -> str:
     """A read list for people: the whole of a short one, the last 3 of a long one."""
     if len(values) <= 4:
         return show(values)
@@ -256,11 +256,11 @@ def _ww_why(key: Value, a: int, before: Value, b: int, after: Value) -> str:
 
 
 def _wr_why(key: Value, reader: int, values: tuple[Value, ...], w: int) -> str:
-    return f"T{reader} read {show(key)} = {_tail(values)}, whose last element T{w} appended"
+    return f"T{reader} read {show(key)} = {show_list(values)}, whose last element T{w} appended"
 
 
 def _rw_why(key: Value, reader: int, values: tuple[Value, ...], nxt: Value, w: int) -> str:
     return (
-        f"T{reader} read {show(key)} = {_tail(values)}, missing {show(nxt)}, which T{w} "
+        f"T{reader} read {show(key)} = {show_list(values)}, missing {show(nxt)}, which T{w} "
         f"appended next"
     )

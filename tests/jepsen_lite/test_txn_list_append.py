@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 import pytest
 
+from jepsen_lite.bench_txn import erase_append
 from jepsen_lite.history.edn import read_edn_events
 from jepsen_lite.history.errors import HistoryError
 from jepsen_lite.history.ops import Event, EventType, History, freeze
@@ -326,3 +327,60 @@ def test_check_txn_command(tmp_path: Any, capsys: pytest.CaptureFixture[str]) ->
     assert main(["check-txn", str(bad)]) == 3
     assert "only txn operations, not 'read'" in capsys.readouterr().err
     assert main(["check-txn", str(path), "--consistency-model", "acid"]) == 3
+
+
+# -- lost appends: an acknowledged append missing from a read that began after it
+# committed, also when no read ever saw the value (no cycle can show that)
+
+
+def test_an_append_no_read_ever_saw_is_lost_for_strict_serializability_only() -> None:
+    h = serial(
+        ([a("x", 1)], [a("x", 1)]),
+        ([a("x", 2)], [a("x", 2)]),
+        ([r("x")], [r("x", [2])]),
+    )
+    assert verdicts(h)["serializable"] == "valid"
+    result = check_list_append(h)
+    assert result.validity == "invalid"
+    (lost,) = result.anomalies["lost-append"]
+    assert lost.txns == (0, 2)
+    assert "no read ever saw it" in lost.explanation[0]
+
+
+def test_a_read_concurrent_with_the_append_may_miss_it() -> None:
+    h = history(
+        (0, "invoke", [a("x", 1)]),
+        (1, "invoke", [r("x")]),
+        (0, "ok", [a("x", 1)]),
+        (1, "ok", [r("x", [])]),
+        (2, "invoke", [r("x")]),
+        (2, "ok", [r("x", [1])]),
+    )
+    assert check_list_append(h).validity == "valid"
+
+
+def test_an_append_that_later_reads_show_but_one_read_misses_is_lost() -> None:
+    h = serial(
+        ([a("x", 1)], [a("x", 1)]),
+        ([a("x", 2)], [a("x", 2)]),
+        ([r("x")], [r("x", [1])]),
+        ([r("x")], [r("x", [1, 2])]),
+    )
+    lost = check_list_append(h).anomalies["lost-append"]
+    assert [x.txns for x in lost] == [(1, 2)]
+    assert "later reads do" in lost[0].explanation[0]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_an_acknowledged_append_erased_from_every_read_is_found(seed: int) -> None:
+    rng = random.Random(seed)
+    h = _random_serial_history(rng, 300, 5)
+    # an append some later read saw: erase it from every read (the write was lost)
+    seen = [
+        (key, v) for op in h.operations for f, key, vs in op.output if f == "r" and vs for v in vs
+    ]
+    key, value = rng.choice(seen)
+    result = check_list_append(erase_append(h, key, value))
+    assert result.validity == "invalid", result.summary()
+    lost = result.anomalies["lost-append"]
+    assert any(f"appended {value} to" in x.explanation[0] for x in lost)

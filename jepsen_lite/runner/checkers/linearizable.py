@@ -145,5 +145,6 @@ class LinearizableChecker:
                     for o in cx.linearization[-LAST_SHOWN:]
                 ],
                 "state": cx.state_text,
+                "why": cx.note,
             }
         return details

@@ -18,6 +18,7 @@ WORKLOADS: dict[str, str] = {
     "bank": "jepsen_lite.runner.workloads.bank:BankWorkload",
     "set": "jepsen_lite.runner.workloads.set:SetWorkload",
     "counter": "jepsen_lite.runner.workloads.counter:CounterWorkload",
+    "list-append": "jepsen_lite.runner.workloads.list_append:ListAppendWorkload",
 }
 
 
