@@ -184,12 +184,8 @@ def _decode(status: int, raw: bytes, where: str) -> dict[str, Any]:
     if not isinstance(decoded, dict):
         text = raw[:200].decode(errors="replace").strip()
         raise EtcdApiError(status, -1, f"{where}: not a JSON object: {text!r}")
-    if status != 200 or "error" in decoded or ("code" in decoded and "header" not in decoded):
+    if status != 200 or "error" in decoded:
         message = str(decoded.get("message") or decoded.get("error") or f"HTTP {status}")
         code = decoded.get("code", -1)
-        return _raise(status, code if isinstance(code, int) else -1, message)
+        raise EtcdApiError(status, code if isinstance(code, int) else -1, message)
     return decoded
-
-
-def _raise(status: int, code: int, message: str) -> dict[str, Any]:
-    raise EtcdApiError(status, code, message)
