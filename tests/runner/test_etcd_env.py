@@ -23,6 +23,7 @@ from jepsen_lite.runner.api import TestSpec
 from jepsen_lite.runner.envs import EnvironmentUnavailable, environment_class
 from jepsen_lite.runner.envs import etcd as etcd_env
 from jepsen_lite.runner.envs.etcd import EtcdCluster, EtcdEnvironment, open_etcd_cluster
+from jepsen_lite.runner.envs.etcd_backend import EtcdBackend
 from jepsen_lite.runner.envs.process_control import LocalProcesses
 
 from .etcd_support import gone, needs_etcd
@@ -68,10 +69,9 @@ async def test_every_fault_takes_effect(tmp_path: Path) -> None:
             assert await stale.get("r", consistency="stale") == b"1"
             with pytest.raises(ClientTimeout):
                 await stale.get("r")
-        serializable = TestSpec(env="etcd", nodes=3, options={"etcd_serializable": True})
-        cluster.serializable = bool(serializable.options["etcd_serializable"])
+        cluster.serializable = True  # what option etcd_serializable=true sets
         async with cluster.session(cut) as stale:
-            assert await stale.get("r") == b"1"  # the option makes every read serializable
+            assert await stale.get("r") == b"1"  # now every read is serializable
         cluster.serializable = False
         await cluster.heal_network()
         for _ in range(100):
@@ -97,7 +97,8 @@ async def test_every_fault_takes_effect(tmp_path: Path) -> None:
                 await trio.sleep(0.1)
             else:
                 raise AssertionError("the restarted member never caught up")
-            assert kv.backend.home == cluster.nodes.index(victim)  # type: ignore[attr-defined]
+            assert isinstance(kv.backend, EtcdBackend)
+            assert kv.backend.home == cluster.nodes.index(victim)  # back home, nothing moved
 
         # pause: the member accepts connections but answers nothing
         await cluster.pause(cut)
@@ -192,6 +193,19 @@ def test_without_etcd_the_environment_says_what_to_install(
         "etcd not installed: apt-get install etcd-server"
     )
     assert "etcd" in envs.ENVIRONMENTS
+
+
+def test_options_are_checked(tmp_path: Path) -> None:
+    def cluster(**options: object) -> EtcdCluster:
+        spec = TestSpec(env="etcd", nodes=1, options=options)
+        return EtcdCluster(spec, tmp_path, "etcd", LocalProcesses(), None, {}, {})
+
+    assert cluster(etcd_serializable=True).serializable
+    assert not cluster().serializable
+    with pytest.raises(ValueError, match="option etcd_serializable must be true or false, got 1"):
+        cluster(etcd_serializable=1)
+    with pytest.raises(ValueError, match="option client_timeout_s must be a positive number"):
+        cluster(client_timeout_s="soon")
 
 
 def test_unsupported_faults_are_refused_and_all_leaves_them_out(
