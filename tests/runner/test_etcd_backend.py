@@ -12,6 +12,7 @@ import pytest
 import trio
 
 from consensus.client.client import ClientTimeout
+from consensus.client.kv import KvError, KvSession
 from consensus.transport.tcp import Address
 from jepsen_lite.runner.api import TestSpec
 from jepsen_lite.runner.envs.etcd import open_etcd_cluster
@@ -147,6 +148,18 @@ async def test_a_backend_with_no_member_to_connect_to_times_out() -> None:
     assert moves == [(0, 1), (1, 0)] and backend.home == 0
 
 
+async def test_sessions_are_local_and_leases_and_watches_are_refused() -> None:
+    """Nothing here reaches a member (there is none listening on port 9)."""
+    kv = KvSession(EtcdBackend([("127.0.0.1", 9)], timeout_s=0.5))
+    with pytest.raises(KvError, match="the etcd backend does not map leases"):
+        await kv.grant_lease(1000)
+    assert kv.session_id == 1  # registered without etcd
+    with pytest.raises(KvError, match="the etcd backend does not map watches"):
+        await kv.watch_once("k")
+    await kv.close()
+    assert kv.session_id is None
+
+
 def _shift(value: Any, by: int) -> Any:
     """``value`` with every revision raised by ``by`` (etcd's empty store is at 1)."""
     if isinstance(value, tuple):
@@ -171,6 +184,8 @@ async def test_etcd_gives_our_store_s_results(tmp_path: Path) -> None:
     spec = TestSpec(env="etcd", nodes=1)
     async with open_etcd_cluster(spec, tmp_path) as cluster, cluster.session() as kv:
         theirs = await kv_script(kv)
+        with pytest.raises(KvError, match="etcd refused it: etcdserver: key is not provided"):
+            await kv.get("")  # our store has an empty key; etcd refuses one
     assert len(theirs) == len(ours) == 29
     for n, (mine, etcd) in enumerate(zip(ours, theirs, strict=True)):
         assert _shift(mine, 1) == etcd, f"operation {n} of the script"

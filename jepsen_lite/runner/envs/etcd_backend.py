@@ -264,16 +264,22 @@ class EtcdBackend:
     async def query(self, query: bytes, *, consistency: Consistency = "linearizable") -> bytes:
         op = KV_CODEC.decode(query)
         serializable = self.serializable_reads or consistency == "stale"
-        if isinstance(op, Get):
-            response = await self.post("/v3/kv/range", range_body(op, serializable))
-            result: Result = GetResult(revision(response), first_kv(response))
-        elif isinstance(op, Range):
-            response = await self.post("/v3/kv/range", range_body(op, serializable))
-            result = range_result(response)
-        elif isinstance(op, Watch):
-            result = ErrorResult("bad-command", "the etcd backend does not map watches")
-        else:
-            result = ErrorResult("bad-command", f"not a query: {type(op).__name__}")
+        result: Result
+        try:
+            if isinstance(op, Get):
+                response = await self.post("/v3/kv/range", range_body(op, serializable))
+                result = GetResult(revision(response), first_kv(response))
+            elif isinstance(op, Range):
+                response = await self.post("/v3/kv/range", range_body(op, serializable))
+                result = range_result(response)
+            elif isinstance(op, Watch):
+                result = ErrorResult("bad-command", "the etcd backend does not map watches")
+            else:
+                result = ErrorResult("bad-command", f"not a query: {type(op).__name__}")
+        except EtcdApiError as exc:
+            if exc.code != GRPC_INVALID_ARGUMENT:
+                raise
+            result = ErrorResult("bad-command", f"etcd refused it: {exc.message}")
         return KV_CODEC.encode(result)
 
     async def _write(self, command: object) -> Result:
