@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import attrs
 
 from .runner.api import FAULT_KINDS, Environment, TestSpec, Validity
-from .runner.envs import environment_class
+from .runner.envs import EnvironmentUnavailable, environment_class
 from .runner.store import DEFAULT_OUT, SpecError, new_run_dir, read_test_json, validate_spec
 
 if TYPE_CHECKING:  # imported when a run starts, so that ``jepsen-lite check`` starts fast
@@ -68,7 +68,7 @@ def add_run_parsers(subparsers: argparse._SubParsersAction[Any]) -> None:
         description="Run a Jepsen-style test (workload, faults, checkers) in an environment "
         "and write a run folder. Exit status: 0 valid, 1 invalid, 2 unknown, 3 error.",
     )
-    run.add_argument("--env", default="sim", help="sim (default) or local")
+    run.add_argument("--env", default="sim", help="sim (default), local or etcd")
     run.add_argument("--protocol", default="raft", help="raft (default) or multipaxos")
     run.add_argument("--workload", default="register", help="default: register")
     run.add_argument(
@@ -219,7 +219,10 @@ def _environment(name: str) -> Environment:
         raise BadOption(f"--env: {exc}") from None
     except ImportError as exc:
         raise BadOption(f"--env: environment {name!r} is not available: {exc}") from None
-    env: Environment = cls()
+    try:
+        env: Environment = cls()
+    except EnvironmentUnavailable as exc:
+        raise BadOption(f"--env: environment {name!r} is not available: {exc}") from None
     return env
 
 

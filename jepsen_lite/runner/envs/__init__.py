@@ -13,6 +13,7 @@ from typing import Any
 ENVIRONMENTS: dict[str, str] = {
     "sim": "jepsen_lite.runner.envs.sim:SimEnvironment",
     "local": "jepsen_lite.runner.envs.local:LocalEnvironment",
+    "etcd": "jepsen_lite.runner.envs.etcd:EtcdEnvironment",
 }
 
 
@@ -31,3 +32,8 @@ def load_registered(registry: dict[str, str], what: str, name: str) -> Any:
 def environment_class(name: str) -> Any:
     """The class of environment ``name``; ``ValueError`` naming the choices otherwise."""
     return load_registered(ENVIRONMENTS, "environment", name)
+
+
+class EnvironmentUnavailable(RuntimeError):
+    """The environment cannot run on this machine (a program it needs is missing); the
+    message says what to install."""
