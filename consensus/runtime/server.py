@@ -33,8 +33,8 @@ import trio
 
 from ..client.protocol import (
     CLIENT_CODEC,
-    Consistency,
     FAULT_ACTIONS,
+    Consistency,
     ErrorReply,
     FaultControlReply,
     FaultControlRequest,
