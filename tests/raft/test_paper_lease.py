@@ -189,7 +189,7 @@ def deposed_leader_race(
         if not boot_guard:
             net.core(acker).boot_ticks_left = 0
     net.partition([leader], [acker, third])
-    step = 0.01  # real time per step; a node ticks whenever its clock passes an integer
+    step = 0.05  # real time per step; a node ticks whenever its clock passes an integer
     clock = dict.fromkeys(net.voters, 0.0)
     rates = {v: leader_rate if v == leader else 1.0 for v in net.voters}
     now, lease_end, elected = 0.0, None, None
