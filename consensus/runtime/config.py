@@ -251,6 +251,7 @@ def build_config(
     tick_ms: float | None = None,
     election_ticks: int | None = None,
     heartbeat_ticks: int | None = None,
+    lease_reads: bool | None = None,
 ) -> NodeConfig:
     """Merge the cluster file (if any) with command-line values (which win)."""
     values: dict[str, Any] = {}
@@ -273,6 +274,7 @@ def build_config(
         ("data_dir", data_dir),
         ("election_ticks", election_ticks),
         ("heartbeat_ticks", heartbeat_ticks),
+        ("lease_reads", lease_reads),
     ):
         if value is not None:
             values[key] = value

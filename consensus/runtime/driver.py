@@ -554,6 +554,12 @@ class Driver:
         await self.wait_applied(index)
         return index
 
+    @property
+    def read_rounds(self) -> int:
+        """Read-index rounds this driver started (a lease read served from the lease
+        starts none)."""
+        return self._read_counter
+
     def lease_read_index(self) -> Index | None:
         """The index a lease read may be served at now (the core's
         ``lease_read_index``: a Raft leader holding its read lease), else ``None``
