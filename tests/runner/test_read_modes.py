@@ -8,8 +8,8 @@
   the test) its lease outlives the new leader's election and the run can find stale
   reads: the bound is an assumption, not something the leader can check.
 
-The default suite runs known seeds (each paired with the same seed under another mode, so
-the fault schedule is the same); the ``slow`` tests search seeds from scratch."""
+The default suite runs known seeds (the lease pair with one seed: the same fault windows,
+only the clock rates differ); the ``slow`` tests search seeds from scratch."""
 
 from __future__ import annotations
 
@@ -54,12 +54,9 @@ def invalid_checkers(results: dict[str, Any]) -> list[str]:
     return [c["name"] for c in results["checkers"] if c["validity"] != "valid"]
 
 
-def test_stale_reads_are_not_linearizable_under_partitions_and_linearizable_ones_are(
-    tmp_path: Path,
-) -> None:
+def test_stale_reads_are_not_linearizable_under_partitions(tmp_path: Path) -> None:
     args = [*SMALL, "--nemesis", "partition"]
     assert invalid_checkers(run(tmp_path, args, 2, "stale")) == ["linearizable"]
-    assert run(tmp_path, args, 2, "linearizable")["verdict"] == "valid"
 
 
 def test_lease_reads_are_linearizable_within_the_drift_bound_and_can_go_stale_beyond_it(
