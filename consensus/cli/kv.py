@@ -2,7 +2,7 @@
 
 ::
 
-    consensus kv --endpoints H:P,... get KEY [--consistency linearizable|stale]
+    consensus kv --endpoints H:P,... get KEY [--consistency linearizable|lease|stale]
     consensus kv --endpoints H:P,... put KEY VALUE
     consensus kv --endpoints H:P,... delete KEY
     consensus kv --endpoints H:P,... range PREFIX [--end END] [--limit N] [--consistency C]
@@ -15,7 +15,9 @@
                                            [--timeout S]
 
 Reads are linearizable unless ``--consistency stale``: then the first endpoint that
-answers serves it from what it has applied, which may be old (docs/kv.md). Values are
+answers serves it from what it has applied, which may be old (docs/kv.md);
+``--consistency lease``: a Raft leader holding its read lease answers without a read
+barrier (linearizable only within the cluster's clock drift bound, docs/kv.md). Values are
 UTF-8 text. ``--json`` (before or after the operation) prints the result as
 one JSON object. Exit status: 0 applied (or found), 1 condition not met (a failed cas,
 put-if-absent, delete-if or txn compare; a get of an absent key), 2 error (bad arguments, the store
@@ -102,8 +104,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
             "--consistency",
             choices=CONSISTENCY_LEVELS,
             default="linearizable",
-            help="linearizable (default: read barrier at the leader) or stale (the first "
-            "endpoint that answers, from what it has applied: may be old)",
+            help="linearizable (default: read barrier at the leader), lease (a Raft leader "
+            "holding its read lease answers at once; else as linearizable) or stale (the "
+            "first endpoint that answers, from what it has applied: may be old)",
         )
 
     consistency(op("get", "print KEY's value; exit 1 if absent", "key"))

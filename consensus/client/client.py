@@ -40,6 +40,7 @@ from .protocol import (
     ErrorReply,
     FaultControlReply,
     FaultControlRequest,
+    LeaseQueryRequest,
     LocalQueryRequest,
     ProposeRequest,
     QueryRequest,
@@ -412,11 +413,17 @@ class Client:
         return reply.result
 
     async def query(self, query: bytes, *, consistency: Consistency = "linearizable") -> bytes:
-        """A read: ``linearizable`` (through the leader's read barrier), or ``stale``:
+        """A read: ``linearizable`` (through the leader's read barrier), ``lease`` (sent
+        to the leader like it; a Raft leader holding its read lease answers without the
+        barrier, see docs/kv.md), or ``stale``:
         answered by the first endpoint that answers at all (in ``endpoints`` order), from
         whatever that node has applied; it may miss completed writes."""
         if consistency == "stale":
             reply = await self._call(lambda rid: LocalQueryRequest(rid, query), any_node=True)
+            assert isinstance(reply, ResultReply)
+            return reply.result
+        if consistency == "lease":
+            reply = await self._call(lambda rid: LeaseQueryRequest(rid, query))
             assert isinstance(reply, ResultReply)
             return reply.result
         if consistency != "linearizable":

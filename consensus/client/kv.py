@@ -182,8 +182,10 @@ class KvSession:
     async def read(
         self, op: Get | Range | Watch, consistency: Consistency = "linearizable"
     ) -> Result:
-        """A read, no log entry: ``linearizable`` (read barrier) or ``stale`` (whatever
-        the answering node has applied; may be old, see docs/kv.md)."""
+        """A read, no log entry: ``linearizable`` (read barrier), ``lease`` (no barrier
+        while a Raft leader holds its read lease; linearizable within the clock drift
+        bound) or ``stale`` (whatever the answering node has applied; may be old). See
+        docs/kv.md, "Read consistency"."""
         raw = await self.backend.query(KV_CODEC.encode(op), consistency=consistency)
         return decode_result(raw)
 

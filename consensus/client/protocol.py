@@ -1,7 +1,7 @@
 """The client protocol: CBOR frames between clients and a node's client port.
 
 Records use their own :class:`~consensus.codec.Codec` (type ids 160-191, of which
-160-165 and 170-175 are taken, so a client talking to a peer port, or a peer to a client
+160-166 and 170-175 are taken, so a client talking to a peer port, or a peer to a client
 port, fails to decode at once). A client
 may pipeline many requests on one connection; every reply echoes its request's
 ``request_id``. Requests:
@@ -10,6 +10,9 @@ may pipeline many requests on one connection; every reply echoes its request's
   :class:`ResultReply` once applied, or :class:`RedirectReply`/:class:`ErrorReply`.
 - :class:`QueryRequest`: a linearizable read (read barrier, then the state machine's
   ``query``); same answers.
+- :class:`LeaseQueryRequest`: a lease read: served at once by a Raft leader that holds
+  its read lease (``RaftConfig.lease_reads``), else as a :class:`QueryRequest` (read
+  barrier; Multi-Paxos always); same answers (see docs/kv.md, "Read consistency").
 - :class:`LocalQueryRequest`: a stale read: the state machine's ``query`` on this
   node's applied state at once, whatever its role (no barrier, never a redirect); same
   answers. It may miss writes that completed elsewhere (see docs/kv.md).
@@ -38,11 +41,13 @@ from ..codec import Codec
 
 CLIENT_FRAME_BYTES_MAX = 4 * 1024 * 1024
 
-Consistency: TypeAlias = Literal["linearizable", "stale"]
-"""How a read is served: ``linearizable`` (a read barrier first, :class:`QueryRequest`)
-or ``stale`` (this node's applied state as it is, :class:`LocalQueryRequest`)."""
+Consistency: TypeAlias = Literal["linearizable", "lease", "stale"]
+"""How a read is served: ``linearizable`` (a read barrier first, :class:`QueryRequest`),
+``lease`` (at once on a Raft leader holding its read lease, else as linearizable,
+:class:`LeaseQueryRequest`) or ``stale`` (this node's applied state as it is,
+:class:`LocalQueryRequest`)."""
 
-CONSISTENCY_LEVELS: tuple[Consistency, ...] = ("linearizable", "stale")
+CONSISTENCY_LEVELS: tuple[Consistency, ...] = ("linearizable", "lease", "stale")
 
 
 @attrs.frozen(slots=True)
@@ -53,6 +58,12 @@ class ProposeRequest:
 
 @attrs.frozen(slots=True)
 class QueryRequest:
+    request_id: int
+    query: bytes
+
+
+@attrs.frozen(slots=True)
+class LeaseQueryRequest:
     request_id: int
     query: bytes
 
@@ -158,6 +169,7 @@ Request = (
     ProposeRequest
     | QueryRequest
     | LocalQueryRequest
+    | LeaseQueryRequest
     | StatusRequest
     | FaultControlRequest
     | SnapshotDigestRequest
@@ -174,6 +186,7 @@ CLIENT_CODEC = Codec(
         163: LocalQueryRequest,
         164: FaultControlRequest,
         165: SnapshotDigestRequest,
+        166: LeaseQueryRequest,
         170: ResultReply,
         171: RedirectReply,
         172: ErrorReply,

@@ -6,6 +6,20 @@ handling is split by role: :mod:`.election` (votes, campaigns), :mod:`.replicati
 follower side). ``become_*`` swaps ``self._step_role``; :meth:`RaftCore.step` first applies
 the term rules every role shares, then calls it.
 
+Lease reads (``RaftConfig.lease_reads``, etcd's ``ReadOnlyLeaseBased`` with an explicit
+lease): a read-index round that a quorum confirms proves that, from the tick the round
+started on, every node of that quorum ignores vote requests for ``election_ticks`` of its
+own ticks (check-quorum, :meth:`RaftCore._in_lease`), so no other leader can be elected
+before then. The leader keeps the start tick of the newest confirmed round and, for
+``RaftConfig.lease_ticks`` of its ticks from it (``(election_ticks - 1)`` less the drift
+bound), :meth:`RaftCore.lease_read_index` answers its commit index at once. Not before an
+entry of its term has committed, and not for the rest of a term in which it started a
+leadership transfer (the target campaigns with votes that ignore the lease). A node that
+starts ignores vote requests for ``election_ticks`` ticks (what it promised before a
+restart is forgotten otherwise). What it assumes: tick rates within the drift bound of
+each other, and a leader's ticks that keep up with its clock (a paused leader process
+resumes believing its lease still runs).
+
 Proposals and reads on a non-leader are refused with ``NotLeader(leader_hint)``, never
 forwarded (the client library follows the hint). Read-index requests on a follower *are*
 forwarded to the leader, since a read is harmless to repeat.
@@ -34,6 +48,7 @@ from ..types import (
     Entry,
     EntryKind,
     HardState,
+    Index,
     NodeId,
     ProposalTicket,
     ReadState,
@@ -89,6 +104,13 @@ class RaftCore:
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
         self.randomized_election_ticks = self.config.election_ticks
+        self.ticks = 0
+        """Ticks since this core was made (every role): the leader's lease clock."""
+        self.boot_ticks_left = self.config.election_ticks if self.config.lease_reads else 0
+        """With lease reads: ticks left during which a just-started node ignores votes."""
+        # lease reads: the start tick of the newest round a quorum confirmed this term
+        self.lease_start: int | None = None
+        self.lease_revoked = False
         # leader state
         self.progress: dict[NodeId, Progress] = {}
         self.reads = ReadIndexQueue()
@@ -138,6 +160,8 @@ class RaftCore:
         self.heartbeat_elapsed = 0
         self._reset_election_timer()
         self.transfer_target = None
+        self.lease_start = None
+        self.lease_revoked = False
         if self.role is Role.LEADER:
             self._abort_leader_reads()
         self.progress = {}
@@ -198,6 +222,9 @@ class RaftCore:
 
     # -- time -----------------------------------------------------------------------------
     def tick(self) -> None:
+        self.ticks += 1
+        if self.boot_ticks_left:
+            self.boot_ticks_left -= 1
         self._tick_role()
 
     def _tick_election(self) -> None:
@@ -262,11 +289,40 @@ class RaftCore:
         self._step_role(self, m)
 
     def _in_lease(self) -> bool:
-        return (
-            self.config.check_quorum
-            and self.leader is not None
-            and self.election_elapsed < self.config.election_ticks
-        )
+        """Whether vote requests (other than a transfer's) are ignored: with check-quorum,
+        for ``election_ticks`` after hearing from a leader, and (lease reads) after start."""
+        if not self.config.check_quorum:
+            return False
+        if self.boot_ticks_left > 0:
+            return True
+        return self.leader is not None and self.election_elapsed < self.config.election_ticks
+
+    # -- lease reads ----------------------------------------------------------------------
+    def renew_lease(self, round_tick: int) -> None:
+        """A quorum confirmed the read round started at tick ``round_tick`` (leader only)."""
+        if self.lease_start is None or round_tick > self.lease_start:
+            self.lease_start = round_tick
+
+    def lease_holds(self) -> bool:
+        """Whether this leader holds a read lease now (see the module docstring)."""
+        cfg = self.config
+        if self.role is not Role.LEADER or not cfg.lease_reads or self.lease_revoked:
+            return False
+        if self.transfer_target is not None:
+            return False
+        if len(self.voters) == 1:
+            return True
+        start = self.lease_start
+        return start is not None and self.ticks < start + cfg.lease_ticks
+
+    def lease_read_index(self) -> Index | None:
+        """The index a lease read may be served at, now, without a read-index round: the
+        commit index, when this node leads, holds its lease and has committed an entry of
+        its term; else ``None`` (the caller runs :meth:`read_index` instead, whose
+        confirmation also renews the lease). Changes nothing."""
+        if not self.lease_holds() or self.log.term(self.log.committed) != self.term:
+            return None
+        return self.log.committed
 
     # -- client requests ----------------------------------------------------------------
     def propose(self, data: bytes) -> ProposalTicket:
@@ -349,6 +405,7 @@ class RaftCore:
         if to == self._id:
             return
         self.transfer_target = to
+        self.lease_revoked = True  # the target's campaign ignores the followers' leases
         self.election_elapsed = 0
         replication.continue_transfer(self)
 

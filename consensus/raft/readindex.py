@@ -24,10 +24,14 @@ ROUND_BYTES = 8
 
 @attrs.define(slots=True)
 class PendingRead:
+    """``tick``: the leader's tick count when the round started (its heartbeats carry
+    the round's number from then on), the start of the read lease it confirms."""
+
     context: bytes
     index: Index
     origin: NodeId
     acks: set[NodeId]
+    tick: int = 0
 
 
 class ReadIndexQueue:
@@ -42,16 +46,20 @@ class ReadIndexQueue:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def add(self, context: bytes, index: Index, origin: NodeId, self_id: NodeId) -> bytes:
-        """Queue a read; returns the heartbeat context that confirms it."""
+    def add(
+        self, context: bytes, index: Index, origin: NodeId, self_id: NodeId, tick: int = 0
+    ) -> bytes:
+        """Queue a read, its round started at the leader's tick count ``tick``; returns
+        the heartbeat context that confirms it."""
         number = self._next_round
         self._next_round += 1
-        self._pending[number] = PendingRead(context, index, origin, {self_id})
+        self._pending[number] = PendingRead(context, index, origin, {self_id}, tick)
         return number.to_bytes(ROUND_BYTES, "big")
 
     def ack(self, round_context: bytes, voter: NodeId, voters: int) -> list[PendingRead]:
         """Record ``voter``'s answer to the heartbeat of ``round_context``; return the reads
-        this confirms (in arrival order), removed from the queue."""
+        this confirms (in arrival order), removed from the queue. The last one is the
+        round the answer was for, the newest of them (its ``tick`` the latest)."""
         if len(round_context) != ROUND_BYTES:
             return []
         number = int.from_bytes(round_context, "big")

@@ -72,7 +72,10 @@ def step_leader(core: RaftCore, m: RaftMessage) -> None:
                 pr.inflight.popleft()
             send_append(core, m.src, send_if_empty=stalled)
         if m.context is not None:
-            for read in core.reads.ack(m.context, m.src, len(core.voters)):
+            confirmed = core.reads.ack(m.context, m.src, len(core.voters))
+            if confirmed:
+                core.renew_lease(confirmed[-1].tick)
+            for read in confirmed:
                 _answer_read(core, read.context, read.index, read.origin)
     elif isinstance(m, InstallSnapshotResponse):
         pr.recent_active = True
@@ -228,7 +231,8 @@ def leader_read(core: RaftCore, context: bytes, origin: NodeId) -> None:
     if len(core.reads) >= core.config.max_pending_reads:
         core.fail_read(context, origin)
         return
-    broadcast_heartbeat(core, core.reads.add(context, core.log.committed, origin, core.id))
+    round_context = core.reads.add(context, core.log.committed, origin, core.id, core.ticks)
+    broadcast_heartbeat(core, round_context)
 
 
 def _release_reads_waiting_for_commit(core: RaftCore) -> None:

@@ -3,7 +3,7 @@
     python -m consensus.runtime.bench_cluster [--protocol raft] [--seconds 5]
         [--writes 2000] [--clients 64] [--connections N ...] [--rounds 3]
         [--failovers 5] [--data-dir DIR] [--memory]
-    python -m consensus.runtime.bench_cluster --kv-ops [--protocol raft] [--writes 500]
+    python -m consensus.runtime.bench_cluster --kv-ops [--protocol raft ...] [--writes 500]
         [--clients 32] [--connections N] [--seconds 3]
 
 Measures, with every node on its own durable data dir (fsync on when the storage is
@@ -22,10 +22,14 @@ durable; the report says which storage ran):
 
 With ``--kv-ops`` it runs instead, on the same cluster, per key-value operation (``put``;
 ``cas`` on the value just written, always succeeding; a 4-key ``txn`` comparing 4 values
-whose success branch puts 4 keys; a linearizable ``get``): ``--writes`` sequential
-operations by one client (latency p50/p99), then ``--clients`` sessions in a closed loop
-for ``--seconds`` over ``--connections`` connections (default 1; throughput, p50/p99).
-It prints a table, then the JSON report on one line.
+whose success branch puts 4 keys; a linearizable ``get``; a ``get-lease``
+(``consistency="lease"``; the cluster file sets ``lease_reads = true``) and a
+``get-stale`` (answered by the first endpoint, whichever role it has)): ``--writes``
+sequential operations by one client (latency p50/p99), then ``--clients`` sessions in a
+closed loop for ``--seconds`` over ``--connections`` connections (default 1;
+throughput, p50/p99). ``--protocol`` may be given more than once (``--kv-ops`` only):
+each protocol gets its own fresh cluster, one after the other, in one run. It prints a
+table per protocol, then the JSON report of each on one line.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import trio
 from statemachines.kv_commands import Put, compare
 
 from ..client import Client, ClientError, KvClient, KvSession
+from ..client.protocol import Consistency
 from .local import LocalCluster, write_cluster_file
 
 
@@ -190,7 +195,7 @@ async def failover_once(cluster: LocalCluster, endpoints: list[str]) -> float:
     return unavailable
 
 
-KV_OPS = ("put", "cas", "txn", "get")
+KV_OPS = ("put", "cas", "txn", "get", "get-lease", "get-stale")
 VALUE = b"v" * 16
 
 
@@ -209,6 +214,9 @@ class KvOp:
     async def prepare(self) -> None:
         for key in self.keys:
             await self.session.put(key, VALUE)
+        if self.op == "get-stale":  # the first endpoint may be a follower: let it catch up
+            while await self.session.get(self.keys[0], consistency="stale") != VALUE:
+                await trio.sleep(0.01)
 
     async def run(self) -> None:
         self.n += 1
@@ -228,8 +236,16 @@ class KvOp:
             if not txn.succeeded:
                 raise RuntimeError(f"txn did not succeed: {txn}")
             self.values = [new] * 4
-        elif await self.session.get(self.keys[0]) != VALUE:  # "get"
-            raise RuntimeError("get read an unexpected value")
+        else:  # a get: linearizable, lease or stale
+            mode: Consistency = (
+                "lease"
+                if self.op == "get-lease"
+                else "stale"
+                if self.op == "get-stale"
+                else "linearizable"
+            )
+            if await self.session.get(self.keys[0], consistency=mode) != VALUE:
+                raise RuntimeError(f"{self.op} read an unexpected value")
 
 
 async def kv_sequential(endpoints: list[str], op: str, count: int) -> dict[str, Any]:
@@ -328,14 +344,19 @@ def kv_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def bench(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+async def bench(args: argparse.Namespace, data_dir: Path, protocol: str) -> dict[str, Any]:
     data_dir.mkdir(parents=True, exist_ok=True)
     conditions = {
         "load_average_1m_before": os.getloadavg()[0],
         "fdatasync_p50_ms_before": fsync_probe(data_dir),
     }
     path = write_cluster_file(
-        data_dir, 3, protocol=args.protocol, cluster_id="bench", durable=not args.memory
+        data_dir,
+        3,
+        protocol=protocol,
+        cluster_id="bench",
+        durable=not args.memory,
+        extra="lease_reads = true" if args.kv_ops else "",
     )
     cluster = LocalCluster(path, log_level="info")
     cluster.start_all()
@@ -344,7 +365,7 @@ async def bench(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         await find_leader(endpoints)
         durable = "durable (FileStorage, fsync on)" if _durable(data_dir) else "memory (no fsync)"
         report: dict[str, Any] = {
-            "protocol": args.protocol,
+            "protocol": protocol,
             "storage": durable,
             "conditions": conditions,
         }
@@ -406,7 +427,12 @@ def _durable(data_dir: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--protocol", default="raft", choices=["raft", "multipaxos"])
+    parser.add_argument(
+        "--protocol",
+        action="append",
+        choices=["raft", "multipaxos"],
+        help="the protocol (default raft); repeatable with --kv-ops: one cluster each",
+    )
     parser.add_argument("--writes", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument(
@@ -427,19 +453,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--kv-ops",
         action="store_true",
-        help="instead: latency and throughput of put, cas, 4-key txn and linearizable get",
+        help="instead: latency and throughput of put, cas, 4-key txn and a get "
+        "(linearizable, lease, stale)",
     )
     args = parser.parse_args(argv)
-    if args.data_dir is not None:
-        report = trio.run(bench, args, args.data_dir)
-    else:
-        with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
-            report = trio.run(bench, args, Path(tmp))
-    if args.kv_ops:
-        print(kv_table(report))
-        print(json.dumps(report))
-    else:
-        print(json.dumps(report, indent=2))
+    protocols: list[str] = args.protocol or ["raft"]
+    if len(protocols) > 1 and not args.kv_ops:
+        parser.error("--protocol more than once needs --kv-ops")
+    reports = []
+    for protocol in protocols:
+        if args.data_dir is not None:
+            reports.append(trio.run(bench, args, args.data_dir / protocol, protocol))
+        else:
+            with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
+                reports.append(trio.run(bench, args, Path(tmp), protocol))
+    for report in reports:
+        if args.kv_ops:
+            print(kv_table(report))
+            print(json.dumps(report))
+        else:
+            print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ The TOML file describes the whole cluster; ``--id`` picks the node::
     heartbeat_ticks = 2
     snapshot_entries = 20000
     sync_in_thread = false       # fsync in the node's loop (default) or a worker thread
+    lease_reads = false          # Raft: serve "lease" reads from the leader's read lease
+    lease_drift_max = 0.1        #   assuming clock rates within 10% of each other
 
     [tls]                        # optional; "{id}" is replaced by the node id
     ca = "certs/ca.pem"
@@ -64,6 +66,10 @@ class NodeConfig:
     heartbeat_ticks: int = 2
     snapshot_entries: int = 20_000
     sync_in_thread: bool = False
+    lease_reads: bool = False
+    """Raft serves ``lease`` reads from its read lease (``RaftConfig.lease_reads``)."""
+    lease_drift_max: float = 0.1
+    """The clock drift bound lease reads assume (``RaftConfig.lease_drift_max``)."""
     state_machine: Mapping[str, Any] = attrs.field(factory=dict)
     """The cluster file's ``[kv]`` table as written: settings of the state machine, which
     this layer does not interpret (``consensus serve`` builds its ``KvConfig`` from it)."""
@@ -94,6 +100,14 @@ class NodeConfig:
             )
         if self.snapshot_entries < 0:
             raise ConfigError(f"snapshot_entries must be >= 0, got {self.snapshot_entries}")
+        if not 0 <= self.lease_drift_max < 1:
+            raise ConfigError(f"lease_drift_max must be in [0, 1), got {self.lease_drift_max}")
+        lease_ticks = int((self.election_ticks - 1) * (1 - self.lease_drift_max))
+        if self.lease_reads and lease_ticks < 1:
+            raise ConfigError(
+                f"lease_reads: a lease of (election_ticks - 1) * (1 - lease_drift_max) = "
+                f"{lease_ticks} ticks is too short; raise election_ticks"
+            )
         return self
 
 
@@ -191,6 +205,7 @@ def load_cluster_file(path: Path, node_id: NodeId | None) -> dict[str, Any]:
         ("heartbeat_ticks", int),
         ("snapshot_entries", int),
         ("sync_in_thread", bool),
+        ("lease_reads", bool),
     ):
         value = _get(doc, key, kind, where)
         if value is not None:
@@ -200,6 +215,11 @@ def load_cluster_file(path: Path, node_id: NodeId | None) -> dict[str, Any]:
         if not isinstance(tick_ms, int | float) or isinstance(tick_ms, bool):
             raise ConfigError(f"{where}: tick_ms must be a number, got {tick_ms!r}")
         values["tick_s"] = tick_ms / 1000
+    drift = doc.get("lease_drift_max")
+    if drift is not None:
+        if not isinstance(drift, int | float) or isinstance(drift, bool):
+            raise ConfigError(f"{where}: lease_drift_max must be a number, got {drift!r}")
+        values["lease_drift_max"] = float(drift)
     kv = doc.get("kv")
     if kv is not None:
         if not isinstance(kv, dict):
@@ -231,6 +251,7 @@ def build_config(
     tick_ms: float | None = None,
     election_ticks: int | None = None,
     heartbeat_ticks: int | None = None,
+    lease_reads: bool | None = None,
 ) -> NodeConfig:
     """Merge the cluster file (if any) with command-line values (which win)."""
     values: dict[str, Any] = {}
@@ -253,6 +274,7 @@ def build_config(
         ("data_dir", data_dir),
         ("election_ticks", election_ticks),
         ("heartbeat_ticks", heartbeat_ticks),
+        ("lease_reads", lease_reads),
     ):
         if value is not None:
             values[key] = value

@@ -554,6 +554,31 @@ class Driver:
         await self.wait_applied(index)
         return index
 
+    @property
+    def read_rounds(self) -> int:
+        """Read-index rounds this driver started (a lease read served from the lease
+        starts none)."""
+        return self._read_counter
+
+    def lease_read_index(self) -> Index | None:
+        """The index a lease read may be served at now (the core's
+        ``lease_read_index``: a Raft leader holding its read lease), else ``None``
+        (the core has no leases, or holds none now)."""
+        lease = getattr(self.core, "lease_read_index", None)
+        if lease is None or self._stopped is not None or not self._running:
+            return None
+        index: Index | None = lease()
+        return index
+
+    async def lease_read_barrier(self) -> Index:
+        """:meth:`read_barrier` without the read-index round when the core holds a read
+        lease: wait only until the lease's index is applied here."""
+        index = self.lease_read_index()
+        if index is None:
+            return await self.read_barrier()
+        await self.wait_applied(index)
+        return index
+
     async def wait_applied(self, index: Index) -> None:
         if self.applied_index >= index:
             return

@@ -93,10 +93,24 @@ class ReplicatedLog:
         consistency: Consistency = "linearizable",
     ) -> bytes:
         """A linearizable read: ``read_barrier`` then ``state_machine.query(request)``;
-        with ``consistency="stale"``, :meth:`query_local`."""
+        with ``consistency="stale"``, :meth:`query_local`; with ``"lease"``, the
+        barrier is skipped while the core holds a read lease (a Raft leader with
+        ``lease_reads``; see docs/kv.md for what that assumes), else it runs."""
         if consistency == "stale":
             return self.query_local(request)
-        await self.read_barrier(timeout_s=timeout_s)
+        if consistency == "lease":
+            await self._within(timeout_s, "lease read", self._driver.lease_read_barrier())
+        else:
+            await self.read_barrier(timeout_s=timeout_s)
+        return self._driver.state_machine.query(request)
+
+    def query_lease_now(self, request: bytes) -> bytes | None:
+        """A lease read that needs no waiting: the answer when the core holds its read
+        lease and its index is applied here, else ``None`` (use :meth:`query` with
+        ``consistency="lease"``)."""
+        index = self._driver.lease_read_index()
+        if index is None or self._driver.applied_index < index:
+            return None
         return self._driver.state_machine.query(request)
 
     def query_local(self, request: bytes) -> bytes:

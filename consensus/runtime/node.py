@@ -122,7 +122,12 @@ class Node:
                 config.voters,
                 rng,
                 recovered,
-                CoreTiming(config.election_ticks, config.heartbeat_ticks),
+                CoreTiming(
+                    config.election_ticks,
+                    config.heartbeat_ticks,
+                    config.lease_reads,
+                    config.lease_drift_max,
+                ),
             )
         except ProtocolUnavailable as exc:
             raise StartupError(str(exc)) from None

@@ -21,10 +21,14 @@ class ProtocolUnavailable(ValueError):
 
 @attrs.frozen(slots=True)
 class CoreTiming:
-    """Timing knobs common to both cores, in ticks."""
+    """Timing knobs common to both cores, in ticks. ``lease_reads`` and
+    ``lease_drift_max`` are Raft's (``RaftConfig``); Multi-Paxos has no read leases and
+    ignores them (its lease reads are read-barrier reads)."""
 
     election_ticks: int = 10
     heartbeat_ticks: int = 1
+    lease_reads: bool = False
+    lease_drift_max: float = 0.1
 
 
 def make_core(
@@ -41,7 +45,10 @@ def make_core(
         from ..raft import RaftConfig, RaftCore
 
         config = RaftConfig(
-            election_ticks=timing.election_ticks, heartbeat_ticks=timing.heartbeat_ticks
+            election_ticks=timing.election_ticks,
+            heartbeat_ticks=timing.heartbeat_ticks,
+            lease_reads=timing.lease_reads,
+            lease_drift_max=timing.lease_drift_max,
         )
         return RaftCore(node_id, voters, rng, config=config, recovered=recovered)
     if protocol == "multipaxos":

@@ -2,7 +2,8 @@
 
 Each connection has a reader and a writer. Proposals are handed to the driver with a
 callback that queues the reply when the entry is applied (no task per proposal); linearizable
-reads run as one task each (they await a read barrier); stale reads are answered at once
+reads run as one task each (they await a read barrier); lease reads are answered at once
+while the node holds a read lease (else as linearizable reads); stale reads are answered at once
 from the local state machine, whatever this node's role. At most
 ``requests_per_connection_max`` requests are in flight per connection; beyond that the
 reader stops reading, so TCP flow control pushes back on the client (and the reply list
@@ -33,9 +34,11 @@ import trio
 from ..client.protocol import (
     CLIENT_CODEC,
     FAULT_ACTIONS,
+    Consistency,
     ErrorReply,
     FaultControlReply,
     FaultControlRequest,
+    LeaseQueryRequest,
     LocalQueryRequest,
     ProposeRequest,
     QueryRequest,
@@ -305,6 +308,12 @@ class ClientServer:
                 conn.reply(self.error_reply(request.request_id, exc))
         elif isinstance(request, QueryRequest):
             nursery.start_soon(self._query, request, conn)
+        elif isinstance(request, LeaseQueryRequest):
+            answer = self.log.query_lease_now(request.query)
+            if answer is not None:
+                conn.reply(ResultReply(request.request_id, answer))
+            else:
+                nursery.start_soon(self._query, request, conn)
         elif isinstance(request, LocalQueryRequest):
             conn.reply(ResultReply(request.request_id, self.log.query_local(request.query)))
         elif isinstance(request, StatusRequest):
@@ -314,9 +323,14 @@ class ClientServer:
         else:
             conn.reply(ErrorReply(0, "bad-request", f"{type(request).__name__} is not a request"))
 
-    async def _query(self, request: QueryRequest, conn: _Connection) -> None:
+    async def _query(self, request: QueryRequest | LeaseQueryRequest, conn: _Connection) -> None:
+        consistency: Consistency = (
+            "lease" if isinstance(request, LeaseQueryRequest) else "linearizable"
+        )
         try:
-            result = await self.log.query(request.query, timeout_s=self.limits.request_timeout_s)
+            result = await self.log.query(
+                request.query, timeout_s=self.limits.request_timeout_s, consistency=consistency
+            )
         except ConsensusError as exc:
             conn.reply(self.error_reply(request.request_id, exc))
         else:

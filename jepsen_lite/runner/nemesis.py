@@ -25,7 +25,10 @@ so a majority stays up and the cluster can make progress. Shapes and parameters:
   the leader when the window starts); ended by ``restart`` / ``resume``;
 - ``clock``: one node; ``fast`` (rate 1.5-3, no offset), ``slow`` (rate 0.3-0.8),
   ``jump`` (offset +-0.5-5 s, rate 1); params ``offset_ms`` and ``rate``; ended by
-  ``reset_clock``;
+  ``reset_clock``. With ``--option clock_drift_max=X`` (for checking lease reads within
+  their bound) every slowed clock, a deposed leader's included, runs at ``sqrt(1 - X)``
+  and every fast one at ``1 / sqrt(1 - X)`` (rounded inwards), so no two clocks differ by
+  more than X;
 - ``packet``: every link; ``loss`` / ``duplicate`` (``p`` 0.05-0.3), ``delay``
   (``delay_ms`` 5-50, ``jitter_ms`` up to the delay), ``reorder`` (``p`` 0.1-0.5,
   ``delay_ms`` 10-30, ``jitter_ms`` up to the delay); every packet fault carries all three
@@ -122,10 +125,12 @@ def _fault(
     rng: random.Random,
     victim: NodeId | None = None,
     clocks: bool = False,
+    drift: float | None = None,
 ) -> Fault:
     """One fault of ``kind`` with its shape, targets and parameters drawn from ``rng``;
     ``victim`` is the disk victim (the target of disk faults, never of kill or pause);
-    ``clocks``: clock faults are in the test (a deposed leader may get a slow clock)."""
+    ``clocks``: clock faults are in the test (a deposed leader may get a slow clock);
+    ``drift``: the ``clock_drift_max`` option, bounding every clock rate drawn."""
     if kind == "partition":
         shapes = shapes_for(len(nodes))
         if not shapes:
@@ -134,6 +139,8 @@ def _fault(
         planned = plan_partition(shape, nodes, rng)
         slow = clocks and shape == "isolate-leader"
         rate = round(rng.uniform(0.01, 0.05), 3)
+        if drift is not None:
+            rate = _bounded_rate(drift, slow=True)
         params = {"leader_clock_rate": rate} if slow else {}
         return Fault(kind, shape, planned, params)
     if kind in ("kill", "pause"):
@@ -151,6 +158,8 @@ def _fault(
         else:
             jump = round(rng.uniform(500.0, 5000.0), 1)
             params = {"offset_ms": jump if rng.random() < 0.5 else -jump, "rate": 1.0}
+        if drift is not None and shape != "jump":
+            params["rate"] = _bounded_rate(drift, slow=shape == "slow")
         return Fault(kind, shape, node, params)
     if kind == "packet":
         shape = rng.choice(PACKET_SHAPES)
@@ -170,6 +179,26 @@ def _fault(
     raise NemesisError(f"unknown fault kind {kind!r}")
 
 
+def _bounded_rate(drift: float, slow: bool) -> float:
+    """The rate of a slow (or fast) clock under ``clock_drift_max=drift``: ``sqrt(1 -
+    drift)`` (or its inverse), so that any two clocks, one slowed and one sped up, are
+    within ``drift`` of each other (the worst case the bound allows)."""
+    low = math.sqrt(1.0 - drift)
+    return math.ceil(low * 1000) / 1000 if slow else math.floor(1000 / low) / 1000
+
+
+def clock_drift_max(spec: TestSpec) -> float | None:
+    """``spec.options["clock_drift_max"]``: when set, every clock fault's rate (and a
+    deposed leader's) stays within that fraction of every other clock's (see the module
+    doc); ``NemesisError`` unless it is a number in [0, 1)."""
+    value = spec.options.get("clock_drift_max")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise NemesisError(f"option clock_drift_max must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
 def schedule(
     spec: TestSpec, rng: random.Random, kinds: Iterable[str] | None = None
 ) -> tuple[FaultWindow, ...]:
@@ -183,6 +212,7 @@ def schedule(
     limit = spec.time_limit_s
     (gap_lo, gap_hi), (dur_lo, dur_hi) = _timing(limit)
     victim = random.Random(rng.getrandbits(64)).choice(nodes) if "disk" in chosen else None
+    drift = clock_drift_max(spec)
     windows: list[FaultWindow] = []
     for kind in FAULT_KINDS:  # fixed order: the schedule does not depend on set order
         if kind not in chosen:
@@ -191,7 +221,7 @@ def schedule(
         t = kind_rng.uniform(0.5 * gap_lo, gap_hi)
         while t < limit:
             end = min(limit, t + kind_rng.uniform(dur_lo, dur_hi))
-            fault = _fault(kind, nodes, kind_rng, victim, clocks="clock" in chosen)
+            fault = _fault(kind, nodes, kind_rng, victim, "clock" in chosen, drift)
             windows.append(FaultWindow(round(t, 3), round(end, 3), fault))
             t = end + kind_rng.uniform(gap_lo, gap_hi)
     windows.sort(key=lambda w: (w.start_s, FAULT_KINDS.index(w.fault.kind)))

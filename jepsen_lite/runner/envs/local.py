@@ -401,8 +401,13 @@ async def open_local_cluster(
     if spec.nodes < 1:
         raise ValueError(f"a cluster needs at least one node, got {spec.nodes}")
     run_dir.mkdir(parents=True, exist_ok=True)
+    lease = spec.options.get("read_consistency") == "lease"
     cluster_file = write_cluster_file(
-        run_dir, spec.nodes, protocol=spec.protocol, cluster_id=f"jepsen-{spec.seed}"
+        run_dir,
+        spec.nodes,
+        protocol=spec.protocol,
+        cluster_id=f"jepsen-{spec.seed}",
+        extra="lease_reads = true" if lease else "",
     )
     targets = {
         node: build_config(config_file=cluster_file, node_id=node).listen

@@ -97,7 +97,9 @@ class SimSettings:
     (0.2) between nodes, ``messages_per_node_s_max`` (20,000: more, times the nodes,
     in one virtual second is a message storm: see :class:`_Network`), ``storage``
     (``memory``, or ``disk`` when the nemesis has ``disk``), ``tick_s`` (0.01) and
-    ``snapshot_entries`` (2000) of the driver."""
+    ``snapshot_entries`` (2000) of the driver. With ``read_consistency`` ``lease`` (the
+    workloads' read mode) the Raft cores run with ``lease_reads`` and the drift bound
+    ``lease_drift_max`` (0.1); otherwise without (the cores of other runs unchanged)."""
 
     attempt_s: float
     total_s: float
@@ -115,6 +117,9 @@ class SimSettings:
         storage = options.get("storage", "disk" if "disk" in spec.nemesis else "memory")
         if storage not in ("memory", "disk"):
             raise ValueError(f"option storage must be 'memory' or 'disk', got {storage!r}")
+        drift = _float_option(options, "lease_drift_max", 0.1)
+        if drift >= 1:
+            raise ValueError(f"option lease_drift_max must be < 1, got {drift}")
         tick_s = _float_option(options, "tick_s", 0.01)
         if tick_s <= 0:
             raise ValueError(f"option tick_s must be > 0, got {tick_s}")
@@ -130,6 +135,8 @@ class SimSettings:
             timing=CoreTiming(
                 election_ticks=int(_float_option(options, "election_ticks", 10)),
                 heartbeat_ticks=int(_float_option(options, "heartbeat_ticks", 2)),
+                lease_reads=options.get("read_consistency") == "lease",
+                lease_drift_max=drift,
             ),
             driver=DriverConfig(
                 tick_s=tick_s,

@@ -6,6 +6,9 @@ served ``ops_per_key`` operations is retired and a fresh key takes its slot, as 
 ``independent`` does, so each key's linearizability search stays small. Keys are
 ``<prefix><n>`` with ``n`` counting up from 0, so a run's keys follow from its seed.
 
+Reads: ``--option read_consistency=linearizable|lease|stale`` (:func:`read_consistency`)
+chooses how the register, cas-register and kv workloads read, so a run checks that mode.
+
 Values: the store holds bytes; the workloads write integers as their decimal text.
 :func:`decode` turns bytes back into an integer, or into the text itself when the bytes
 are not a decimal integer (a corrupted value then shows up in the history as a string,
@@ -18,9 +21,23 @@ import random
 from collections.abc import Awaitable
 
 from consensus.client.kv import KvError
+from consensus.client.protocol import CONSISTENCY_LEVELS, Consistency
 
 from ...history.ops import EventType, Value
-from ..api import Completion
+from ..api import Completion, TestSpec
+
+
+def read_consistency(spec: TestSpec) -> Consistency:
+    """How the workload's reads are served: ``spec.options["read_consistency"]``, one of
+    ``linearizable`` (the default), ``lease`` or ``stale`` (docs/kv.md, "Read
+    consistency"); ``ValueError`` naming the choices for anything else."""
+    value = spec.options.get("read_consistency", "linearizable")
+    for level in CONSISTENCY_LEVELS:
+        if value == level:
+            return level
+    raise ValueError(
+        f"option read_consistency must be one of {', '.join(CONSISTENCY_LEVELS)}, got {value!r}"
+    )
 
 
 def encode(value: int) -> bytes:

@@ -28,6 +28,9 @@ branches first get every compared key, then put; ``reads`` is ``[[k, v,
 mod_revision], ...]`` for the compared keys, as the branch's gets saw them (the state
 before the transaction's own puts).
 
+Gets are served as ``--option read_consistency=linearizable|lease|stale`` says (default
+linearizable; a transaction's gets are in the log whatever the option).
+
 Checkers: linearizability per key (cas-register model) of the single-key operations and
 of each transaction's per-key projection (:func:`register_ops`), lost writes on the
 final reads of every key, and :class:`~jepsen_lite.runner.checkers.revisions.RevisionChecker`
@@ -42,6 +45,7 @@ from collections.abc import Sequence
 import attrs
 
 from consensus.client.kv import KvError, KvSession
+from consensus.client.protocol import Consistency
 from statemachines.kv_commands import Compare, ErrorResult, Get, GetResult, Put, compare
 
 from ...history.ops import UNKNOWN, EventType, Operation, Process, Status, Value
@@ -51,7 +55,7 @@ from ..checkers.kv_values import Pairs, as_int, txn_input, txn_output
 from ..checkers.linearizable import LinearizableChecker
 from ..checkers.lost_writes import LostWritesChecker
 from ..checkers.revisions import RevisionChecker
-from .common import KeyPool, UniqueValues, decode, encode, refusal_is_fail
+from .common import KeyPool, UniqueValues, decode, encode, read_consistency, refusal_is_fail
 
 MIX: tuple[tuple[str, float], ...] = (
     ("get", 3.0),
@@ -114,10 +118,12 @@ class KvTxnWorkload:
 
     def __init__(self) -> None:
         self.pool: KeyPool | None = None
+        self.consistency: Consistency = "linearizable"
 
     def generator(self, rng: random.Random, spec: TestSpec) -> KvGenerator:
         if spec.keys < 1:
             raise ValueError(f"keys must be >= 1 (keys live at a time), got {spec.keys}")
+        self.consistency = read_consistency(spec)
         self.pool = KeyPool("kv/", max(3, min(spec.keys, 8)), spec.ops_per_key)
         return KvGenerator(rng, self.pool)
 
@@ -135,7 +141,7 @@ class KvTxnWorkload:
             return await self._txn(kv, value)
         key = str(op.key)
         if op.f == "read":
-            result = await kv.read(Get(key))
+            result = await kv.read(Get(key), self.consistency)
             if isinstance(result, ErrorResult):
                 raise KvError(result)
             assert isinstance(result, GetResult)

@@ -13,7 +13,9 @@ retired after ``spec.ops_per_key`` operations (see :class:`~.common.KeyPool`).
 
 The final invocations read every key the generator handed out (so the lost-writes
 checker sees each key's value after heal). ``--option reader_processes=N``: the first N
-worker slots only read (see :class:`RegisterGenerator`).
+worker slots only read (see :class:`RegisterGenerator`). ``--option
+read_consistency=linearizable|lease|stale``: how reads are served (default
+linearizable; see :func:`~.common.read_consistency`).
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from consensus.client.kv import KvSession
+from consensus.client.protocol import Consistency
 
 from ...history.ops import EventType, Process
 from ...models import CasRegisterModel, Model, RegisterModel
 from ..api import Checker, Completion, Invocation, TestSpec
 from ..checkers.linearizable import LinearizableChecker
 from ..checkers.lost_writes import LostWritesChecker
-from .common import KeyPool, UniqueValues, decode, encode, refusal_is_fail
+from .common import KeyPool, UniqueValues, decode, encode, read_consistency, refusal_is_fail
 
 
 class RegisterGenerator:
@@ -81,12 +84,14 @@ class RegisterWorkload:
 
     def __init__(self) -> None:
         self.pool: KeyPool | None = None
+        self.consistency: Consistency = "linearizable"
 
     def model(self) -> Model:
         return RegisterModel()
 
     def generator(self, rng: random.Random, spec: TestSpec) -> RegisterGenerator:
         self.pool = KeyPool(f"{self.name}/", spec.keys, spec.ops_per_key)
+        self.consistency = read_consistency(spec)
         readers = spec.options.get("reader_processes", 0)
         if isinstance(readers, bool) or not isinstance(readers, int) or readers < 0:
             raise ValueError(f"option reader_processes must be an integer >= 0, got {readers!r}")
@@ -103,7 +108,7 @@ class RegisterWorkload:
     async def _invoke(self, kv: KvSession, op: Invocation) -> Completion:
         key = str(op.key)
         if op.f == "read":
-            return Completion(EventType.OK, decode(await kv.get(key)))
+            return Completion(EventType.OK, decode(await kv.get(key, consistency=self.consistency)))
         if op.f == "write":
             assert isinstance(op.value, int)
             await kv.put(key, encode(op.value))
