@@ -1,0 +1,187 @@
+"""``jepsen-lite report``: the page and plots of a small synthetic run folder, and one
+line with exit status 3 for anything that is not a readable run folder."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import markupsafe
+import pytest
+
+from jepsen_lite.cli import main
+from jepsen_lite.report.cli import wants_report
+from jepsen_lite.report.html import write_report
+
+from .synthetic import NASTY_KEY, write_run
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The synthetic run folder and its rendered page (written once for the module)."""
+    run_dir = write_run(tmp_path_factory.mktemp("store") / "synthetic" / "20260101T000000.000Z")
+    files = write_report(run_dir)
+    assert files.html == run_dir / "report.html"
+    return run_dir, files.html.read_text(encoding="utf-8")
+
+
+def rows_of(page: str, role: str) -> list[str]:
+    return re.findall(rf'<tr class="{role}">(.*?)</tr>', page, flags=re.S)
+
+
+def event_of(row: str) -> int:
+    match = re.search(r'<td class="num">(\d+)</td>', row)
+    assert match is not None, row
+    return int(match.group(1))
+
+
+def test_the_page_names_the_test_and_every_checker_with_its_verdict(
+    report: tuple[Path, str],
+) -> None:
+    _, page = report
+    assert "<title>synthetic: invalid</title>" in page
+    assert '<span class="verdict invalid">invalid</span>' in page
+    for name, validity in [
+        ("linearizable", "invalid"),
+        ("lost-writes", "invalid"),
+        ("availability", "valid"),
+        ("convergence", "unknown"),
+    ]:
+        assert re.search(rf">{name}</a></td>\s*<td><span class=\"{validity}\">", page), name
+    for fact in ("raft", "sim", "register", "42", "3 nodes, 2 clients"):
+        assert f"<dd>{fact}" in page, fact
+    assert "live after heal" in page and "node 2 could not be read" in page
+
+
+def test_the_fault_timeline_lists_each_fault(report: tuple[Path, str]) -> None:
+    _, page = report
+    assert "<td>partition</td><td>isolate-leader</td><td>1</td>" in page
+    assert "<td>kill</td><td>leader</td><td>2</td>" in page
+    assert "1→2 2→1" in page  # the partition's blocked links
+    assert "signal=&#34;&lt;KILL&gt;&#34;" in page  # a parameter, escaped
+
+
+def test_the_anomaly_operations_are_highlighted(report: tuple[Path, str]) -> None:
+    _, page = report
+    focus = [event_of(row) for row in rows_of(page, "focus")]
+    related = [event_of(row) for row in rows_of(page, "related")]
+    # the stale read (linearizable) and the final read that lost write 8 (lost-writes)
+    assert focus == [4, 12]
+    # the last linearized writes; the write the read saw and the one that overwrote it
+    assert related == [0, 2, 6, 10]
+    assert "read → 1" in page and "last_linearized" in page
+    assert "write 8 (process 1, event 10)" in page
+    # the failed read of the nasty key is in its window, not highlighted
+    assert re.search(r"<tr class=\"\">\s*<td class=\"num\">8</td>", page)
+
+
+def test_everything_from_the_history_is_escaped(report: tuple[Path, str]) -> None:
+    _, page = report
+    assert NASTY_KEY not in page
+    escaped = str(markupsafe.escape(json.dumps(NASTY_KEY)))
+    assert escaped.startswith("&#34;&lt;b&gt;k&amp;1") and escaped in page
+
+
+def test_the_plots_are_files_and_embedded(report: tuple[Path, str]) -> None:
+    run_dir, page = report
+    uris = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(uris) == 2
+    for name, uri in zip(("latency.png", "throughput.png"), uris, strict=True):
+        data = (run_dir / name).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 10_000, name
+        assert base64.b64decode(uri) == data
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from elsewhere
+
+
+def test_the_replay_command_is_on_the_page(report: tuple[Path, str]) -> None:
+    _, page = report
+    assert "jepsen-lite run --env sim --protocol raft --workload register" in page
+    assert "--seed 42" in page
+
+
+def test_the_command_writes_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = write_run(tmp_path / "t" / "run")
+    assert main(["report", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"report: {run_dir / 'report.html'}" in out
+    assert (run_dir / "latency.png").exists() and (run_dir / "throughput.png").exists()
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    assert lines[0].startswith("jepsen-lite report: error: ")
+    return lines[0]
+
+
+def test_a_folder_that_is_not_a_run_is_one_line_and_exit_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(tmp_path)]) == 3
+    assert "is not a run folder (no results.json)" in _one_error_line(capsys)
+    assert main(["report", str(tmp_path / "nowhere")]) == 3
+    assert "not a directory" in _one_error_line(capsys)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("missing-history", "history.jsonl: no such file"),
+        ("corrupt-history", "history.jsonl:3:"),
+        ("corrupt-results", "results.json: invalid JSON"),
+        ("wrong-results", "results.json: not a jepsen-lite results file: checkers[0].validity"),
+        ("corrupt-test", "test.json: invalid JSON"),
+    ],
+)
+def test_a_damaged_run_folder_is_one_line_and_exit_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str, message: str
+) -> None:
+    run_dir = write_run(tmp_path / "t" / "run")
+    if damage == "missing-history":
+        (run_dir / "history.jsonl").unlink()
+    elif damage == "corrupt-history":
+        lines = (run_dir / "history.jsonl").read_text().splitlines(keepends=True)
+        lines[2] = '{"process": 1, "type": "invoke", "f": "write"\n'
+        (run_dir / "history.jsonl").write_text("".join(lines))
+    elif damage == "corrupt-results":
+        (run_dir / "results.json").write_text('{"verdict": ')
+    elif damage == "wrong-results":
+        data = json.loads((run_dir / "results.json").read_text())
+        data["checkers"][0]["validity"] = "maybe"
+        (run_dir / "results.json").write_text(json.dumps(data))
+    else:
+        (run_dir / "test.json").write_text("{")
+    assert main(["report", str(run_dir)]) == 3
+    assert message in _one_error_line(capsys)
+    assert not (run_dir / "report.html").exists()
+
+
+@pytest.mark.parametrize(
+    ("policy", "campaign", "verdict", "wanted"),
+    [
+        ("auto", False, "valid", True),
+        ("auto", True, "valid", False),
+        ("auto", True, "invalid", True),
+        ("auto", True, "unknown", True),
+        ("auto", True, "error", True),
+        ("always", True, "valid", True),
+        ("not-valid", False, "valid", False),
+        ("not-valid", False, "unknown", True),
+        ("never", False, "invalid", False),
+    ],
+)
+def test_report_policy(policy: str, campaign: bool, verdict: str, wanted: bool) -> None:
+    assert wants_report(policy, campaign, verdict) is wanted
+
+
+def test_an_unknown_policy_is_an_error() -> None:
+    with pytest.raises(ValueError, match="unknown report policy 'sometimes'"):
+        wants_report("sometimes", False, "valid")
