@@ -103,9 +103,7 @@ def test_the_replay_command_is_on_the_page(report: tuple[Path, str]) -> None:
     assert "--seed 42" in page
 
 
-def test_the_command_writes_the_report(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_the_command_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run_dir = write_run(tmp_path / "t" / "run")
     assert main(["report", str(run_dir)]) == 0
     out = capsys.readouterr().out
