@@ -45,10 +45,19 @@ def _op(
     end: float,
     kind: str = "ok",
 ) -> None:
-    lines.append({"process": process, "type": "invoke", "f": f, "key": key, "value": value,
-                  "time": int(start * S)})  # fmt: skip
-    lines.append({"process": process, "type": kind, "f": f, "key": key, "value": out,
-                  "time": int(end * S)})  # fmt: skip
+    lines.append(
+        {
+            "process": process,
+            "type": "invoke",
+            "f": f,
+            "key": key,
+            "value": value,
+            "time": int(start * S),
+        }
+    )
+    lines.append(
+        {"process": process, "type": kind, "f": f, "key": key, "value": out, "time": int(end * S)}
+    )
 
 
 def history_lines() -> list[dict[str, Any]]:
@@ -59,23 +68,61 @@ def history_lines() -> list[dict[str, Any]]:
     lost write of 8)."""
     lines: list[dict[str, Any]] = []
     _op(lines, 0, "write", "k0", 1, 1, 0.10, 0.12)
-    lines.append({"process": "nemesis", "type": "info", "f": "start", "time": int(0.5 * S),
-                  "value": {"window": 0, "kind": "partition", "shape": "isolate-leader",
-                            "nodes": [1], "params": {}, "blocked": [[1, 2], [2, 1]]}})  # fmt: skip
+    lines.append(
+        {
+            "process": "nemesis",
+            "type": "info",
+            "f": "start",
+            "time": int(0.5 * S),
+            "value": {
+                "window": 0,
+                "kind": "partition",
+                "shape": "isolate-leader",
+                "nodes": [1],
+                "params": {},
+                "blocked": [[1, 2], [2, 1]],
+            },
+        }
+    )
     _op(lines, 1, "write", "k0", 2, 2, 0.60, 0.70)
     _op(lines, 0, "read", "k0", None, 1, 0.80, 0.81)
     _op(lines, 1, "write", NASTY_KEY, 7, 7, 1.0, 1.1)
-    lines.append({"process": "nemesis", "type": "info", "f": "end", "time": int(1.5 * S),
-                  "value": {"window": 0, "kind": "partition", "shape": "isolate-leader",
-                            "nodes": [1], "params": {}, "blocked": [[1, 2], [2, 1]]}})  # fmt: skip
+    lines.append(
+        {
+            "process": "nemesis",
+            "type": "info",
+            "f": "end",
+            "time": int(1.5 * S),
+            "value": {
+                "window": 0,
+                "kind": "partition",
+                "shape": "isolate-leader",
+                "nodes": [1],
+                "params": {},
+                "blocked": [[1, 2], [2, 1]],
+            },
+        }
+    )
     _op(lines, 0, "read", NASTY_KEY, None, None, 2.0, 2.2, kind="fail")
-    lines.append({"process": "nemesis", "type": "info", "f": "start", "time": int(2.5 * S),
-                  "value": {"window": 1, "kind": "kill", "shape": "leader", "nodes": [2],
-                            "params": {}}})  # fmt: skip
+    lines.append(
+        {
+            "process": "nemesis",
+            "type": "info",
+            "f": "start",
+            "time": int(2.5 * S),
+            "value": {"window": 1, "kind": "kill", "shape": "leader", "nodes": [2], "params": {}},
+        }
+    )
     _op(lines, 1, "write", NASTY_KEY, 8, 8, 2.6, 3.6)
-    lines.append({"process": "nemesis", "type": "info", "f": "end", "time": int(3.5 * S),
-                  "value": {"window": 1, "kind": "kill", "shape": "leader", "nodes": [2],
-                            "params": {}}})  # fmt: skip
+    lines.append(
+        {
+            "process": "nemesis",
+            "type": "info",
+            "f": "end",
+            "time": int(3.5 * S),
+            "value": {"window": 1, "kind": "kill", "shape": "leader", "nodes": [2], "params": {}},
+        }
+    )
     _op(lines, 2, "read", NASTY_KEY, None, 7, 4.1, 4.2)
     return lines
 
@@ -168,7 +215,7 @@ def results(run_dir: Path) -> dict[str, Any]:
                 "params": {"signal": "<KILL>"},
                 "blocked": [],
             },
-        ],  # fmt: skip
+        ],
         "fault_kinds": ["kill", "partition"],
         "heal": ["heal-network"],
         "phases": [
