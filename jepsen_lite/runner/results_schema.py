@@ -4,7 +4,7 @@ reference table of docs/jepsen-run.md generated from it.
 
 The schema is the one description of the file: :func:`validate` checks a run's
 ``results.json`` against it, :func:`markdown_table` renders every key with its type and
-meaning for the docs, and ``tests/report/test_results_schema.py`` fails when the docs
+meaning for the docs, and ``tests/runner/test_report_results_schema.py`` fails when the docs
 table, the schema or what :mod:`jepsen_lite.runner.run` writes disagree. ``python -m
 jepsen_lite.runner.results_schema`` prints the table.
 

@@ -15,7 +15,7 @@ from jepsen_lite.cli import main
 from jepsen_lite.report.cli import wants_report
 from jepsen_lite.report.html import write_report
 
-from .synthetic import NASTY_KEY, write_run
+from .report_synthetic import NASTY_KEY, write_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
