@@ -7,6 +7,7 @@ import base64
 import json
 import re
 from pathlib import Path
+from typing import ClassVar
 
 import markupsafe
 import pytest
@@ -14,8 +15,11 @@ import pytest
 from jepsen_lite.cli import main
 from jepsen_lite.report.cli import wants_report
 from jepsen_lite.report.html import write_report
+from jepsen_lite.runner.envs import ENVIRONMENTS
 
+from .fake_cluster import FakeCluster, FakeEnvironment
 from .report_synthetic import NASTY_KEY, write_run
+from .runner_fixtures import register
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -183,3 +187,83 @@ def test_report_policy(policy: str, campaign: bool, verdict: str, wanted: bool) 
 def test_an_unknown_policy_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown report policy 'sometimes'"):
         wants_report("sometimes", False, "valid")
+
+
+# -- at the end of jepsen-lite run -----------------------------------------------------
+
+
+class DivergentCluster(FakeCluster):
+    diverge = frozenset({2})
+
+
+class DivergentEnvironment(FakeEnvironment):
+    name: ClassVar[str] = "fake-divergent-report"
+    cluster_class = DivergentCluster
+
+
+@pytest.fixture
+def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
+    register(monkeypatch)
+    name = DivergentEnvironment.name
+    monkeypatch.setitem(ENVIRONMENTS, name, f"{__name__}:{DivergentEnvironment.__name__}")
+
+
+def run_argv(out: Path, *extra: str, env: str = "fake") -> list[str]:
+    return [
+        "run", "--env", env, "--workload", "fake", "--nodes", "3", "--concurrency", "3",
+        "--time-limit", "3", "--rate", "20", "--keys", "3", "--recovery", "3",
+        "--nemesis", "partition", "--out", str(out), *extra,
+    ]  # fmt: skip
+
+
+def reports(out: Path) -> list[Path]:
+    return sorted(out.glob("*/2*/report.html"))
+
+
+def test_a_single_run_writes_its_report_by_default(
+    tmp_path: Path, fakes: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(run_argv(tmp_path, "--seed", "1")) == 0
+    (page,) = reports(tmp_path)
+    out = capsys.readouterr().out
+    assert f"report: {page}" in out and out.index("verdict: valid") < out.index("report:")
+    text = page.read_text(encoding="utf-8")
+    assert '<span class="verdict valid">valid</span>' in text
+    results = json.loads((page.parent / "results.json").read_text())
+    for checker in results["checkers"]:
+        assert f">{checker['name']}</a></td>" in text
+    for fault in results["faults"]:
+        assert f"<td>{fault['kind']}</td><td>{fault['shape']}</td>" in text
+    assert "No fault ran." not in text and results["faults"]
+
+
+def test_a_campaign_reports_only_the_seeds_that_are_not_valid(
+    tmp_path: Path, fakes: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(run_argv(tmp_path / "valid", "--seeds", "1-2")) == 0
+    assert reports(tmp_path / "valid") == []
+    bad = tmp_path / "bad"
+    assert (
+        main(run_argv(bad, "--seed", "1", "--report", "not-valid", env=DivergentEnvironment.name))
+        == 1
+    )
+    (page,) = reports(bad)
+    assert "convergence" in page.read_text(encoding="utf-8")
+    assert main(run_argv(tmp_path / "never", "--seed", "1", "--report", "never")) == 0
+    assert reports(tmp_path / "never") == []
+
+
+def test_a_report_that_fails_is_a_warning_and_the_run_keeps_its_status(
+    tmp_path: Path, fakes: None, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    def broken(run_dir: Path) -> None:
+        raise RuntimeError("no fonts\nat all")
+
+    monkeypatch.setattr("jepsen_lite.report.html.write_report", broken)
+    assert main(run_argv(tmp_path, "--seed", "1")) == 0
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "jepsen-lite run: warning: no report: RuntimeError: no fonts at all"
+    ]
+    assert reports(tmp_path) == []
