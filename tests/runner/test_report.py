@@ -267,3 +267,26 @@ def test_a_report_that_fails_is_a_warning_and_the_run_keeps_its_status(
         "jepsen-lite run: warning: no report: RuntimeError: no fonts at all"
     ]
     assert reports(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_the_report_of_a_real_broken_run_highlights_the_counterexample(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The known-failing ``read-without-quorum`` run (test_finds_bugs.py): the stale read
+    the linearizability checker names is the page's red row and is ringed on the plot; the
+    operations it linearized last are the amber ones. About 5 s of sim and 1 s of report."""
+    pytest.importorskip("jepsen_lite.runner.envs.sim")
+    from .test_finds_bugs import READ_WITHOUT_QUORUM
+
+    argv = ["run", "--env", "sim", *READ_WITHOUT_QUORUM, "--seed", "1", "--out", str(tmp_path)]
+    assert main([*argv, "--broken", "read-without-quorum"]) == 1
+    (page,) = reports(tmp_path)
+    text = page.read_text(encoding="utf-8")
+    results = json.loads((page.parent / "results.json").read_text())
+    (lin,) = [c for c in results["checkers"] if c["name"] == "linearizable"]
+    cx = lin["details"]["counterexample"]
+    assert [event_of(row) for row in rows_of(text, "focus")] == [cx["call_event"]]
+    related = {event_of(row) for row in rows_of(text, "related")}
+    assert related == set(cx["last_linearized_events"]) and related
+    assert (page.parent / "latency.png").stat().st_size > 20_000
