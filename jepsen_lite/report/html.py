@@ -168,6 +168,36 @@ def _counterexample(details: Mapping[str, Any]) -> list[tuple[str, str]]:
     return pairs
 
 
+def explain(name: str, details: Mapping[str, Any]) -> str:
+    """A sentence for people on the first anomaly of checker ``name`` (empty when the
+    checker is not one this page knows how to explain)."""
+    cx = details.get("counterexample")
+    if name == "linearizable" and isinstance(cx, Mapping):
+        return (
+            f"No order of the operations on key {cx.get('key')} respects both real time and the "
+            f"model. The longest order the checker found linearizes {cx.get('linearized')} "
+            f"operations (the last of them amber) and leaves the state {cx.get('state')}; "
+            f"the operation it could not place after them is {cx.get('operation')} "
+            f"(process {cx.get('process')}, red)."
+        )
+    lost = details.get("lost")
+    if name == "lost-writes" and isinstance(lost, list) and lost and isinstance(lost[0], Mapping):
+        first = lost[0]
+        seen = _json(first.get("value"))
+        allowed = ", ".join(_json(v) for v in first.get("allowed", ())[:5]) or "none"
+        why = (
+            f"{first['superseded_by']} (amber) had certainly overwritten it: an acknowledged "
+            "write was lost"
+            if first.get("superseded_by")
+            else "no write wrote that value"
+        )
+        return (
+            f"The final read (red) of key {_json(first.get('key'))} saw {seen}; {why}. The "
+            f"values a final read could see: {allowed}."
+        )
+    return ""
+
+
 def _checker_views(run: RunData) -> list[dict[str, Any]]:
     views = []
     for checker in run.results.get("checkers", ()):
@@ -203,6 +233,7 @@ def _anomaly_views(
             {
                 "name": checker["name"],
                 "summary": checker["summary"],
+                "explanation": explain(checker["name"], checker["details"]),
                 "counterexample": _counterexample(checker["details"]),
                 "windows": [_window_view(w, faults) for w in windows],
                 "max_windows": MAX_ANOMALIES,

@@ -79,6 +79,8 @@ def test_the_anomaly_operations_are_highlighted(report: tuple[Path, str]) -> Non
     assert related == [0, 2, 6, 10]
     assert "read → 1" in page and "last_linearized" in page
     assert "write 8 (process 1, event 10)" in page
+    assert "the operation it could not place after them is read → 1 (process 0, red)" in page
+    assert "write 8 (process 1, event 10) (amber) had certainly overwritten it" in page
     # the failed read of the nasty key is in its window, not highlighted
     assert re.search(r"<tr class=\"\">\s*<td class=\"num\">8</td>", page)
 
