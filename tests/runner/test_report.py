@@ -15,10 +15,12 @@ import pytest
 from jepsen_lite.cli import main
 from jepsen_lite.report.cli import wants_report
 from jepsen_lite.report.html import write_report
+from jepsen_lite.report.load import read_results
 from jepsen_lite.runner.envs import ENVIRONMENTS
+from jepsen_lite.runner.run import error_results_json
 
 from .fake_cluster import FakeCluster, FakeEnvironment
-from .report_synthetic import NASTY_KEY, write_run
+from .report_synthetic import NASTY_KEY, SPEC, write_run
 from .runner_fixtures import register
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -292,3 +294,22 @@ def test_the_report_of_a_real_broken_run_highlights_the_counterexample(
     related = {event_of(row) for row in rows_of(text, "related")}
     assert related == set(cx["last_linearized_events"]) and related
     assert (page.parent / "latency.png").stat().st_size > 20_000
+
+
+def test_a_run_whose_environment_failed_gets_a_page_with_the_error(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "t" / "run")
+    error = error_results_json(SPEC, "environment failed: OSError: <no ports>")
+    (run_dir / "results.json").write_text(json.dumps(error))
+    (run_dir / "history.jsonl").write_text('{"process": 0, "type": "invoke"\n')  # cut short
+    page = write_report(run_dir).html.read_text(encoding="utf-8")
+    assert '<span class="verdict error">error</span>' in page
+    assert "environment failed: OSError: &lt;no ports&gt;" in page
+    assert "The history could not be read:" in page and "No checker ran." in page
+
+
+def test_a_results_json_from_before_schema_version_is_read(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "t" / "run")
+    data = json.loads((run_dir / "results.json").read_text())
+    del data["schema_version"]
+    (run_dir / "results.json").write_text(json.dumps(data))
+    assert read_results(run_dir)["schema_version"] == 1
