@@ -118,7 +118,7 @@ def _walk(data: object) -> Iterator[Mapping[str, Any]]:
 def references(name: str, details: Mapping[str, Any], history: History) -> list[Reference]:
     """The anomalies ``details`` (checker ``name``'s, from ``results.json``) names, in the
     checker's order, at most :data:`MAX_ANOMALIES` (see the module doc)."""
-    if name == "set" or any(isinstance(details.get(k), list) for k in SET_ANOMALY_KEYS):
+    if name == "set" or any(_is_element_list(details.get(k)) for k in SET_ANOMALY_KEYS):
         found = _set_reference(details, history)
         if found is not None:
             return [found]
@@ -156,8 +156,15 @@ def _writes_of(history: History, key: Value, value: Value, exclude: Sequence[int
     return found
 
 
+def _is_element_list(value: object) -> bool:
+    """A set checker's list of elements (a lost-writes list of dicts is not one)."""
+    return isinstance(value, list) and not any(isinstance(v, Mapping) for v in value)
+
+
 def _set_reference(details: Mapping[str, Any], history: History) -> Reference | None:
-    elements = {_as_key(v) for k in SET_ANOMALY_KEYS for v in details.get(k) or ()}
+    elements = {
+        _as_key(v) for k in SET_ANOMALY_KEYS if _is_element_list(details.get(k)) for v in details[k]
+    }
     if not elements:
         return None
     adds = [op.call for op in history.operations if op.f == "add" and op.input in elements]
