@@ -213,13 +213,14 @@ def latency_plot(
         xs, ys = points.setdefault((op.f, op.status), ([], []))
         xs.append(call)
         ys.append(max((ret - call) * 1000.0, 1e-3))
-    many = len(history.operations) > 3000
+    count = len(history.operations)
+    dot = 4 if count > 3000 else 9 if count > 300 else 20  # small runs: dots that show
     for (f, status), (xs, ys) in sorted(points.items(), key=lambda i: (i[0][0], i[0][1].value)):
         if status is Status.OK:
             main.scatter(
                 xs,
                 ys,
-                s=4 if many else 9,
+                s=dot,
                 color=colour[f],
                 alpha=0.55,
                 lw=0,
