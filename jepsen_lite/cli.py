@@ -1,6 +1,6 @@
 """The ``jepsen-lite`` command: ``run`` tests under faults (and ``replay`` them),
 ``check`` recorded histories for linearizability, ``check-txn`` list-append histories for
-transactional anomalies.
+transactional anomalies, ``report`` on run folders (HTML page and plots).
 
 ``main(argv)`` returns the exit status instead of exiting, so tests can call it. A bad
 command line is bad input: exit status 3, like a malformed history (argparse's own 2
@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from .check_cli import EXIT_BAD_INPUT, add_check_parser
 from .check_txn_cli import add_check_txn_parser
+from .report.cli import add_report_parser
 from .run_cli import add_run_parsers
 
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parsers(subparsers)
     add_check_parser(subparsers)
     add_check_txn_parser(subparsers)
+    add_report_parser(subparsers)
     return parser
 
 

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
 
+from .report.cli import POLICIES as REPORT_POLICIES
+from .report.cli import make_report, wants_report
 from .runner.api import FAULT_KINDS, Environment, TestSpec, Validity
 from .runner.envs import EnvironmentUnavailable, environment_class
 from .runner.store import DEFAULT_OUT, SpecError, new_run_dir, read_test_json, validate_spec
@@ -105,6 +107,12 @@ def add_run_parsers(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--option", action="append", default=[], metavar="KEY=JSON",
         help="an extra TestSpec option (e.g. op_timeout_s=5)",
     )  # fmt: skip
+    run.add_argument(
+        "--report", default="auto", choices=REPORT_POLICIES,
+        help="write report.html and plots into the run folder: auto (default: a single "
+        "run always, a --seeds campaign for each seed that is not valid), always, "
+        "not-valid, never",
+    )  # fmt: skip
     run.add_argument("--broken", default=None, help=argparse.SUPPRESS)
     run.set_defaults(handler=run_command)
 
@@ -116,6 +124,11 @@ def add_run_parsers(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     replay.add_argument("run_dir", metavar="RUN_DIR")
     replay.add_argument("--out", default=None, metavar="DIR", help="default: RUN_DIR/../..")
+    replay.add_argument(
+        "--report", default="auto", choices=REPORT_POLICIES,
+        help="write report.html and plots into the new run folder (auto, the default, and "
+        "always: yes; not-valid; never)",
+    )  # fmt: skip
     replay.set_defaults(handler=replay_command)
 
 
@@ -251,8 +264,9 @@ def run_command(
     worst = 0
     for seed in seeds:
         spec = attrs.evolve(base, seed=seed)
+        run_dir = new_run_dir(Path(args.out), spec)
         try:
-            status, result = _run_one(spec, env, Path(args.out), console, err)
+            status, result = _run_in(run_dir, spec, env, console, err)
         except KeyboardInterrupt:
             return EXIT_ERROR  # the environment has stopped what it started; no more seeds
         if result is not None:
@@ -262,6 +276,7 @@ def run_command(
                 console.print(seed_line(result))
         elif len(seeds) > 1:
             console.print(f"seed {seed}: error")
+        _report(run_dir, result, args.report, len(seeds) > 1, console, err)
         worst = max(worst, status, key=lambda s: SEVERITY[s])
     return worst
 
@@ -269,9 +284,15 @@ def run_command(
 def _run_one(
     spec: TestSpec, env: Environment, out_dir: Path, console: Console, err: TextIO
 ) -> tuple[int, RunResult | None]:
+    """Run ``spec`` into a new folder under ``out_dir`` (no report)."""
+    return _run_in(new_run_dir(out_dir, spec), spec, env, console, err)
+
+
+def _run_in(
+    run_dir: Path, spec: TestSpec, env: Environment, console: Console, err: TextIO
+) -> tuple[int, RunResult | None]:
     from .runner.run import RunError, run_test
 
-    run_dir = new_run_dir(out_dir, spec)
     try:
         with _ProgressDisplay(console) as show:
             result = run_test(spec, env, run_dir, show)
@@ -282,6 +303,24 @@ def _run_one(
         print(f"jepsen-lite run: interrupted (run folder {run_dir})", file=err)
         raise
     return result.exit_status, result
+
+
+def _report(
+    run_dir: Path,
+    result: RunResult | None,
+    policy: str,
+    campaign: bool,
+    console: Console,
+    err: TextIO,
+) -> None:
+    """Write the run's report if ``policy`` wants one (see :mod:`jepsen_lite.report.cli`)
+    and print where; a report that fails is a one-line warning on ``err``."""
+    verdict = result.validity.value if result is not None else "error"
+    if not wants_report(policy, campaign, verdict):
+        return
+    html = make_report(run_dir, err)
+    if html is not None:
+        console.print(f"report: {html}")
 
 
 class _ProgressDisplay:
@@ -423,13 +462,16 @@ def replay_command(
         return EXIT_ERROR
     out_dir = Path(args.out) if args.out is not None else stored.resolve().parent.parent
     console = Console(file=out, highlight=False, soft_wrap=True)
+    run_dir = new_run_dir(out_dir, spec)
     try:
-        status, result = _run_one(spec, env, out_dir, console, err)
+        status, result = _run_in(run_dir, spec, env, console, err)
     except KeyboardInterrupt:
         return EXIT_ERROR
+    if result is not None:
+        print_summary(console, result)
+    _report(run_dir, result, args.report, False, console, err)
     if result is None:
         return status
-    print_summary(console, result)
     line = first_difference(old, (result.run_dir / "history.jsonl").read_bytes())
     if line is None:
         console.print(f"history: byte-identical to {stored / 'history.jsonl'}")

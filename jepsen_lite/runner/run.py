@@ -40,6 +40,7 @@ from .checkers.convergence import ConvergenceChecker
 from .checkers.invariants import InvariantsChecker
 from .loop import ClientRun, Outcome, Progress
 from .nemesis import AppliedFault, resolve_kinds, schedule
+from .results_schema import SCHEMA_VERSION
 from .store import (
     replay_command,
     validate_spec,
@@ -152,7 +153,7 @@ def run_test(
             raise
         except BaseException as exc:
             message = _one_line(exc)
-            write_json(folder / "results.json", {"verdict": "error", "error": message})
+            write_json(folder / "results.json", error_results_json(spec, message))
             raise RunError(message) from exc
     run_wall = time.monotonic() - wall_start
     history = pair_events(outcome.events, str(folder / "history.jsonl"))
@@ -235,9 +236,22 @@ def _counts_by_f(history: History) -> dict[str, dict[str, int]]:
     return {f: by_f[f] for f in sorted(by_f)}
 
 
+def error_results_json(spec: TestSpec, message: str) -> dict[str, Any]:
+    """``results.json`` of a run whose environment failed (the schema's error form)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "verdict": "error",
+        "exit_status": 3,
+        "test": spec.test_name,
+        "seed": spec.seed,
+        "error": message,
+    }
+
+
 def results_json(result: RunResult) -> dict[str, Any]:
     """``results.json`` (keys: :data:`jepsen_lite.runner.store.RESULTS_KEYS`)."""
     return {
+        "schema_version": SCHEMA_VERSION,
         "verdict": result.validity.value,
         "exit_status": result.exit_status,
         "test": result.spec.test_name,

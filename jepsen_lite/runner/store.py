@@ -50,6 +50,7 @@ SPEC_KEYS = (
 """The keys of ``test.json`` (every field of ``TestSpec``)."""
 
 RESULTS_KEYS = (
+    "schema_version",
     "verdict",
     "exit_status",
     "test",
@@ -68,7 +69,9 @@ RESULTS_KEYS = (
     "session_close_errors",
     "replay",
 )
-"""The top-level keys of ``results.json`` (documented in docs/jepsen-run.md)."""
+"""The top-level keys of ``results.json`` (its layout: ``results.schema.json``, see
+:mod:`jepsen_lite.runner.results_schema`; the table in docs/jepsen-run.md is generated
+from it)."""
 
 
 class SpecError(ValueError):

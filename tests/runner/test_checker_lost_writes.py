@@ -36,6 +36,7 @@ def test_final_read_of_an_overwritten_value_is_invalid() -> None:
             "value": 1,
             "allowed": [2],
             "superseded_by": "write 2 (process 0, event 2)",
+            "superseded_by_event": 2,
         }
     ]
 

@@ -37,6 +37,7 @@ VOTE_WITHOUT_LOG_CHECK = [
 def run(tmp_path: Path, args: list[str], seed: int, broken: str | None) -> dict[str, Any]:
     out = tmp_path / (broken or "clean")
     argv = ["run", "--env", "sim", *args, "--seed", str(seed), "--out", str(out)]
+    argv += ["--report", "never"]  # reports are tested in test_report.py
     if broken is not None:
         argv += ["--broken", broken]
     status = main(argv)

@@ -51,10 +51,11 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def argv(tmp_path: Path, *extra: str, env: str = "fake") -> list[str]:
     rate = () if "--closed" in extra or "--rate" in extra else ("--rate", "20")
+    # no reports here (about 0.7 s of CPU each): they are tested in test_report.py
     return [
         "run", "--env", env, "--workload", "fake", "--nodes", "3", "--concurrency", "3",
         "--time-limit", "5", *rate, "--keys", "3", "--recovery", "3",
-        "--out", str(tmp_path), *extra,
+        "--out", str(tmp_path), "--report", "never", *extra,
     ]  # fmt: skip
 
 
@@ -165,7 +166,7 @@ def test_replay_reproduces_the_history_byte_for_byte(
     assert main(argv(tmp_path, "--seed", "5", "--nemesis", "all", "--concurrency", "4")) == 0
     (first,) = folders(tmp_path)
     capsys.readouterr()
-    assert main(["replay", str(first)]) == 0
+    assert main(["replay", str(first), "--report", "never"]) == 0
     out = capsys.readouterr().out
     assert f"byte-identical to {first / 'history.jsonl'}" in out
     second = next(f for f in folders(tmp_path) if f != first)
@@ -174,7 +175,7 @@ def test_replay_reproduces_the_history_byte_for_byte(
     lines = (first / "history.jsonl").read_text().splitlines(keepends=True)
     lines[3] = lines[3].replace('"time": ', '"time": 1')
     (first / "history.jsonl").write_text("".join(lines))
-    assert main(["replay", str(first)]) == 0
+    assert main(["replay", str(first), "--report", "never"]) == 0
     assert "DIFFERS" in (out := capsys.readouterr().out) and "(first at line 4)" in out
 
 

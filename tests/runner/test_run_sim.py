@@ -21,7 +21,7 @@ def test_a_short_sim_run_is_valid_and_replays_byte_for_byte(
     argv = [
         "run", "--env", "sim", "--workload", "register", "--nemesis", "all", "--nodes", "3",
         "--concurrency", "4", "--time-limit", "8", "--rate", "30", "--keys", "4",
-        "--seed", "3", "--out", str(tmp_path),
+        "--seed", "3", "--out", str(tmp_path), "--report", "never",
     ]  # fmt: skip
     assert main(argv) in (0, 2), capsys.readouterr().out  # unknown: a disk victim unread
     (folder,) = [p for p in (tmp_path / "raft-register-all").iterdir() if p.name != "latest"]
@@ -31,5 +31,5 @@ def test_a_short_sim_run_is_valid_and_replays_byte_for_byte(
     assert "invalid" not in verdicts.values()
     assert results["ops"]["ok"] > 50 and results["faults"]
     capsys.readouterr()
-    main(["replay", str(folder)])
+    main(["replay", str(folder), "--report", "never"])
     assert "history: byte-identical" in capsys.readouterr().out

@@ -144,6 +144,7 @@ class LinearizableChecker:
                     f"{self.model.describe_op(o)} (process {show(o.process)})"
                     for o in cx.linearization[-LAST_SHOWN:]
                 ],
+                "last_linearized_events": [o.call for o in cx.linearization[-LAST_SHOWN:]],
                 "state": cx.state_text,
                 "why": cx.note,
             }

@@ -43,13 +43,15 @@ SHOWN = 20
 class LostWrite:
     """A final read of ``key`` that returned ``value`` although only ``allowed`` could be
     there; ``superseded_by`` describes an ``ok`` write that overwrote the value read
-    (``None`` when no write wrote it at all)."""
+    (``None`` when no write wrote it at all), ``superseded_event`` is that write's call
+    event index."""
 
     key: Value
     read: Operation
     value: Value
     allowed: tuple[Value, ...]
     superseded_by: str | None
+    superseded_event: int | None = None
 
     def describe(self) -> str:
         why = (
@@ -115,6 +117,7 @@ def check_register_key(key: Value, ops: list[Operation]) -> tuple[list[LostWrite
                 op.output,
                 tuple(allowed),
                 _describe_write(by) if by is not None else None,
+                by.call if by is not None else None,
             )
         )
     return found, judged, bool(ok_writes)
@@ -166,6 +169,7 @@ class LostWritesChecker:
                     "value": thaw(w.value),
                     "allowed": [thaw(v) for v in w.allowed],
                     "superseded_by": w.superseded_by,
+                    "superseded_by_event": w.superseded_event,
                 }
                 for w in lost[:SHOWN]
             ],
