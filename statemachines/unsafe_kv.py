@@ -31,7 +31,13 @@ import cbor2
 
 from consensus.codec import DecodeError
 from consensus.types import Entry
-from consensus.unsafe.envelope import EnvelopeError, decode_lww, decode_pb, decode_pb_image, pb_image
+from consensus.unsafe.envelope import (
+    EnvelopeError,
+    decode_lww,
+    decode_pb,
+    decode_pb_image,
+    pb_image,
+)
 
 from .kv import KvStateMachine
 from .kv_commands import (
@@ -169,7 +175,9 @@ class LwwKv:
             return None
         return KeyValue(key, cell.value, cell.mod_revision, cell.mod_revision, 1)
 
-    def _merge(self, key: str, order: tuple[int, int, int, int], value: bytes | None) -> KeyValue | None:
+    def _merge(
+        self, key: str, order: tuple[int, int, int, int], value: bytes | None
+    ) -> KeyValue | None:
         """Keep the write if it is later than the key's; the previous pair either way."""
         prev = self._kv(key)
         cell = self.cells.get(key)
@@ -228,7 +236,9 @@ class LwwKv:
         self.revision = 0
 
 
-def unsafe_state_machine(protocol: str, config: KvConfig = DEFAULT_CONFIG) -> PrimaryBackupKv | LwwKv:
+def unsafe_state_machine(
+    protocol: str, config: KvConfig = DEFAULT_CONFIG
+) -> PrimaryBackupKv | LwwKv:
     """The store for an unsafe protocol; ``ValueError`` for any other name."""
     if protocol == "unsafe-primary-backup":
         return PrimaryBackupKv(config)

@@ -26,8 +26,14 @@ def make_unsafe_core(
     """The core of an unsafe protocol; ``ValueError`` naming the choices otherwise.
     ``timing`` is a ``CoreTiming`` (election and heartbeat ticks)."""
     if protocol == "unsafe-primary-backup":
-        config = PbConfig(election_ticks=timing.election_ticks, heartbeat_ticks=timing.heartbeat_ticks)
+        config = PbConfig(
+            election_ticks=timing.election_ticks, heartbeat_ticks=timing.heartbeat_ticks
+        )
         return PrimaryBackupCore(node_id, voters, rng, config=config, recovered=recovered)
     if protocol == "unsafe-lww":
-        return LwwCore(node_id, voters, rng, clock_ms=clock_ms, config=LwwConfig(), recovered=recovered)
-    raise ValueError(f"unknown unsafe protocol {protocol!r}: choose one of {', '.join(UNSAFE_PROTOCOLS)}")
+        return LwwCore(
+            node_id, voters, rng, clock_ms=clock_ms, config=LwwConfig(), recovered=recovered
+        )
+    raise ValueError(
+        f"unknown unsafe protocol {protocol!r}: choose one of {', '.join(UNSAFE_PROTOCOLS)}"
+    )

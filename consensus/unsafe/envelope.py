@@ -37,7 +37,9 @@ def pb_command(pos: int, command: bytes) -> bytes:
     return b"C" + _POS.pack(pos) + command
 
 
-def pb_reset(base_pos: int, base_term: int, image: bytes | None, items: tuple[PbItem, ...]) -> bytes:
+def pb_reset(
+    base_pos: int, base_term: int, image: bytes | None, items: tuple[PbItem, ...]
+) -> bytes:
     return b"R" + cbor2.dumps([base_pos, base_term, image, [[i.term, i.data] for i in items]])
 
 

@@ -64,6 +64,7 @@ from consensus.core import Role
 from consensus.messages import Message
 from consensus.runtime import DriverConfig
 from consensus.runtime.protocols import CoreTiming
+from consensus.runtime.statemachine import StateMachine
 from consensus.transport import SimNetwork
 from consensus.transport.sim import Packet
 from consensus.types import NodeId
@@ -219,7 +220,7 @@ class SimCluster:
         self._clients = 0
 
     # -- plumbing -------------------------------------------------------------------
-    def new_machine(self) -> KvStateMachine:
+    def new_machine(self) -> StateMachine:
         """A fresh state machine for a node's start (the unsafe targets have their own)."""
         return KvStateMachine()
 

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+
 import trio
 
 from consensus.core import Role
@@ -55,13 +56,11 @@ class UnsafeSimCluster(SimCluster):
             else:
                 host.disk = MemoryDisk("raft")
 
-    def new_machine(self) -> StateMachine:  # type: ignore[override]
+    def new_machine(self) -> StateMachine:
         return unsafe_state_machine(self.spec.protocol)
 
     def _live(self) -> list[NodeId]:
-        return [
-            n for n, h in self.hosts.items() if h.log is not None and not h.paused
-        ]
+        return [n for n, h in self.hosts.items() if h.log is not None and not h.paused]
 
     async def snapshots(self) -> Mapping[NodeId, bytes | None]:
         """Every live node's store snapshot once they agree (or ``snapshot_wait_s`` of
@@ -73,6 +72,4 @@ class UnsafeSimCluster(SimCluster):
                     break
                 await trio.sleep(0.05)
         live = set(self._live())
-        return {
-            n: (self.hosts[n].machine_snapshot() if n in live else None) for n in self.nodes
-        }
+        return {n: (self.hosts[n].machine_snapshot() if n in live else None) for n in self.nodes}
