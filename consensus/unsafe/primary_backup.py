@@ -272,7 +272,9 @@ class PrimaryBackupCore:
             return
         if self.role is not Role.LEADER or m.epoch != self.epoch:
             return
-        if not m.ok:
+        if not m.ok or m.pos > self.position:
+            # diverged, or holding items this primary never had (a backup is never
+            # legitimately ahead of its primary): replace its state with ours
             self._reset(m.src)
         else:
             self._match[m.src] = m.pos  # the next heartbeat ships whatever is beyond
