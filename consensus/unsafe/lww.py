@@ -53,10 +53,12 @@ TIMED_OUT_TERM = 2
 
 @attrs.frozen(slots=True)
 class LwwConfig:
-    """Knobs: ``write_timeout_ticks`` (50), ``repair_ticks`` (25, 0: no anti-entropy),
+    """Knobs: ``write_timeout_ticks`` (50), ``read_timeout_ticks`` (200: a read that
+    heard from too few replicas is dropped), ``repair_ticks`` (25, 0: no anti-entropy),
     ``items_per_reply`` (1000), ``w`` and ``r`` (None: a majority)."""
 
     write_timeout_ticks: int = 50
+    read_timeout_ticks: int = 200
     repair_ticks: int = 25
     items_per_reply: int = 1000
     w: int | None = None
@@ -97,11 +99,12 @@ class _Waiting:
 
 
 class _Read:
-    __slots__ = ("context", "replies", "round")
+    __slots__ = ("context", "deadline", "replies", "round")
 
-    def __init__(self, context: bytes, round_: int) -> None:
+    def __init__(self, context: bytes, round_: int, deadline: int) -> None:
         self.context = context
         self.round = round_
+        self.deadline = deadline
         self.replies: set[NodeId] = set()
 
 
@@ -143,6 +146,7 @@ class LwwCore:
         self._messages: list[Message] = []
         self._reads: list[_Read] = []
         self._read_states: list[ReadState] = []
+        self._dropped: list[bytes] = []
         self._round = 0
         self._repair_peer = 0
         if recovered is not None:
@@ -209,6 +213,9 @@ class LwwCore:
         for waiting in list(self._waiting.values()):
             if self.ticks >= waiting.deadline:
                 self._resolve(waiting, ok=False)
+        for read in [r for r in self._reads if self.ticks >= r.deadline]:
+            self._reads.remove(read)
+            self._dropped.append(read.context)
         every = self.config.repair_ticks
         if every and self.peers and self.ticks % every == 0:
             peer = self.peers[self._repair_peer % len(self.peers)]
@@ -242,7 +249,8 @@ class LwwCore:
             self._read_states.append(ReadState(context, self.last_index))
             return
         self._round += 1
-        self._reads.append(_Read(context, self._round))
+        deadline = self.ticks + self.config.read_timeout_ticks
+        self._reads.append(_Read(context, self._round, deadline))
         marks = self.marks()
         for peer in self.peers:
             self._messages.append(LwwPull(self._id, peer, self._round, marks))
@@ -296,6 +304,7 @@ class LwwCore:
             or self._persist
             or self._messages
             or self._read_states
+            or self._dropped
             or (self._unapplied and self._unapplied[0].index not in self._waiting)
         )
 
@@ -309,6 +318,7 @@ class LwwCore:
             messages=tuple(self._messages),
             committed=self._committable(),
             read_states=tuple(self._read_states),
+            dropped_reads=tuple(self._dropped),
         )
 
     def advance(self, ready: Ready[HardState]) -> None:
@@ -317,6 +327,7 @@ class LwwCore:
         del self._persist[: len(ready.entries)]
         del self._messages[: len(ready.messages)]
         del self._read_states[: len(ready.read_states)]
+        del self._dropped[: len(ready.dropped_reads)]
         for entry in ready.committed:
             if self._unapplied and self._unapplied[0].index == entry.index:
                 self._unapplied.popleft()

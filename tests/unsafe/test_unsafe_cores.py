@@ -143,3 +143,19 @@ def test_unsafe_messages_cross_the_wire() -> None:
         LwwPullReply(2, 1, 5, (item,), False),
     ):
         assert WIRE.decode(WIRE.encode(message)) == message
+
+
+def test_lww_read_needs_a_quorum_and_is_dropped_without_one() -> None:
+    box = lww({1: 1, 2: 1, 3: 1})
+    box.drain()
+    box.isolate(1)
+    box.cores[1].read_index(b"r")
+    box.tick(199)
+    assert (1, b"r") not in box.reads
+    dropped: list[bytes] = []
+    box.cores[1].tick()
+    while box.cores[1].has_ready():
+        rd = box.cores[1].ready()
+        dropped.extend(rd.dropped_reads)
+        box.cores[1].advance(rd)
+    assert dropped == [b"r"]
