@@ -56,9 +56,7 @@ def test_each_unsafe_design_is_caught_with_an_explanation(
 
 
 @pytest.mark.parametrize(("protocol", "seed"), [("raft", 1), ("multipaxos", 2)])
-def test_the_same_test_passes_against_consensus(
-    tmp_path: Path, protocol: str, seed: int
-) -> None:
+def test_the_same_test_passes_against_consensus(tmp_path: Path, protocol: str, seed: int) -> None:
     results = run(tmp_path, protocol, seed)
     assert results["verdict"] == "valid", invalid_checkers(results)
 
@@ -108,7 +106,15 @@ def test_the_local_environment_catches_each_design(
 ) -> None:
     """Real ``consensus serve --allow-unsafe-protocol`` processes, through the proxy."""
     results = run(
-        tmp_path, protocol, seed, "--env", "local", "--time-limit", "15", "--nemesis", "clock,partition"
+        tmp_path,
+        protocol,
+        seed,
+        "--env",
+        "local",
+        "--time-limit",
+        "15",
+        "--nemesis",
+        "clock,partition",
     )
     assert results["verdict"] == "invalid"
     assert set(invalid_checkers(results)) & {"linearizable", "lost-writes"}

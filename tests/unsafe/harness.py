@@ -88,7 +88,9 @@ def primary_backup(n: int = 3) -> Mailbox:
 
 def lww(clocks: dict[int, int]) -> Mailbox:
     voters = sorted(clocks)
-    cores = {
-        i: LwwCore(i, voters, random.Random(i), clock_ms=lambda i=i: clocks[i]) for i in voters
-    }
+
+    def clock_of(node: int) -> Callable[[], int]:
+        return lambda: clocks[node]
+
+    cores = {i: LwwCore(i, voters, random.Random(i), clock_ms=clock_of(i)) for i in voters}
     return Mailbox(cores, {i: LwwKv() for i in voters})

@@ -159,3 +159,42 @@ def test_lww_read_needs_a_quorum_and_is_dropped_without_one() -> None:
         dropped.extend(rd.dropped_reads)
         box.cores[1].advance(rd)
     assert dropped == [b"r"]
+
+
+def test_primary_backup_resyncs_a_new_node_from_its_snapshot_and_recovers_from_one() -> None:
+    import random
+
+    from consensus.core import Recovered
+    from consensus.types import HardState, Snapshot, SnapshotMeta
+    from consensus.unsafe.primary_backup import PbConfig, PrimaryBackupCore
+
+    box = primary_backup()
+    box.tick(40)
+    p = primary_of(box)
+    for i in range(5):
+        box.cores[p].propose(put(f"k{i}", b"v"))
+    box.drain()
+    core = box.cores[p]
+    image = box.stores[p].snapshot()
+    core.compact(Snapshot(SnapshotMeta(core.last_index, core.epoch, core.voters), image))
+    assert core.base_pos == core.position and core.items == []
+    core.propose(put("after", b"w"))
+    box.drain()
+    # a node that lost everything gets the image and what came after it
+    backup = next(n for n in box.cores if n != p)
+    box.cores[backup] = PrimaryBackupCore(
+        backup, core.voters, random.Random(9), config=PbConfig(election_ticks=10)
+    )
+    box.stores[backup] = PrimaryBackupKv()
+    box.tick(5)
+    assert box.stores[backup].snapshot() == box.stores[p].snapshot()
+    assert box.get(backup, "k3") == b"v" and box.get(backup, "after") == b"w"
+    # a restart from a snapshot and the entries after it rebuilds the same history
+    last = core.last_index
+    recovered = Recovered(
+        HardState(core.epoch, None, last),
+        Snapshot(SnapshotMeta(last - 1, core.epoch, core.voters), image),
+        (),
+    )
+    again = PrimaryBackupCore(p, core.voters, random.Random(1), recovered=recovered)
+    assert again.base_pos == core.base_pos and again.role is Role.FOLLOWER
