@@ -40,6 +40,7 @@ from .codec_layout import INT_MAX, DecodeError, RecordLayout, bad_value
 from .messages import PAXOS_RECORDS, RAFT_MESSAGES
 from .messages.lwt import LWT_RECORDS
 from .types import Entry, EntryKind, HardState, ProposalTicket, ReadState, Snapshot, SnapshotMeta
+from .unsafe.messages import UNSAFE_RECORDS
 
 TAG_BASE = 0x6373_0000
 """First CBOR tag number used for this project's records (tags are TAG_BASE + type id)."""
@@ -203,12 +204,14 @@ RECORDS: dict[int, type] = {
 """Type ids 1-31: shared records. 32-63: Raft messages. 64-95: Paxos. 96-127: storage.
 128-135 transport handshake, 160-191 client protocol, 192-223 key-value commands (their
 own codecs). 224-239: leaderless per-key Paxos (``paxos-lwt``) on this wire; 240-247 its
-operations and outcomes (:data:`consensus.lwt.ops.LWT_OP_CODEC`)."""
+operations and outcomes (:data:`consensus.lwt.ops.LWT_OP_CODEC`). 248-263: the unsafe
+test targets' messages (:mod:`consensus.unsafe.messages`)."""
 
 WIRE_TABLE: dict[int, type] = dict(RECORDS)
 WIRE_TABLE.update({32 + i: cls for i, cls in enumerate(RAFT_MESSAGES)})
 WIRE_TABLE.update({64 + i: cls for i, cls in enumerate(PAXOS_RECORDS)})
 WIRE_TABLE.update({224 + i: cls for i, cls in enumerate(LWT_RECORDS)})
+WIRE_TABLE.update({248 + i: cls for i, cls in enumerate(UNSAFE_RECORDS)})  # test targets
 
 WIRE = Codec(WIRE_TABLE)
 """The codec for everything nodes send each other and write to disk."""

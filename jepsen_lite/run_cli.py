@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
 
+from consensus.unsafe import UNSAFE_PROTOCOLS
+
 from .report.cli import POLICIES as REPORT_POLICIES
 from .report.cli import make_report, wants_report
 from .runner.api import FAULT_KINDS, Environment, TestSpec, Validity
@@ -53,6 +55,8 @@ DEFAULT_TIME_LIMIT_S = 200.0
 time on a loaded 2-core machine: 46 s wall for raft / register / all faults / 5 nodes /
 10 clients at load average 3.3 (see docs/jepsen-run.md)."""
 PROTOCOLS = ("raft", "multipaxos")
+TARGETS_THAT_LOSE_DATA = UNSAFE_PROTOCOLS
+"""Protocols the runner also takes: test targets that lose data on purpose (issue 14)."""
 SEVERITY = {0: 0, 2: 1, 1: 2, EXIT_ERROR: 3}
 """Which exit status wins over several seeds (higher wins)."""
 _STYLE = {Validity.VALID: "green", Validity.INVALID: "bold red", Validity.UNKNOWN: "yellow"}
@@ -71,7 +75,11 @@ def add_run_parsers(subparsers: argparse._SubParsersAction[Any]) -> None:
         "and write a run folder. Exit status: 0 valid, 1 invalid, 2 unknown, 3 error.",
     )
     run.add_argument("--env", default="sim", help="sim (default), local or etcd")
-    run.add_argument("--protocol", default="raft", help="raft (default) or multipaxos")
+    run.add_argument(
+        "--protocol", default="raft",
+        help="raft (default) or multipaxos; unsafe-primary-backup and unsafe-lww are test "
+        "targets that lose data on purpose (docs/jepsen-run.md)",
+    )  # fmt: skip
     run.add_argument("--workload", default="register", help="default: register")
     run.add_argument(
         "--nemesis", default="all", metavar="LIST",
@@ -183,9 +191,10 @@ def parse_options(items: list[str], broken: str | None) -> dict[str, Any]:
 
 def spec_from_args(args: argparse.Namespace, seed: int = 0) -> TestSpec:
     """The spec ``run``'s options describe, with ``seed``; ``BadOption`` otherwise."""
-    if args.protocol not in PROTOCOLS:
+    if args.protocol not in PROTOCOLS + TARGETS_THAT_LOSE_DATA:
         raise BadOption(
-            f"--protocol: unknown protocol {args.protocol!r} (choose raft or multipaxos)"
+            f"--protocol: unknown protocol {args.protocol!r} (choose raft or multipaxos; "
+            f"test targets that lose data: {', '.join(TARGETS_THAT_LOSE_DATA)})"
         )
     for flag, value, minimum in (
         ("--nodes", args.nodes, 1),

@@ -15,7 +15,9 @@ from statemachines.kv_commands import KvConfig, kv_config_from_table
 from ..runtime.config import ConfigError, NodeConfig, build_config
 from ..runtime.logs import configure_logging
 from ..runtime.node import Node, StartupError
+from ..runtime.statemachine import StateMachine
 from ..storage.base import StorageError
+from ..unsafe import UNSAFE_PROTOCOLS, is_unsafe
 
 HELP = "run one node of a cluster over TCP (key-value store on the client port)"
 
@@ -35,7 +37,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--client-listen", help="HOST:PORT for clients")
     parser.add_argument("--cluster-id", help="cluster name every node must share")
-    parser.add_argument("--protocol", choices=["raft", "multipaxos"], help="default raft")
+    parser.add_argument(
+        "--protocol",
+        choices=["raft", "multipaxos", *UNSAFE_PROTOCOLS],
+        help="raft (default) or multipaxos (the unsafe-* ones lose data: test targets only)",
+    )
     parser.add_argument("--data-dir", type=Path, help="durable storage directory")
     parser.add_argument("--tls-ca", type=Path, help="cluster CA certificate (mutual TLS)")
     parser.add_argument("--tls-cert", type=Path, help="this node's certificate")
@@ -46,6 +52,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--allow-fault-injection",
         action="store_true",
         help="answer clock-skew and snapshot-digest requests (test clusters only)",
+    )
+    parser.add_argument(
+        "--allow-unsafe-protocol",
+        action="store_true",
+        help="run an unsafe-* protocol: a replication design that LOSES DATA on purpose, "
+        "kept as a target for jepsen-lite (never for real data)",
     )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
@@ -82,8 +94,14 @@ def kv_config(config: NodeConfig) -> KvConfig:
 async def serve(config: NodeConfig, allow_fault_injection: bool = False) -> None:
     """Run the node until SIGTERM or SIGINT, then hand over leadership and stop."""
     from statemachines.kv import KvStateMachine
+    from statemachines.unsafe_kv import unsafe_state_machine
 
-    node = Node(config, KvStateMachine(kv_config(config)))
+    machine: StateMachine
+    if is_unsafe(config.protocol):
+        machine = unsafe_state_machine(config.protocol, kv_config(config))
+    else:
+        machine = KvStateMachine(kv_config(config))
+    node = Node(config, machine)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             node.allow_fault_injection = allow_fault_injection  # --allow-fault-injection
@@ -118,6 +136,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
         kv_config(config)  # refused before anything starts
+        if is_unsafe(config.protocol) and not getattr(args, "allow_unsafe_protocol", False):
+            raise ConfigError(
+                f"protocol {config.protocol} loses acknowledged writes on purpose (a test "
+                "target for jepsen-lite); refusing to serve it without --allow-unsafe-protocol"
+            )
     except ConfigError as exc:
         print(f"consensus serve: error: {exc}", file=sys.stderr)
         return 2

@@ -43,6 +43,7 @@ import attrs
 from ..transport.tcp import Address
 from ..transport.tls import TlsConfig
 from ..types import NodeId
+from ..unsafe import is_unsafe
 from .protocols import PROTOCOL_NAMES
 
 
@@ -85,7 +86,7 @@ class NodeConfig:
             raise ConfigError("cluster id must not be empty")
         if self.node_id in self.peers:
             raise ConfigError(f"node {self.node_id} is listed as its own peer")
-        if self.protocol not in PROTOCOL_NAMES:
+        if self.protocol not in PROTOCOL_NAMES and not is_unsafe(self.protocol):
             raise ConfigError(
                 f"unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOL_NAMES)}"
             )

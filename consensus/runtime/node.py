@@ -23,7 +23,8 @@ from ..storage.paxos_memory import PaxosMemoryStorage
 from ..storage.wal.file_storage import FileStorage
 from ..storage.wal.paxos_file_storage import PaxosFileStorage
 from ..transport.tcp import Address, TcpTransport, bind_listeners, open_tcp_transport
-from .clock import run_clock_ticks
+from ..unsafe import is_unsafe
+from .clock import NodeClock, run_clock_ticks
 from .config import NodeConfig
 from .driver import DriverConfig
 from .log import ReplicatedLog, open_log
@@ -46,7 +47,7 @@ def open_storage(config: NodeConfig) -> tuple[CoreStorage[Any], bool]:
     or protocol (or held by another process). Without one the node keeps its state in
     memory and loses it when it stops.
     """
-    raft = config.protocol == "raft"
+    raft = config.protocol == "raft" or is_unsafe(config.protocol)  # same log and hard state
     if config.data_dir is None:
         return (MemoryStorage() if raft else PaxosMemoryStorage()), False
     file_storage = FileStorage if raft else PaxosFileStorage
@@ -115,6 +116,7 @@ class Node:
         config = self.config
         recovered = storage.recover()
         rng = random.Random(self.seed)
+        clock = NodeClock()  # the driver's too: a clock fault skews what the core reads
         try:
             core = make_core(
                 config.protocol,
@@ -128,6 +130,7 @@ class Node:
                     config.lease_reads,
                     config.lease_drift_max,
                 ),
+                clock_ms=clock.now_ms,
             )
         except ProtocolUnavailable as exc:
             raise StartupError(str(exc)) from None
@@ -161,6 +164,7 @@ class Node:
                 self.driver_config,
                 snapshot=snapshot,
                 protocol=config.protocol,
+                clock=clock,
             ) as replicated:
                 self.log = replicated
                 async with trio.open_nursery() as nursery:

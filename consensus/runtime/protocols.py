@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -38,9 +38,16 @@ def make_core(
     rng: random.Random,
     recovered: Any,
     timing: CoreTiming | None = None,
+    *,
+    clock_ms: Callable[[], int] | None = None,
 ) -> ProtocolCore[Any]:
-    """Build the core for ``protocol``; ``ProtocolUnavailable`` names what is missing."""
+    """Build the core for ``protocol``; ``ProtocolUnavailable`` names what is missing.
+    ``clock_ms`` is the node's clock, for the one core that reads it (``unsafe-lww``)."""
     timing = timing or CoreTiming()
+    if protocol.startswith("unsafe-"):
+        from ..unsafe.cores import make_unsafe_core
+
+        return make_unsafe_core(protocol, node_id, voters, rng, recovered, timing, clock_ms)
     if protocol == "raft":
         from ..raft import RaftConfig, RaftCore
 

@@ -44,6 +44,7 @@ from consensus.client.protocol import FaultControlReply
 from consensus.runtime.config import build_config
 from consensus.runtime.local import client_endpoints, write_cluster_file
 from consensus.transport.tcp import Address
+from consensus.unsafe import is_unsafe
 
 from ..api import Cluster, Fault, NodeId, TestSpec, derive_rng
 from .fault_proxy import FaultProxy, NetworkControl, PacketFaults
@@ -274,7 +275,11 @@ class LocalCluster:
             if (
                 answered
                 and len(answered) == len(self.live())
-                and len({applied[n] for n in answered}) == 1
+                and (
+                    len({applied[n] for n in answered}) == 1
+                    # the unsafe targets number their logs per node: equal stores suffice
+                    or (is_unsafe(self.spec.protocol) and len({result[n] for n in answered}) == 1)
+                )
             ):
                 return result
             if trio.current_time() >= deadline:
@@ -305,6 +310,7 @@ class LocalCluster:
             "--id",
             str(node),
             "--allow-fault-injection",
+            *(["--allow-unsafe-protocol"] if is_unsafe(self.spec.protocol) else []),
             "--log-level",
             str(self.spec.options.get("log_level", "info")),
             *peer_args,

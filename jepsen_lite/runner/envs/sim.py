@@ -64,9 +64,12 @@ from consensus.core import Role
 from consensus.messages import Message
 from consensus.runtime import DriverConfig
 from consensus.runtime.protocols import CoreTiming
+from consensus.runtime.statemachine import StateMachine
 from consensus.transport import SimNetwork
 from consensus.transport.sim import Packet
 from consensus.types import NodeId
+from consensus.unsafe import UNSAFE_PROTOCOLS, is_unsafe
+from statemachines.kv import KvStateMachine
 
 from ..api import FAULT_KINDS, Cluster, Fault, TestSpec, derive_rng, derive_seed
 from ..broken import broken
@@ -224,6 +227,10 @@ class SimCluster:
         self._clients = 0
 
     # -- plumbing -------------------------------------------------------------------
+    def new_machine(self) -> StateMachine:
+        """A fresh state machine for a node's start (the unsafe targets have their own)."""
+        return KvStateMachine()
+
     def host(self, node: NodeId) -> SimHost:
         try:
             return self.hosts[node]
@@ -398,6 +405,14 @@ class SimCluster:
         return tuple(self.invariants.violations)
 
 
+def _cluster_class(protocol: str) -> type[SimCluster]:
+    if is_unsafe(protocol):
+        from .sim_unsafe import UnsafeSimCluster
+
+        return UnsafeSimCluster
+    return SimCluster
+
+
 class SimEnvironment:
     """``--env sim`` (see the module docstring)."""
 
@@ -411,8 +426,11 @@ class SimEnvironment:
     def run(self, spec: TestSpec, run_dir: str, main: Callable[[Cluster], Awaitable[T]]) -> T:
         """Build the cluster of ``spec``, run ``main(cluster)`` on virtual time and return
         its result; ``ValueError`` for a spec it cannot run."""
-        if spec.protocol not in ("raft", "multipaxos"):
-            raise ValueError(f"unknown protocol {spec.protocol!r}: choose one of raft, multipaxos")
+        if spec.protocol not in ("raft", "multipaxos") and not is_unsafe(spec.protocol):
+            raise ValueError(
+                f"unknown protocol {spec.protocol!r}: choose one of raft, multipaxos "
+                f"(test targets that lose data: {', '.join(UNSAFE_PROTOCOLS)})"
+            )
         if spec.nodes < 1:
             raise ValueError(f"a cluster needs at least 1 node, got {spec.nodes}")
         if not os.path.isdir(run_dir):
@@ -426,7 +444,7 @@ class SimEnvironment:
             error: Exception | None = None
             result: T | None = None
             async with trio.open_nursery() as nursery:
-                cluster = SimCluster(spec, run_dir, nursery, settings)
+                cluster = _cluster_class(spec.protocol)(spec, run_dir, nursery, settings)
                 try:
                     await cluster.start()
                     result = await main(cluster)

@@ -20,9 +20,9 @@ from consensus.runtime import ReplicatedLog, open_log
 from consensus.runtime import clock as _clock_module
 from consensus.runtime.clock import NodeClock
 from consensus.runtime.protocols import make_core
+from consensus.runtime.statemachine import StateMachine
 from consensus.storage.base import StorageError
 from consensus.types import NodeId
-from statemachines.kv import KvStateMachine
 
 from ..api import Fault, derive_rng
 from .sim_disk import FileDisk, MemoryDisk
@@ -49,7 +49,7 @@ class SimHost:
             self.disk = MemoryDisk(cluster.spec.protocol)
         self.log: ReplicatedLog | None = None
         self.core: WatchedCore | None = None
-        self.machine: KvStateMachine | None = None
+        self.machine: StateMachine | None = None
         self.incarnation = 0
         self.paused = False
         self.refused: str | None = None
@@ -80,7 +80,13 @@ class SimHost:
             storage = self.disk.open()
             recovered = storage.recover()
             inner = make_core(
-                spec.protocol, self.node, cluster.nodes, rng, recovered, cluster.settings.timing
+                spec.protocol,
+                self.node,
+                cluster.nodes,
+                rng,
+                recovered,
+                cluster.settings.timing,
+                clock_ms=self.clock.now_ms,
             )
         except (StorageError, ConsensusError, InvariantViolation, ValueError) as exc:
             # damaged or inconsistent durable state: the store or the core refuses it
@@ -98,7 +104,7 @@ class SimHost:
     ) -> None:
         cluster = self.cluster
         spec = cluster.spec
-        machine = KvStateMachine()
+        machine = cluster.new_machine()
         transport = cluster.network.endpoint(self.node)
         done = self._done = trio.Event()
         snap = recovered.snapshot
@@ -140,7 +146,7 @@ class SimHost:
             done.set()
 
     def _start_clock_ticks(
-        self, nursery: trio.Nursery, log: ReplicatedLog, machine: KvStateMachine
+        self, nursery: trio.Nursery, log: ReplicatedLog, machine: StateMachine
     ) -> None:
         """Run the leader's clock ticks as a node process does, where this version of
         the runtime has them (``consensus.runtime.clock.run_clock_ticks`` and the
