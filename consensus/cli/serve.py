@@ -15,6 +15,7 @@ from statemachines.kv_commands import KvConfig, kv_config_from_table
 from ..runtime.config import ConfigError, NodeConfig, build_config
 from ..runtime.logs import configure_logging
 from ..runtime.node import Node, StartupError
+from ..runtime.statemachine import StateMachine
 from ..storage.base import StorageError
 
 HELP = "run one node of a cluster over TCP (key-value store on the client port)"
@@ -35,7 +36,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--client-listen", help="HOST:PORT for clients")
     parser.add_argument("--cluster-id", help="cluster name every node must share")
-    parser.add_argument("--protocol", choices=["raft", "multipaxos"], help="default raft")
+    parser.add_argument(
+        "--protocol", choices=["raft", "multipaxos", "paxos-lwt"], help="default raft"
+    )
     parser.add_argument("--data-dir", type=Path, help="durable storage directory")
     parser.add_argument("--tls-ca", type=Path, help="cluster CA certificate (mutual TLS)")
     parser.add_argument("--tls-cert", type=Path, help="this node's certificate")
@@ -82,8 +85,14 @@ def kv_config(config: NodeConfig) -> KvConfig:
 async def serve(config: NodeConfig, allow_fault_injection: bool = False) -> None:
     """Run the node until SIGTERM or SIGINT, then hand over leadership and stop."""
     from statemachines.kv import KvStateMachine
+    from statemachines.kv_lwt import KvRegisters
 
-    node = Node(config, KvStateMachine(kv_config(config)))
+    machine: StateMachine
+    if config.protocol == "paxos-lwt":  # one Paxos register per key, no log
+        machine = KvRegisters(kv_config(config))
+    else:
+        machine = KvStateMachine(kv_config(config))
+    node = Node(config, machine)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             node.allow_fault_injection = allow_fault_injection  # --allow-fault-injection

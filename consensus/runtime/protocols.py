@@ -12,7 +12,7 @@ import attrs
 from ..core import ProtocolCore
 from ..types import NodeId
 
-PROTOCOL_NAMES = ("raft", "multipaxos")
+PROTOCOL_NAMES = ("raft", "multipaxos", "paxos-lwt")
 
 
 class ProtocolUnavailable(ValueError):
@@ -34,9 +34,20 @@ def make_core(
     rng: random.Random,
     recovered: Any,
     timing: CoreTiming | None = None,
+    change: Any = None,
 ) -> ProtocolCore[Any]:
-    """Build the core for ``protocol``; ``ProtocolUnavailable`` names what is missing."""
+    """Build the core for ``protocol``; ``ProtocolUnavailable`` names what is missing.
+    ``change``: the register change function of a ``paxos-lwt`` core (its state
+    machine's ``change``)."""
     timing = timing or CoreTiming()
+    if protocol == "paxos-lwt":
+        from ..lwt import LwtConfig, LwtCore
+
+        # a phase without a majority for an election timeout counts as a failed attempt
+        lwt_config = LwtConfig(phase_timeout_ticks=timing.election_ticks)
+        return LwtCore(
+            node_id, tuple(voters), rng, config=lwt_config, recovered=recovered, change=change
+        )
     if protocol == "raft":
         from ..raft import RaftConfig, RaftCore
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from consensus.core import Ready
 from consensus.lwt import LwtConfig, LwtCore, LwtOp, LwtOpKind, LwtOutcome, decode_outcome
-from consensus.lwt.ops import encode_op
+from consensus.lwt.ops import ChangeFn, encode_op
 from consensus.messages import Message
 from consensus.messages.lwt import LwtAccepted, LwtHardState, LwtPromise
 from consensus.storage.fs import SimulatedCrash
@@ -33,10 +33,13 @@ class Net:
         seed: int = 0,
         config: LwtConfig | None = None,
         storage: Callable[[NodeId], Any] | None = None,
+        change: ChangeFn | None = None,
     ) -> None:
         """``storage(node)`` makes a node's store (default ``LwtMemoryStorage``): anything
         with ``persist``, ``sync``, ``recover`` and ``crash`` (lose what is not durable).
-        A ``SimulatedCrash`` raised by it crashes the node there."""
+        A ``SimulatedCrash`` raised by it crashes the node there. ``change``: the cores'
+        change function for ``APPLY`` operations."""
+        self.change = change
         self.voters = tuple(range(1, nodes + 1))
         self.config = config or LwtConfig()
         self._rng = random.Random(seed)
@@ -49,7 +52,9 @@ class Net:
         self.before_sync: Callable[[NodeId, int], bool] | None = None
         """Asked before each sync (node, batch number): True crashes the node there."""
         for node in self.voters:
-            self.cores[node] = LwtCore(node, self.voters, self._core_rng(), self.config)
+            self.cores[node] = LwtCore(
+                node, self.voters, self._core_rng(), self.config, change=change
+            )
 
     def _core_rng(self) -> random.Random:
         return random.Random(self._rng.getrandbits(64))
@@ -119,7 +124,9 @@ class Net:
     def restart(self, node: NodeId) -> None:
         assert self.cores[node] is None
         recovered = self.storage[node].recover()
-        self.cores[node] = LwtCore(node, self.voters, self._core_rng(), self.config, recovered)
+        self.cores[node] = LwtCore(
+            node, self.voters, self._core_rng(), self.config, recovered, self.change
+        )
         self.drain(node)
 
     # -- the Ready loop -------------------------------------------------------------------

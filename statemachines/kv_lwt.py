@@ -1,0 +1,258 @@
+"""The key-value store over ``paxos-lwt``: one Paxos register per key, no log.
+
+:class:`KvRegisters` is what ``consensus serve --protocol paxos-lwt`` runs instead of the
+replicated :class:`~statemachines.kv.KvStateMachine`. It speaks the same vocabulary
+(:mod:`statemachines.kv_commands`) to the same clients, but every operation is one
+round on one key's register (:mod:`consensus.lwt`), so only what fits one key is offered.
+
+The register of key ``k`` (``b"k" + k`` in UTF-8: the core wants a non-empty key) holds
+``None`` while ``k`` is absent, else ``create_revision``, ``mod_revision``, ``version``
+(little-endian u64 each) and the value. Operations are the core's ``APPLY`` with the
+request's bytes as command; :meth:`change` is the change function (pure and total: the
+same on every node; a command it cannot read changes nothing) and :meth:`answer` builds
+the result from the value the round saw.
+
+Differences from the replicated store (see docs/lwt.md):
+
+- **Revisions are per key.** A key's ``mod_revision`` counts its writes (1 at creation)
+  and ``create_revision`` is 1; a result's ``revision`` is the key's mod revision after
+  the operation (0 for an absent key). There is no store-wide revision. A deleted key is
+  absent (and forgotten once every node holds its tombstone), so its counters start
+  again at 1 when it is written again: a mod revision or version read before a delete
+  can match again after it.
+- **Refused with a clear ``ErrorResult``:** transactions (``txn``: one key per round, as
+  in Cassandra), leases (``lease``), ``range`` and ``watch`` (``bad-command``: no order or
+  history across keys), stale reads (a node's accepted value may never be chosen).
+- **Sessions** open and close at the node that is asked, without a round; a write is not
+  deduplicated by ``(session, seq)``: a client retry after an unknown outcome may apply
+  it again.
+"""
+
+from __future__ import annotations
+
+import secrets
+import struct
+
+from consensus.codec import DecodeError
+from consensus.lwt.routing import Answer, Round, Routed
+from consensus.types import Entry
+
+from .kv_commands import (
+    KV_CODEC,
+    Cas,
+    CloseSession,
+    Command,
+    CondResult,
+    Delete,
+    DeleteIf,
+    DeleteResult,
+    ErrorResult,
+    Get,
+    GetResult,
+    KeyValue,
+    KvConfig,
+    LeaseCommand,
+    Put,
+    PutIfAbsent,
+    PutResult,
+    Range,
+    RegisterSession,
+    Result,
+    SessionResult,
+    Txn,
+    Watch,
+)
+
+_META = struct.Struct("<QQQ")  # create_revision, mod_revision, version
+KeyOp = Put | Delete | Cas | PutIfAbsent | DeleteIf | Get
+
+TXN_REFUSED = (
+    "multi-key transactions are not offered on paxos-lwt: each operation is one Paxos "
+    "round on one key (as in Cassandra, one partition per LWT)"
+)
+LEASE_REFUSED = "leases are not offered on paxos-lwt: there is no store-wide clock or log"
+RANGE_REFUSED = "range is not offered on paxos-lwt: each key is its own register, unordered"
+WATCH_REFUSED = "watch is not offered on paxos-lwt: there is no history of changes"
+STALE_REFUSED = (
+    "stale reads are not offered on paxos-lwt: a node's accepted value may never be "
+    "chosen; use a linearizable read"
+)
+
+
+def register_key(key: str) -> bytes:
+    """The core's key for the store's ``key``."""
+    return b"k" + key.encode()
+
+
+def encode_kv(kv: KeyValue) -> bytes:
+    return _META.pack(kv.create_revision, kv.mod_revision, kv.version) + kv.value
+
+
+def decode_kv(key: str, data: bytes | None) -> KeyValue | None:
+    """The pair a register value stands for (None: absent or unreadable)."""
+    if data is None or len(data) < _META.size:
+        return None
+    create, mod, version = _META.unpack_from(data)
+    return KeyValue(key, data[_META.size :], create, mod, version)
+
+
+def _error(kind: str, message: str, limit: str = "") -> bytes:
+    return KV_CODEC.encode(ErrorResult(kind, message, limit))
+
+
+def run(op: KeyOp, before: KeyValue | None) -> tuple[bool, bool, KeyValue | None, Result]:
+    """``(condition held, writes, the pair after, result)`` of ``op`` on ``before``."""
+    mod = before.mod_revision if before else 0
+    if isinstance(op, Get):
+        return True, False, before, GetResult(mod, before)
+    if isinstance(op, Delete):
+        if before is None:
+            return True, False, None, DeleteResult(0, None)
+        return True, True, None, DeleteResult(mod + 1, before)
+    if isinstance(op, Put):
+        after = _written(op.key, op.value, before)
+        return True, True, after, PutResult(after.mod_revision, before)
+    if isinstance(op, PutIfAbsent):
+        holds = before is None
+        new = op.value
+    else:
+        if op.expected_value is not None:
+            holds = before is not None and before.value == op.expected_value
+        elif op.expected_version is not None:
+            holds = (before.version if before else 0) == op.expected_version
+        else:
+            holds = mod == op.expected_mod_revision
+        if isinstance(op, DeleteIf):
+            holds = holds and before is not None
+        new = op.new if isinstance(op, Cas) else b""
+    if not holds:
+        return False, False, before, CondResult(False, mod, before, None)
+    if isinstance(op, DeleteIf):
+        return True, True, None, CondResult(True, mod + 1, None, before)
+    after = _written(op.key, new, before)
+    return True, True, after, CondResult(True, after.mod_revision, after, before)
+
+
+def _written(key: str, value: bytes, before: KeyValue | None) -> KeyValue:
+    if before is None:
+        return KeyValue(key, value, 1, 1, 1)
+    return KeyValue(key, value, before.create_revision, before.mod_revision + 1, before.version + 1)
+
+
+def _key_op(command: bytes) -> KeyOp | None:
+    """The one-key operation a round's command carries (None: not one)."""
+    try:
+        record = KV_CODEC.decode(command)
+    except DecodeError:
+        return None
+    if isinstance(record, Command):
+        op = record.write.op
+        return None if isinstance(op, Txn) else op
+    if isinstance(record, Get):
+        return record
+    return None
+
+
+class KvRegisters:
+    """The key-value store's semantics on per-key registers (module doc). Implements the
+    runtime's register machine: ``route``, ``route_local``, ``change``, ``answer``, and the
+    ``StateMachine`` methods, which do nothing here (there is no log to apply)."""
+
+    def __init__(self, config: KvConfig | None = None) -> None:
+        self.config = config or KvConfig()
+
+    # -- requests -----------------------------------------------------------------------
+    def route(self, request: bytes, *, write: bool) -> Routed:
+        """A write (``ProposeRequest``) or a linearizable read (``QueryRequest``): answer
+        now, or the round to run."""
+        try:
+            record = KV_CODEC.decode(request)
+        except DecodeError as exc:
+            return Answer(_error("bad-command", f"not a key-value request: {exc}"))
+        op: KeyOp
+        if write:
+            if isinstance(record, RegisterSession):
+                return Answer(KV_CODEC.encode(SessionResult(secrets.randbits(62) + 1)))
+            if isinstance(record, CloseSession):
+                return Answer(KV_CODEC.encode(SessionResult(record.session_id)))
+            if isinstance(record, LeaseCommand):
+                return Answer(_error("lease", LEASE_REFUSED))
+            if not isinstance(record, Command):
+                what = type(record).__name__
+                return Answer(_error("bad-command", f"{what} is not a write"))
+            written = record.write.op
+            if isinstance(written, Txn):
+                return Answer(_error("txn", TXN_REFUSED))
+            op = written
+        else:
+            if isinstance(record, Range):
+                return Answer(_error("bad-command", RANGE_REFUSED))
+            if isinstance(record, Watch):
+                return Answer(_error("bad-command", WATCH_REFUSED))
+            if not isinstance(record, Get):
+                what = type(record).__name__
+                return Answer(_error("bad-command", f"{what} is not a read"))
+            op = record
+        refused = self._check(op)
+        if refused is not None:
+            return Answer(refused)
+        return Round(register_key(op.key), request)
+
+    def route_local(self, request: bytes) -> bytes:
+        """A stale read: refused (module doc)."""
+        return _error("bad-command", STALE_REFUSED)
+
+    def _check(self, op: KeyOp) -> bytes | None:
+        size = len(op.key.encode())
+        limit = self.config.key_bytes_max
+        if size > limit:
+            return _error(
+                "limit", f"key of {size} bytes (limit key_bytes_max={limit})", "key_bytes_max"
+            )
+        values = []
+        if isinstance(op, Put | PutIfAbsent):
+            values.append(op.value)
+        if isinstance(op, Cas):
+            values.append(op.new)
+        if isinstance(op, Cas | DeleteIf) and op.expected_value is not None:
+            values.append(op.expected_value)
+        limit = self.config.value_bytes_max
+        for value in values:
+            if len(value) > limit:
+                return _error(
+                    "limit",
+                    f"value of {len(value)} bytes (limit value_bytes_max={limit})",
+                    "value_bytes_max",
+                )
+        return None
+
+    # -- the register -------------------------------------------------------------------
+    def change(self, command: bytes, current: bytes | None) -> tuple[bool, bool, bytes | None]:
+        """The change function (``consensus.lwt.ops.ChangeFn``)."""
+        op = _key_op(command)
+        if op is None:
+            return False, False, current
+        held, writes, after, _ = run(op, decode_kv(op.key, current))
+        if not writes:
+            return held, False, current
+        return held, True, None if after is None else encode_kv(after)
+
+    def answer(self, command: bytes, before: bytes | None) -> bytes:
+        """The encoded result of the round that ran ``command`` and saw ``before``."""
+        op = _key_op(command)
+        if op is None:
+            return _error("bad-command", "not a one-key operation")
+        return KV_CODEC.encode(run(op, decode_kv(op.key, before))[3])
+
+    # -- StateMachine (no log) ----------------------------------------------------------
+    def apply(self, entry: Entry) -> bytes:
+        return _error("bad-command", "paxos-lwt has no log to apply")
+
+    def query(self, request: bytes) -> bytes:
+        return self.route_local(request)
+
+    def snapshot(self) -> bytes:
+        return b""
+
+    def restore(self, data: bytes) -> None:
+        """Nothing to restore: the registers live in the protocol's storage."""
