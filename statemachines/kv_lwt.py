@@ -7,7 +7,8 @@ round on one key's register (:mod:`consensus.lwt`), so only what fits one key is
 
 The register of key ``k`` (``b"k" + k`` in UTF-8: the core wants a non-empty key) holds
 ``None`` while ``k`` is absent, else ``create_revision``, ``mod_revision``, ``version``
-(little-endian u64 each) and the value. Operations are the core's ``APPLY`` with the
+(little-endian u64 each), the key's recent session writes (:class:`RecentWrite`) and
+the value. Operations are the core's ``APPLY`` with the
 request's bytes as command; :meth:`change` is the change function (pure and total: the
 same on every node; a command it cannot read changes nothing) and :meth:`answer` builds
 the result from the value the round saw.
@@ -23,15 +24,22 @@ Differences from the replicated store (see docs/lwt.md):
 - **Refused with a clear ``ErrorResult``:** transactions (``txn``: one key per round, as
   in Cassandra), leases (``lease``), ``range`` and ``watch`` (``bad-command``: no order or
   history across keys), stale reads (a node's accepted value may never be chosen).
-- **Sessions** open and close at the node that is asked, without a round; a write is not
-  deduplicated by ``(session, seq)``: a client retry after an unknown outcome may apply
-  it again.
+- **Sessions** open and close at the node that is asked, without a round (a session id
+  is a random 62-bit number). Exactly-once is per register: a write's register keeps
+  the ``(session, seq)`` and result of its last :data:`RECENT_WRITES` session writes
+  (a session's entries below its ``ack_seq`` are dropped), so a retry of a write already
+  in (after a timeout or an unknown outcome, at any node) gets its first result back
+  and changes nothing. Not remembered, and so applied again if retried: a write whose
+  result passes :data:`RESULT_BYTES_REMEMBERED`, one pushed out by
+  :data:`RECENT_WRITES` later writers, and one that left the key absent (a delete).
 """
 
 from __future__ import annotations
 
 import secrets
 import struct
+
+import attrs
 
 from consensus.codec import DecodeError
 from consensus.lwt.routing import Answer, Round, Routed
@@ -63,7 +71,12 @@ from .kv_commands import (
     Watch,
 )
 
-_META = struct.Struct("<QQQ")  # create_revision, mod_revision, version
+_HEAD = struct.Struct("<QQQB")  # create_revision, mod_revision, version, recent writes
+_WRITE = struct.Struct("<QQI")  # session id, seq, result length
+RECENT_WRITES = 8
+"""Writes remembered per register for exactly-once retries (module doc)."""
+RESULT_BYTES_REMEMBERED = 1024
+"""A write whose result is larger is not remembered."""
 KeyOp = Put | Delete | Cas | PutIfAbsent | DeleteIf | Get
 
 TXN_REFUSED = (
@@ -84,16 +97,57 @@ def register_key(key: str) -> bytes:
     return b"k" + key.encode()
 
 
-def encode_kv(kv: KeyValue) -> bytes:
-    return _META.pack(kv.create_revision, kv.mod_revision, kv.version) + kv.value
+@attrs.frozen(slots=True)
+class RecentWrite:
+    """A write applied to this register by ``(session, seq)``, and its encoded result."""
+
+    session: int
+    seq: int
+    result: bytes
 
 
-def decode_kv(key: str, data: bytes | None) -> KeyValue | None:
-    """The pair a register value stands for (None: absent or unreadable)."""
-    if data is None or len(data) < _META.size:
+@attrs.frozen(slots=True)
+class Register:
+    """A present key's register: its pair and its most recent session writes."""
+
+    kv: KeyValue
+    writes: tuple[RecentWrite, ...] = ()
+
+    def find(self, session: int, seq: int) -> RecentWrite | None:
+        if session:
+            for write in self.writes:
+                if write.session == session and write.seq == seq:
+                    return write
         return None
-    create, mod, version = _META.unpack_from(data)
-    return KeyValue(key, data[_META.size :], create, mod, version)
+
+
+def encode_register(register: Register) -> bytes:
+    kv = register.kv
+    parts = [_HEAD.pack(kv.create_revision, kv.mod_revision, kv.version, len(register.writes))]
+    for w in register.writes:
+        parts += [_WRITE.pack(w.session, w.seq, len(w.result)), w.result]
+    parts.append(kv.value)
+    return b"".join(parts)
+
+
+def decode_register(key: str, data: bytes | None) -> Register | None:
+    """The register a value stands for (None: absent, or not one: a value only
+    :func:`encode_register` writes is ever chosen)."""
+    if data is None or len(data) < _HEAD.size:
+        return None
+    create, mod, version, count = _HEAD.unpack_from(data)
+    at = _HEAD.size
+    writes = []
+    for _ in range(count):
+        if at + _WRITE.size > len(data):
+            return None
+        session, seq, size = _WRITE.unpack_from(data, at)
+        at += _WRITE.size
+        writes.append(RecentWrite(session, seq, data[at : at + size]))
+        at += size
+    if at > len(data):
+        return None
+    return Register(KeyValue(key, data[at:], create, mod, version), tuple(writes))
 
 
 def _error(kind: str, message: str, limit: str = "") -> bytes:
@@ -139,17 +193,20 @@ def _written(key: str, value: bytes, before: KeyValue | None) -> KeyValue:
     return KeyValue(key, value, before.create_revision, before.mod_revision + 1, before.version + 1)
 
 
-def _key_op(command: bytes) -> KeyOp | None:
-    """The one-key operation a round's command carries (None: not one)."""
+def _key_op(command: bytes) -> tuple[KeyOp, int, int, int] | None:
+    """``(one-key operation, session, seq, ack_seq)`` of a round's command (None: not
+    one; a read has session 0)."""
     try:
         record = KV_CODEC.decode(command)
     except DecodeError:
         return None
     if isinstance(record, Command):
         op = record.write.op
-        return None if isinstance(op, Txn) else op
+        if isinstance(op, Txn):
+            return None
+        return op, record.session_id, record.seq, record.ack_seq
     if isinstance(record, Get):
-        return record
+        return record, 0, 0, 0
     return None
 
 
@@ -228,21 +285,42 @@ class KvRegisters:
 
     # -- the register -------------------------------------------------------------------
     def change(self, command: bytes, current: bytes | None) -> tuple[bool, bool, bytes | None]:
-        """The change function (``consensus.lwt.ops.ChangeFn``)."""
-        op = _key_op(command)
-        if op is None:
+        """The change function (``consensus.lwt.ops.ChangeFn``). A write whose
+        ``(session, seq)`` the register remembers is not applied again."""
+        parsed = _key_op(command)
+        if parsed is None:
             return False, False, current
-        held, writes, after, _ = run(op, decode_kv(op.key, current))
+        op, session, seq, ack_seq = parsed
+        register = decode_register(op.key, current)
+        if register is not None and register.find(session, seq) is not None:
+            return True, False, current  # a retry of a write already in
+        held, writes, after, result = run(op, register.kv if register else None)
         if not writes:
             return held, False, current
-        return held, True, None if after is None else encode_kv(after)
+        if after is None:
+            return held, True, None
+        recent: list[RecentWrite] = []
+        encoded = KV_CODEC.encode(result)
+        if session and len(encoded) <= RESULT_BYTES_REMEMBERED:
+            recent.append(RecentWrite(session, seq, encoded))
+        for old in register.writes if register else ():
+            if old.session != session or old.seq >= ack_seq:  # below ack_seq: received
+                recent.append(old)
+        return held, True, encode_register(Register(after, tuple(recent[:RECENT_WRITES])))
 
     def answer(self, command: bytes, before: bytes | None) -> bytes:
-        """The encoded result of the round that ran ``command`` and saw ``before``."""
-        op = _key_op(command)
-        if op is None:
+        """The encoded result of the round that ran ``command`` and saw ``before`` (for a
+        retried write already in, the result it got the first time)."""
+        parsed = _key_op(command)
+        if parsed is None:
             return _error("bad-command", "not a one-key operation")
-        return KV_CODEC.encode(run(op, decode_kv(op.key, before))[3])
+        op, session, seq, _ = parsed
+        register = decode_register(op.key, before)
+        if register is not None:
+            first = register.find(session, seq)
+            if first is not None:
+                return first.result
+        return KV_CODEC.encode(run(op, register.kv if register else None)[3])
 
     # -- StateMachine (no log) ----------------------------------------------------------
     def apply(self, entry: Entry) -> bytes:

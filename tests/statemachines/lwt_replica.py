@@ -29,7 +29,7 @@ class LwtReplica:
         self.calls = 0
         self.rounds = 0
 
-    def _serve(self, request: bytes, *, write: bool) -> Result:
+    def serve(self, request: bytes, *, write: bool) -> Result:
         routed = self.machine.route(request, write=write)
         if isinstance(routed, Answer):
             return decode_result(routed.data)
@@ -41,7 +41,7 @@ class LwtReplica:
         return decode_result(self.machine.answer(routed.command, outcome.value))
 
     def write(self, op: WriteOp | Txn) -> Result:
-        return self._serve(KV_CODEC.encode(Command(0, 0, 0, 0, Write.of(op))), write=True)
+        return self.serve(KV_CODEC.encode(Command(0, 0, 0, 0, Write.of(op))), write=True)
 
     def read(self, op: ReadOp) -> Result:
-        return self._serve(KV_CODEC.encode(op), write=False)
+        return self.serve(KV_CODEC.encode(op), write=False)

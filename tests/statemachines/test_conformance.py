@@ -6,7 +6,23 @@ from __future__ import annotations
 
 import pytest
 
-from statemachines.kv_commands import KV_CODEC, ErrorResult, Get, KvConfig, Put, Range, Txn, Watch
+from statemachines.kv_commands import (
+    KV_CODEC,
+    Cas,
+    Command,
+    CondResult,
+    ErrorResult,
+    Get,
+    GetResult,
+    KeyValue,
+    KvConfig,
+    Put,
+    Range,
+    Txn,
+    Watch,
+    Write,
+    WriteOp,
+)
 from statemachines.kv_lwt import RANGE_REFUSED, STALE_REFUSED, TXN_REFUSED, WATCH_REFUSED
 
 from .conformance import COMPARES, case_names, check_case, check_compare, check_kv_store
@@ -56,3 +72,22 @@ def test_paxos_lwt_refuses_what_one_key_cannot_offer() -> None:
     assert store.machine.route_local(KV_CODEC.encode(Get("a"))) == KV_CODEC.encode(
         ErrorResult("bad-command", STALE_REFUSED)
     )
+
+
+def test_paxos_lwt_retried_session_writes_apply_once() -> None:
+    store = LwtReplica()
+
+    def command(session: int, seq: int, ack: int, op: WriteOp) -> bytes:
+        return KV_CODEC.encode(Command(session, seq, ack, 0, Write.of(op)))
+
+    first = command(7, 1, 1, Cas("a", b"1", expected_version=0))
+    got = store.serve(first, write=True)
+    assert got == CondResult(True, 1, KeyValue("a", b"1", 1, 1, 1), None)
+    assert store.serve(first, write=True) == got  # a retry: the first result, no write
+    store.serve(command(8, 1, 1, Put("a", b"2")), write=True)
+    assert store.serve(first, write=True) == got  # still remembered after another write
+    assert store.read(Get("a")) == GetResult(2, KeyValue("a", b"2", 1, 2, 2))
+    store.serve(command(7, 2, 2, Put("b", b"x")), write=True)  # acks seq 1, on another key
+    store.serve(command(7, 3, 3, Put("a", b"3")), write=True)  # acks it on this key
+    again = store.serve(first, write=True)  # forgotten once acknowledged: evaluated anew
+    assert again == CondResult(False, 3, KeyValue("a", b"3", 1, 3, 3), None)
