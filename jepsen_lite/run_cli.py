@@ -50,7 +50,7 @@ DEFAULT_TIME_LIMIT_S = 200.0
 """The default main phase (virtual seconds in ``sim``), sized for about a minute of wall
 time on a loaded 2-core machine: 46 s wall for raft / register / all faults / 5 nodes /
 10 clients at load average 3.3 (see docs/jepsen-run.md)."""
-PROTOCOLS = ("raft", "multipaxos")
+PROTOCOLS = ("raft", "multipaxos", "paxos-lwt")
 SEVERITY = {0: 0, 2: 1, 1: 2, EXIT_ERROR: 3}
 """Which exit status wins over several seeds (higher wins)."""
 _STYLE = {Validity.VALID: "green", Validity.INVALID: "bold red", Validity.UNKNOWN: "yellow"}
@@ -69,7 +69,7 @@ def add_run_parsers(subparsers: argparse._SubParsersAction[Any]) -> None:
         "and write a run folder. Exit status: 0 valid, 1 invalid, 2 unknown, 3 error.",
     )
     run.add_argument("--env", default="sim", help="sim (default) or local")
-    run.add_argument("--protocol", default="raft", help="raft (default) or multipaxos")
+    run.add_argument("--protocol", default="raft", help="raft (default), multipaxos or paxos-lwt")
     run.add_argument("--workload", default="register", help="default: register")
     run.add_argument(
         "--nemesis", default="all", metavar="LIST",
@@ -172,7 +172,7 @@ def spec_from_args(args: argparse.Namespace, seed: int = 0) -> TestSpec:
     """The spec ``run``'s options describe, with ``seed``; ``BadOption`` otherwise."""
     if args.protocol not in PROTOCOLS:
         raise BadOption(
-            f"--protocol: unknown protocol {args.protocol!r} (choose raft or multipaxos)"
+            f"--protocol: unknown protocol {args.protocol!r} (choose {', '.join(PROTOCOLS)})"
         )
     for flag, value, minimum in (
         ("--nodes", args.nodes, 1),

@@ -62,6 +62,8 @@ class LwtCore:
 
     leaderless = True
     """Every node takes proposals (the runtime does not redirect to a leader)."""
+    role = Role.FOLLOWER
+    """No node ever leads (the same role ``status()`` reports)."""
 
     def __init__(
         self,

@@ -70,6 +70,7 @@ from consensus.types import NodeId
 
 from ..api import FAULT_KINDS, Cluster, Fault, TestSpec, derive_rng, derive_seed
 from ..broken import broken
+from . import sim_lwt
 from .sim_client import SimBackend
 from .sim_host import SimHost
 from .sim_invariants import Invariants
@@ -346,6 +347,8 @@ class SimCluster:
         """Wait (at most ``snapshot_wait_s`` of virtual time) until every live node has
         applied exactly the leader's commit index, then each node's state-machine
         snapshot: ``None`` for a node that is down, paused or did not catch up."""
+        if self.spec.protocol == "paxos-lwt":  # no log to catch up: see sim_lwt
+            return await sim_lwt.lwt_snapshots(self)
         with trio.move_on_after(self.snapshot_wait_s):
             while not self._caught_up():
                 await trio.sleep(self.driver_config.tick_s)
@@ -404,8 +407,10 @@ class SimEnvironment:
     def run(self, spec: TestSpec, run_dir: str, main: Callable[[Cluster], Awaitable[T]]) -> T:
         """Build the cluster of ``spec``, run ``main(cluster)`` on virtual time and return
         its result; ``ValueError`` for a spec it cannot run."""
-        if spec.protocol not in ("raft", "multipaxos"):
-            raise ValueError(f"unknown protocol {spec.protocol!r}: choose one of raft, multipaxos")
+        if spec.protocol not in ("raft", "multipaxos", "paxos-lwt"):
+            raise ValueError(
+                f"unknown protocol {spec.protocol!r}: choose one of raft, multipaxos, paxos-lwt"
+            )
         if spec.nodes < 1:
             raise ValueError(f"a cluster needs at least 1 node, got {spec.nodes}")
         if not os.path.isdir(run_dir):

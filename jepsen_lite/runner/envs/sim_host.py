@@ -25,6 +25,7 @@ from consensus.types import NodeId
 from statemachines.kv import KvStateMachine
 
 from ..api import Fault, derive_rng
+from . import sim_lwt
 from .sim_disk import FileDisk, MemoryDisk
 from .sim_invariants import WatchedCore
 
@@ -49,7 +50,7 @@ class SimHost:
             self.disk = MemoryDisk(cluster.spec.protocol)
         self.log: ReplicatedLog | None = None
         self.core: WatchedCore | None = None
-        self.machine: KvStateMachine | None = None
+        self.machine: Any = None  # KvStateMachine (KvRegisters for paxos-lwt)
         self.incarnation = 0
         self.paused = False
         self.refused: str | None = None
@@ -80,7 +81,13 @@ class SimHost:
             storage = self.disk.open()
             recovered = storage.recover()
             inner = make_core(
-                spec.protocol, self.node, cluster.nodes, rng, recovered, cluster.settings.timing
+                spec.protocol,
+                self.node,
+                cluster.nodes,
+                rng,
+                recovered,
+                cluster.settings.timing,
+                change=sim_lwt.change(spec.protocol),
             )
         except (StorageError, ConsensusError, InvariantViolation, ValueError) as exc:
             # damaged or inconsistent durable state: the store or the core refuses it
@@ -98,7 +105,7 @@ class SimHost:
     ) -> None:
         cluster = self.cluster
         spec = cluster.spec
-        machine = KvStateMachine()
+        machine: Any = sim_lwt.machine() if spec.protocol == "paxos-lwt" else KvStateMachine()
         transport = cluster.network.endpoint(self.node)
         done = self._done = trio.Event()
         snap = recovered.snapshot
@@ -120,6 +127,7 @@ class SimHost:
                     snapshot=snap,
                     protocol=spec.protocol,
                     clock=self.clock,
+                    log_class=sim_lwt.log_class(spec.protocol),
                 ) as log:
                     self.core, self.machine, self.log = core, machine, log
                     async with trio.open_nursery() as nursery:
@@ -242,6 +250,8 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 def _hard_state_text(hs: Any) -> str:
     if hs is None:
         return "no hard state"
+    if hasattr(hs, "records"):  # paxos-lwt
+        return f"{len(hs.records)} key records, floor {hs.floor}, reserved {hs.reserved}"
     if hasattr(hs, "accepted"):
         return f"promised {hs.promised}, commit {hs.commit}, {len(hs.accepted)} accepted"
     return f"term {hs.term}, vote {hs.vote}, commit {hs.commit}"
