@@ -7,8 +7,8 @@ round on one key's register (:mod:`consensus.lwt`), so only what fits one key is
 
 The register of key ``k`` (``b"k" + k`` in UTF-8: the core wants a non-empty key) holds
 ``None`` while ``k`` is absent, else ``create_revision``, ``mod_revision``, ``version``
-(little-endian u64 each), the key's recent session writes (:class:`RecentWrite`) and
-the value. Operations are the core's ``APPLY`` with the
+(little-endian u64 each), what it remembers of recent sessions (:class:`SessionWrites`)
+and the value. Operations are the core's ``APPLY`` with the
 request's bytes as command; :meth:`change` is the change function (pure and total: the
 same on every node; a command it cannot read changes nothing) and :meth:`answer` builds
 the result from the value the round saw.
@@ -25,13 +25,15 @@ Differences from the replicated store (see docs/lwt.md):
   in Cassandra), leases (``lease``), ``range`` and ``watch`` (``bad-command``: no order or
   history across keys), stale reads (a node's accepted value may never be chosen).
 - **Sessions** open and close at the node that is asked, without a round (a session id
-  is a random 62-bit number). Exactly-once is per register: a write's register keeps
-  the ``(session, seq)`` and result of its last :data:`RECENT_WRITES` session writes
-  (a session's entries below its ``ack_seq`` are dropped), so a retry of a write already
-  in (after a timeout or an unknown outcome, at any node) gets its first result back
-  and changes nothing. Not remembered, and so applied again if retried: a write whose
-  result passes :data:`RESULT_BYTES_REMEMBERED`, one pushed out by
-  :data:`RECENT_WRITES` later writers, and one that left the key absent (a delete).
+  is a random 62-bit number). Exactly-once is per register: a register remembers, for
+  its :data:`SESSIONS_REMEMBERED` most recently writing sessions, the highest
+  ``ack_seq`` each sent with a write to it (its *floor*: every write of the session
+  below it was answered) and the results of its last :data:`WRITES_REMEMBERED` writes
+  at or above the floor. A write seen before gets its first result back and changes
+  nothing; one below the floor (a coordinator still retrying a round its client gave
+  up on) is refused and changes nothing. Not protected: writes of a session pushed out
+  by :data:`SESSIONS_REMEMBERED` other sessions, more than :data:`WRITES_REMEMBERED`
+  unanswered writes of one session to one key, and a delete (it leaves no register).
 """
 
 from __future__ import annotations
@@ -71,12 +73,15 @@ from .kv_commands import (
     Watch,
 )
 
-_HEAD = struct.Struct("<QQQB")  # create_revision, mod_revision, version, recent writes
-_WRITE = struct.Struct("<QQI")  # session id, seq, result length
-RECENT_WRITES = 8
-"""Writes remembered per register for exactly-once retries (module doc)."""
+_HEAD = struct.Struct("<QQQB")  # create_revision, mod_revision, version, sessions
+_SESSION = struct.Struct("<QQB")  # session id, floor, remembered writes
+_WRITE = struct.Struct("<QI")  # seq, result length
+SESSIONS_REMEMBERED = 8
+"""Sessions remembered per register, the most recently writing first (module doc)."""
+WRITES_REMEMBERED = 4
+"""Writes remembered per session and register."""
 RESULT_BYTES_REMEMBERED = 1024
-"""A write whose result is larger is not remembered."""
+"""A larger result is not kept (the write is still remembered as applied)."""
 KeyOp = Put | Delete | Cas | PutIfAbsent | DeleteIf | Get
 
 TXN_REFUSED = (
@@ -98,34 +103,52 @@ def register_key(key: str) -> bytes:
 
 
 @attrs.frozen(slots=True)
-class RecentWrite:
-    """A write applied to this register by ``(session, seq)``, and its encoded result."""
+class SessionWrites:
+    """What a register remembers of one session: ``floor``, the highest ``ack_seq`` the
+    session sent with a write to this register (every write below it was answered), and
+    the writes at or above it applied here, ``(seq, encoded result)`` (``b""``: the
+    result was too large to keep)."""
 
     session: int
-    seq: int
-    result: bytes
+    floor: int
+    writes: tuple[tuple[int, bytes], ...] = ()
 
 
 @attrs.frozen(slots=True)
 class Register:
-    """A present key's register: its pair and its most recent session writes."""
+    """A present key's register: its pair and its most recently writing sessions."""
 
     kv: KeyValue
-    writes: tuple[RecentWrite, ...] = ()
+    sessions: tuple[SessionWrites, ...] = ()
 
-    def find(self, session: int, seq: int) -> RecentWrite | None:
-        if session:
-            for write in self.writes:
-                if write.session == session and write.seq == seq:
-                    return write
+    def seen(self, session: int, seq: int) -> bytes | None:
+        """The answer for a write ``(session, seq)`` this register must not apply: the
+        result it got (a retry of a write already in), or a refusal (a stale retry below
+        the session's floor, which its client no longer waits for); None: apply it."""
+        if not session:
+            return None
+        for entry in self.sessions:
+            if entry.session != session:
+                continue
+            for done, result in entry.writes:
+                if done == seq:
+                    return result or _error("session", TOO_LARGE)
+            if seq < entry.floor:
+                return _error("session", STALE)
         return None
+
+
+TOO_LARGE = "this write was applied before; its result was too large to keep"
+STALE = "a stale retry of a write this session's client already had answered: not applied"
 
 
 def encode_register(register: Register) -> bytes:
     kv = register.kv
-    parts = [_HEAD.pack(kv.create_revision, kv.mod_revision, kv.version, len(register.writes))]
-    for w in register.writes:
-        parts += [_WRITE.pack(w.session, w.seq, len(w.result)), w.result]
+    parts = [_HEAD.pack(kv.create_revision, kv.mod_revision, kv.version, len(register.sessions))]
+    for entry in register.sessions:
+        parts.append(_SESSION.pack(entry.session, entry.floor, len(entry.writes)))
+        for seq, result in entry.writes:
+            parts += [_WRITE.pack(seq, len(result)), result]
     parts.append(kv.value)
     return b"".join(parts)
 
@@ -137,17 +160,45 @@ def decode_register(key: str, data: bytes | None) -> Register | None:
         return None
     create, mod, version, count = _HEAD.unpack_from(data)
     at = _HEAD.size
-    writes = []
+    sessions = []
     for _ in range(count):
-        if at + _WRITE.size > len(data):
+        if at + _SESSION.size > len(data):
             return None
-        session, seq, size = _WRITE.unpack_from(data, at)
-        at += _WRITE.size
-        writes.append(RecentWrite(session, seq, data[at : at + size]))
-        at += size
+        session, floor, n = _SESSION.unpack_from(data, at)
+        at += _SESSION.size
+        writes = []
+        for _ in range(n):
+            if at + _WRITE.size > len(data):
+                return None
+            seq, size = _WRITE.unpack_from(data, at)
+            at += _WRITE.size
+            writes.append((seq, data[at : at + size]))
+            at += size
+        sessions.append(SessionWrites(session, floor, tuple(writes)))
     if at > len(data):
         return None
-    return Register(KeyValue(key, data[at:], create, mod, version), tuple(writes))
+    return Register(KeyValue(key, data[at:], create, mod, version), tuple(sessions))
+
+
+def remember(
+    register: Register | None, session: int, seq: int, ack_seq: int, result: bytes
+) -> tuple[SessionWrites, ...]:
+    """The sessions a register keeps after ``(session, seq)`` wrote it."""
+    old = register.sessions if register is not None else ()
+    if not session:
+        return old
+    mine = next((e for e in old if e.session == session), None)
+    floor = max(ack_seq, mine.floor if mine else 0)
+    kept = [(q, r) for q, r in (mine.writes if mine else ()) if q >= floor]
+    entry = SessionWrites(
+        session,
+        floor,
+        ((seq, result if len(result) <= RESULT_BYTES_REMEMBERED else b""), *kept)[
+            :WRITES_REMEMBERED
+        ],
+    )
+    others = [e for e in old if e.session != session]
+    return (entry, *others)[:SESSIONS_REMEMBERED]
 
 
 def _error(kind: str, message: str, limit: str = "") -> bytes:
@@ -285,28 +336,22 @@ class KvRegisters:
 
     # -- the register -------------------------------------------------------------------
     def change(self, command: bytes, current: bytes | None) -> tuple[bool, bool, bytes | None]:
-        """The change function (``consensus.lwt.ops.ChangeFn``). A write whose
-        ``(session, seq)`` the register remembers is not applied again."""
+        """The change function (``consensus.lwt.ops.ChangeFn``). A write the register
+        has seen from its session (``Register.seen``) is not applied again."""
         parsed = _key_op(command)
         if parsed is None:
             return False, False, current
         op, session, seq, ack_seq = parsed
         register = decode_register(op.key, current)
-        if register is not None and register.find(session, seq) is not None:
-            return True, False, current  # a retry of a write already in
+        if register is not None and register.seen(session, seq) is not None:
+            return True, False, current
         held, writes, after, result = run(op, register.kv if register else None)
         if not writes:
             return held, False, current
         if after is None:
             return held, True, None
-        recent: list[RecentWrite] = []
-        encoded = KV_CODEC.encode(result)
-        if session and len(encoded) <= RESULT_BYTES_REMEMBERED:
-            recent.append(RecentWrite(session, seq, encoded))
-        for old in register.writes if register else ():
-            if old.session != session or old.seq >= ack_seq:  # below ack_seq: received
-                recent.append(old)
-        return held, True, encode_register(Register(after, tuple(recent[:RECENT_WRITES])))
+        sessions = remember(register, session, seq, ack_seq, KV_CODEC.encode(result))
+        return held, True, encode_register(Register(after, sessions))
 
     def answer(self, command: bytes, before: bytes | None) -> bytes:
         """The encoded result of the round that ran ``command`` and saw ``before`` (for a
@@ -317,9 +362,9 @@ class KvRegisters:
         op, session, seq, _ = parsed
         register = decode_register(op.key, before)
         if register is not None:
-            first = register.find(session, seq)
-            if first is not None:
-                return first.result
+            seen = register.seen(session, seq)
+            if seen is not None:
+                return seen
         return KV_CODEC.encode(run(op, register.kv if register else None)[3])
 
     # -- StateMachine (no log) ----------------------------------------------------------

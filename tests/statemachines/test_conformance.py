@@ -23,7 +23,13 @@ from statemachines.kv_commands import (
     Write,
     WriteOp,
 )
-from statemachines.kv_lwt import RANGE_REFUSED, STALE_REFUSED, TXN_REFUSED, WATCH_REFUSED
+from statemachines.kv_lwt import (
+    RANGE_REFUSED,
+    STALE,
+    STALE_REFUSED,
+    TXN_REFUSED,
+    WATCH_REFUSED,
+)
 
 from .conformance import COMPARES, case_names, check_case, check_compare, check_kv_store
 from .lwt_replica import LwtReplica
@@ -88,6 +94,8 @@ def test_paxos_lwt_retried_session_writes_apply_once() -> None:
     assert store.serve(first, write=True) == got  # still remembered after another write
     assert store.read(Get("a")) == GetResult(2, KeyValue("a", b"2", 1, 2, 2))
     store.serve(command(7, 2, 2, Put("b", b"x")), write=True)  # acks seq 1, on another key
+    assert store.serve(first, write=True) == got  # key a has not heard of that ack
     store.serve(command(7, 3, 3, Put("a", b"3")), write=True)  # acks it on this key
-    again = store.serve(first, write=True)  # forgotten once acknowledged: evaluated anew
-    assert again == CondResult(False, 3, KeyValue("a", b"3", 1, 3, 3), None)
+    late = store.serve(first, write=True)  # a round still retrying seq 1: refused
+    assert late == ErrorResult("session", STALE)
+    assert store.read(Get("a")) == GetResult(3, KeyValue("a", b"3", 1, 3, 3))
