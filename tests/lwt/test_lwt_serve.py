@@ -105,3 +105,17 @@ async def test_a_data_dir_of_another_protocol_is_refused(tmp_path: Path) -> None
         nursery.cancel_scope.cancel()
     with pytest.raises(StartupError, match="holds raft data, not paxos-lwt"):
         await Node(cfg, KvRegisters()).run()
+
+
+async def test_consensus_serve_runs_the_registers_for_paxos_lwt() -> None:
+    from consensus.cli.serve import serve
+
+    cfg = configs(size=1)[0]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(serve, cfg)
+        async with KvClient([str(cfg.client_listen)], timeout_s=5) as kv:
+            assert await kv.put("k", b"v") is None
+            with pytest.raises(KvError, match="multi-key transactions are not offered"):
+                await kv.txn([], [Put("a", b"1")], [])
+            assert (await kv.status(str(cfg.client_listen))).protocol == "paxos-lwt"
+        nursery.cancel_scope.cancel()
