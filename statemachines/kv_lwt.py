@@ -29,11 +29,14 @@ Differences from the replicated store (see docs/lwt.md):
   its :data:`SESSIONS_REMEMBERED` most recently writing sessions, the highest
   ``ack_seq`` each sent with a write to it (its *floor*: every write of the session
   below it was answered) and the results of its last :data:`WRITES_REMEMBERED` writes
-  at or above the floor. A write seen before gets its first result back and changes
-  nothing; one below the floor (a coordinator still retrying a round its client gave
-  up on) is refused and changes nothing. Not protected: writes of a session pushed out
-  by :data:`SESSIONS_REMEMBERED` other sessions, more than :data:`WRITES_REMEMBERED`
-  unanswered writes of one session to one key, and a delete (it leaves no register).
+  at or above the floor; a conditional write whose condition failed is remembered
+  the same way (its round writes the register's session memory, not its value). A write
+  seen before gets its first result back and changes nothing; one below the floor (a
+  coordinator still retrying a round its client gave up on) is refused and changes
+  nothing. Not protected: writes of a session pushed out by :data:`SESSIONS_REMEMBERED`
+  other sessions, more than :data:`WRITES_REMEMBERED` unanswered writes of one session
+  to one key, operations on an absent key that leave it absent (a failed condition, a
+  delete of nothing) and deletes (neither leaves a register to remember them in).
 """
 
 from __future__ import annotations
@@ -347,6 +350,9 @@ class KvRegisters:
             return True, False, current
         held, writes, after, result = run(op, register.kv if register else None)
         if not writes:
+            if session and register is not None:  # a failed condition is remembered too
+                sessions = remember(register, session, seq, ack_seq, KV_CODEC.encode(result))
+                return held, True, encode_register(Register(register.kv, sessions))
             return held, False, current
         if after is None:
             return held, True, None

@@ -99,3 +99,21 @@ def test_paxos_lwt_retried_session_writes_apply_once() -> None:
     late = store.serve(first, write=True)  # a round still retrying seq 1: refused
     assert late == ErrorResult("session", STALE)
     assert store.read(Get("a")) == GetResult(3, KeyValue("a", b"3", 1, 3, 3))
+
+
+def test_paxos_lwt_a_failed_condition_is_not_applied_by_a_late_round() -> None:
+    store = LwtReplica()
+
+    def command(seq: int, ack: int, op: WriteOp) -> bytes:
+        return KV_CODEC.encode(Command(9, seq, ack, 0, Write.of(op)))
+
+    store.serve(command(1, 1, Put("a", b"1")), write=True)
+    failed = command(2, 2, Cas("a", b"x", expected_value=b"0"))
+    first = store.serve(failed, write=True)
+    assert first == CondResult(False, 1, KeyValue("a", b"1", 1, 1, 1), None)
+    store.write(Put("a", b"0"))  # now the condition would hold (no session)
+    assert store.serve(failed, write=True) == first  # a retry: the first answer
+    store.serve(command(3, 3, Put("b", b"1")), write=True)
+    store.serve(command(4, 4, Cas("a", b"y", expected_value=b"zzz")), write=True)  # acks 2
+    assert store.serve(failed, write=True) == ErrorResult("session", STALE)
+    assert store.read(Get("a")) == GetResult(2, KeyValue("a", b"0", 1, 2, 2))
