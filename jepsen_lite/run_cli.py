@@ -54,7 +54,7 @@ DEFAULT_TIME_LIMIT_S = 200.0
 """The default main phase (virtual seconds in ``sim``), sized for about a minute of wall
 time on a loaded 2-core machine: 46 s wall for raft / register / all faults / 5 nodes /
 10 clients at load average 3.3 (see docs/jepsen-run.md)."""
-PROTOCOLS = ("raft", "multipaxos")
+PROTOCOLS = ("raft", "multipaxos", "paxos-lwt")
 TARGETS_THAT_LOSE_DATA = UNSAFE_PROTOCOLS
 """Protocols the runner also takes: test targets that lose data on purpose (issue 14)."""
 SEVERITY = {0: 0, 2: 1, 1: 2, EXIT_ERROR: 3}
@@ -77,8 +77,8 @@ def add_run_parsers(subparsers: argparse._SubParsersAction[Any]) -> None:
     run.add_argument("--env", default="sim", help="sim (default), local or etcd")
     run.add_argument(
         "--protocol", default="raft",
-        help="raft (default) or multipaxos; unsafe-primary-backup and unsafe-lww are test "
-        "targets that lose data on purpose (docs/jepsen-run.md)",
+        help="raft (default), multipaxos or paxos-lwt; unsafe-primary-backup and unsafe-lww "
+        "are test targets that lose data on purpose (docs/jepsen-run.md)",
     )  # fmt: skip
     run.add_argument("--workload", default="register", help="default: register")
     run.add_argument(
@@ -193,7 +193,7 @@ def spec_from_args(args: argparse.Namespace, seed: int = 0) -> TestSpec:
     """The spec ``run``'s options describe, with ``seed``; ``BadOption`` otherwise."""
     if args.protocol not in PROTOCOLS + TARGETS_THAT_LOSE_DATA:
         raise BadOption(
-            f"--protocol: unknown protocol {args.protocol!r} (choose raft or multipaxos; "
+            f"--protocol: unknown protocol {args.protocol!r} (choose {', '.join(PROTOCOLS)}; "
             f"test targets that lose data: {', '.join(TARGETS_THAT_LOSE_DATA)})"
         )
     for flag, value, minimum in (

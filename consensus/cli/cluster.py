@@ -24,7 +24,7 @@ HELP = "start a local cluster of node processes on 127.0.0.1 and print client en
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")
-    parser.add_argument("--protocol", choices=["raft", "multipaxos"], default="raft")
+    parser.add_argument("--protocol", choices=["raft", "multipaxos", "paxos-lwt"], default="raft")
     parser.add_argument(
         "--data-dir",
         type=Path,

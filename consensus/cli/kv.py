@@ -54,6 +54,7 @@ from statemachines.kv_commands import (
     CondResult,
     Delete,
     DeleteResult,
+    ErrorResult,
     Get,
     GetResult,
     KeyValue,
@@ -460,6 +461,8 @@ async def _run(args: argparse.Namespace, endpoints: list[str]) -> tuple[int, str
                 result = await _execute(kv, args)
             except KvError as exc:
                 return ERROR, f"refused by the store ({exc.result.kind}): {exc}"
+            if isinstance(result, ErrorResult):  # a read answers refusals as results
+                return ERROR, f"refused by the store ({result.kind}): {result.message}"
             if args.json:
                 print(json.dumps(_result_json(result), sort_keys=True))
             else:

@@ -39,8 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster-id", help="cluster name every node must share")
     parser.add_argument(
         "--protocol",
-        choices=["raft", "multipaxos", *UNSAFE_PROTOCOLS],
-        help="raft (default) or multipaxos (the unsafe-* ones lose data: test targets only)",
+        choices=["raft", "multipaxos", "paxos-lwt", *UNSAFE_PROTOCOLS],
+        help="raft (default), multipaxos or paxos-lwt (the unsafe-* ones lose data: test "
+        "targets only)",
     )
     parser.add_argument("--data-dir", type=Path, help="durable storage directory")
     parser.add_argument("--tls-ca", type=Path, help="cluster CA certificate (mutual TLS)")
@@ -94,10 +95,13 @@ def kv_config(config: NodeConfig) -> KvConfig:
 async def serve(config: NodeConfig, allow_fault_injection: bool = False) -> None:
     """Run the node until SIGTERM or SIGINT, then hand over leadership and stop."""
     from statemachines.kv import KvStateMachine
+    from statemachines.kv_lwt import KvRegisters
     from statemachines.unsafe_kv import unsafe_state_machine
 
     machine: StateMachine
-    if is_unsafe(config.protocol):
+    if config.protocol == "paxos-lwt":  # one Paxos register per key, no log
+        machine = KvRegisters(kv_config(config))
+    elif is_unsafe(config.protocol):
         machine = unsafe_state_machine(config.protocol, kv_config(config))
     else:
         machine = KvStateMachine(kv_config(config))

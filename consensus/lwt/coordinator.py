@@ -32,7 +32,7 @@ import attrs
 from ..messages.paxos import ZERO_BALLOT, Ballot
 from ..types import NodeId, ProposalTicket
 from .acceptor import order
-from .ops import LwtOp, evaluate
+from .ops import ChangeFn, LwtOp, evaluate
 
 
 class Phase(enum.Enum):
@@ -110,9 +110,11 @@ class Operation:
         """The attempt now in ACCEPT proposes an absent value (a candidate for purging)."""
 
 
-def choose(operation: Operation, promises: list[Promised]) -> Choice:
+def choose(
+    operation: Operation, promises: list[Promised], change: ChangeFn | None = None
+) -> Choice:
     """The value rule (module doc) for ``operation``'s current attempt, given the
-    promises of a majority."""
+    promises of a majority (``change``: the core's change function, for ``APPLY``)."""
     top = max(promises, key=lambda p: order(p.accepted))
     if top.writer in operation.writes:
         return Choice(
@@ -126,7 +128,7 @@ def choose(operation: Operation, promises: list[Promised]) -> Choice:
         top.accepted == ZERO_BALLOT or order(top.accepted) >= order(operation.first_write)
     ):
         return Choice(unknown=True, base=top.accepted)
-    held, writes, new = evaluate(operation.op, top.value)
+    held, writes, new = evaluate(operation.op, top.value, change)
     if writes:
         return Choice(
             value=new,

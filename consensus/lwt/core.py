@@ -49,14 +49,21 @@ from ..types import NodeId, ProposalResult, ProposalTicket
 from .acceptor import LwtAcceptor
 from .config import LwtConfig
 from .coordinator import Operation, Phase, Promised, choose
-from .ops import LWT_OP_CODEC, LwtOutcome, LwtStatus, decode_op
+from .ops import LWT_OP_CODEC, ChangeFn, LwtOpKind, LwtOutcome, LwtStatus, decode_op
 
 if TYPE_CHECKING:
     import random
 
 
 class LwtCore:
-    """One ``paxos-lwt`` node (see the module doc)."""
+    """One ``paxos-lwt`` node (see the module doc). ``change`` is the register's change
+    function for ``APPLY`` operations (:data:`~consensus.lwt.ops.ChangeFn`); without one,
+    ``propose`` refuses them."""
+
+    leaderless = True
+    """Every node takes proposals (the runtime does not redirect to a leader)."""
+    role = Role.FOLLOWER
+    """No node ever leads (the same role ``status()`` reports)."""
 
     def __init__(
         self,
@@ -65,6 +72,7 @@ class LwtCore:
         rng: random.Random,
         config: LwtConfig | None = None,
         recovered: Recovered[LwtHardState] | None = None,
+        change: ChangeFn | None = None,
     ) -> None:
         if node_id not in voters:
             raise ValueError(f"node {node_id} is not one of the voters {voters}")
@@ -75,6 +83,7 @@ class LwtCore:
         self._peers = tuple(v for v in self.voters if v != node_id)
         self._quorum = majority(len(self.voters))
         self._rng = rng
+        self._change = change
         self.config = config or LwtConfig()
         hs = recovered.hard_state if recovered is not None else None
         self.acceptor = LwtAcceptor(
@@ -104,6 +113,8 @@ class LwtCore:
         """Queue one encoded operation (module doc); raises ``ValueError`` for bad data,
         ``ProposalDropped`` beyond ``max_pending``."""
         op = decode_op(data)
+        if op.kind is LwtOpKind.APPLY and self._change is None:
+            raise ValueError("an apply operation needs a core with a change function")
         if self._pending >= self.config.max_pending:
             raise ProposalDropped(f"node {self._id} already has {self._pending} operations pending")
         self._seq += 1
@@ -281,7 +292,7 @@ class LwtCore:
         operation.promises[src] = promised
         if len(operation.promises) < self._quorum:
             return
-        choice = choose(operation, list(operation.promises.values()))
+        choice = choose(operation, list(operation.promises.values()), self._change)
         if choice.unknown:
             self._finish(operation, self._given_up(operation, None))
             return

@@ -15,7 +15,14 @@ kind               condition holds when  new value when it holds    writes?
 ``PUT_IF_ABSENT``  ``v is None``         ``value``                  yes, if it holds
 ``DELETE``         always                ``None``                   yes
 ``DELETE_IF``      ``v == expect``       ``None``                   yes, if it holds
+``APPLY``          the change function   the change function        the change function
 =================  ====================  =========================  ==================
+
+``APPLY`` carries an opaque command in ``value`` for the register's *change function*
+(CASPaxos's ``f(state) -> state``), which the core is given at construction
+(:data:`ChangeFn`): ``change(command, v) -> (condition held, writes, new value)``. It must
+be pure and total (same answer on every node, never raising); the key-value store over
+``paxos-lwt`` uses it to keep per-key metadata in the register's value.
 
 Every operation, reads and failed conditions included, is decided by a full round: a
 round that does not write still proposes the current state unchanged in a new ballot and
@@ -29,6 +36,8 @@ Codec type ids 240-247 (see :mod:`consensus.codec`).
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
+from typing import TypeAlias
 
 import attrs
 
@@ -43,9 +52,14 @@ class LwtOpKind(enum.IntEnum):
     PUT_IF_ABSENT = 3
     DELETE = 4
     DELETE_IF = 5
+    APPLY = 6
 
 
-_NEEDS_VALUE = frozenset({LwtOpKind.PUT, LwtOpKind.CAS, LwtOpKind.PUT_IF_ABSENT})
+_NEEDS_VALUE = frozenset({LwtOpKind.PUT, LwtOpKind.CAS, LwtOpKind.PUT_IF_ABSENT, LwtOpKind.APPLY})
+
+ChangeFn: TypeAlias = Callable[[bytes, bytes | None], tuple[bool, bool, bytes | None]]
+"""``change(command, current value) -> (condition held, writes, new value)`` for
+``APPLY`` operations; pure and total (see the module doc)."""
 
 
 @attrs.frozen(slots=True)
@@ -75,9 +89,16 @@ class LwtOp:
         return self.kind in (LwtOpKind.PUT, LwtOpKind.DELETE)
 
 
-def evaluate(op: LwtOp, current: bytes | None) -> tuple[bool, bool, bytes | None]:
-    """``(condition held, writes, new value)`` of ``op`` on the current value."""
+def evaluate(
+    op: LwtOp, current: bytes | None, change: ChangeFn | None = None
+) -> tuple[bool, bool, bytes | None]:
+    """``(condition held, writes, new value)`` of ``op`` on the current value; ``APPLY``
+    asks ``change`` (``ValueError`` without one)."""
     kind = op.kind
+    if kind is LwtOpKind.APPLY:
+        if change is None or op.value is None:
+            raise ValueError("an apply operation needs a core with a change function")
+        return change(op.value, current)
     if kind is LwtOpKind.GET:
         return True, False, current
     if kind is LwtOpKind.PUT:

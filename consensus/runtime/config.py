@@ -3,7 +3,7 @@
 The TOML file describes the whole cluster; ``--id`` picks the node::
 
     cluster_id = "demo"
-    protocol = "raft"            # or "multipaxos"
+    protocol = "raft"            # or "multipaxos", "paxos-lwt"
     tick_ms = 10                 # optional timing knobs
     election_ticks = 10
     heartbeat_ticks = 2

@@ -164,6 +164,8 @@ class Driver:
         self._synced_index: Index = self.snapshot_index
         self.readies = 0
         self._proposals: dict[Index, tuple[Term, Resolver[bytes]]] = {}
+        self._leaderless = bool(getattr(core, "leaderless", False))
+        """A core whose every node takes proposals and answers them in ``Ready.results``."""
         # Proposals taken but not yet handed to the core: the Ready loop hands them over
         # all at once (``propose_batch``), so one AppendEntries per follower carries them.
         self._incoming: list[tuple[bytes, Resolver[bytes]]] = []
@@ -334,6 +336,10 @@ class Driver:
             self._note_synced(rd.entries)
         if rd.messages:
             send_batch(rd.messages)
+        for result in rd.results:  # a leaderless core's answers, after the fsync
+            pending = self._proposals.pop(result.ticket.index, None)
+            if pending is not None:
+                pending[1].set(result.data)
         if early:
             self._apply(early)
         if rd.snapshot is not None:
@@ -509,7 +515,7 @@ class Driver:
             raise Backpressure(f"{waiting} proposals already wait on node {self.core.id}")
         if not self._incoming:
             status = self.core.status()
-            if status.role is not Role.LEADER:
+            if status.role is not Role.LEADER and not self._leaderless:
                 raise NotLeader(status.leader)
             self._wake.set()
         self._incoming.append((data, resolver))

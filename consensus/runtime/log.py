@@ -180,12 +180,14 @@ async def open_log(
     snapshot: Snapshot | None = None,
     protocol: str = "raft",
     clock: NodeClock | None = None,
+    log_class: type[ReplicatedLog] | None = None,
 ) -> AsyncIterator[ReplicatedLog]:
     """Run a node for the duration of the block. ``snapshot`` is the recovered one (if
     any), to restore the state machine from before anything is applied. ``clock`` is the
-    node's clock source (its rate sets the tick pace; default: unskewed wall time)."""
+    node's clock source (its rate sets the tick pace; default: unskewed wall time).
+    ``log_class``: the handle to yield (``LwtLog`` for ``paxos-lwt``)."""
     driver = Driver(core, storage, transport, state_machine, config, snapshot=snapshot, clock=clock)
-    replicated = ReplicatedLog(driver, protocol)
+    replicated = (log_class or ReplicatedLog)(driver, protocol)
     async with trio.open_nursery() as nursery:
         replicated._stop_scope = nursery.cancel_scope
         await nursery.start(driver.run)

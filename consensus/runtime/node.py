@@ -18,9 +18,11 @@ import attrs
 import trio
 
 from ..storage.base import CoreStorage, StorageError
+from ..storage.lwt_memory import LwtMemoryStorage
 from ..storage.memory import MemoryStorage
 from ..storage.paxos_memory import PaxosMemoryStorage
 from ..storage.wal.file_storage import FileStorage
+from ..storage.wal.lwt_file_storage import LwtFileStorage
 from ..storage.wal.paxos_file_storage import PaxosFileStorage
 from ..transport.tcp import Address, TcpTransport, bind_listeners, open_tcp_transport
 from ..unsafe import is_unsafe
@@ -28,6 +30,7 @@ from .clock import NodeClock, run_clock_ticks
 from .config import NodeConfig
 from .driver import DriverConfig
 from .log import ReplicatedLog, open_log
+from .lwt_log import LwtLog
 from .protocols import CoreTiming, ProtocolUnavailable, make_core
 from .server import ClientServer
 from .statemachine import StateMachine
@@ -42,15 +45,19 @@ class StartupError(Exception):
 def open_storage(config: NodeConfig) -> tuple[CoreStorage[Any], bool]:
     """The node's storage and whether it is durable.
 
-    With a data directory, Raft uses ``FileStorage`` and Multi-Paxos ``PaxosFileStorage``
-    (the same write-ahead log), which refuse a directory written by another cluster, node
-    or protocol (or held by another process). Without one the node keeps its state in
-    memory and loses it when it stops.
+    With a data directory, Raft uses ``FileStorage``, Multi-Paxos ``PaxosFileStorage`` and
+    paxos-lwt ``LwtFileStorage`` (the same write-ahead log), which refuse a directory
+    written by another cluster, node or protocol (or held by another process). Without
+    one the node keeps its state in memory and loses it when it stops.
     """
     raft = config.protocol == "raft" or is_unsafe(config.protocol)  # same log and hard state
+    lwt = config.protocol == "paxos-lwt"
     if config.data_dir is None:
-        return (MemoryStorage() if raft else PaxosMemoryStorage()), False
-    file_storage = FileStorage if raft else PaxosFileStorage
+        memory: CoreStorage[Any] = (
+            LwtMemoryStorage() if lwt else MemoryStorage() if raft else PaxosMemoryStorage()
+        )
+        return memory, False
+    file_storage: Any = LwtFileStorage if lwt else FileStorage if raft else PaxosFileStorage
     try:
         storage: CoreStorage[Any] = file_storage.open(
             str(config.data_dir), cluster_id=config.cluster_id, node_id=config.node_id
@@ -131,6 +138,7 @@ class Node:
                     config.lease_drift_max,
                 ),
                 clock_ms=clock.now_ms,
+                change=getattr(self.state_machine, "change", None),
             )
         except ProtocolUnavailable as exc:
             raise StartupError(str(exc)) from None
@@ -165,6 +173,7 @@ class Node:
                 snapshot=snapshot,
                 protocol=config.protocol,
                 clock=clock,
+                log_class=LwtLog if config.protocol == "paxos-lwt" else None,
             ) as replicated:
                 self.log = replicated
                 async with trio.open_nursery() as nursery:

@@ -12,7 +12,7 @@ import attrs
 from ..core import ProtocolCore
 from ..types import NodeId
 
-PROTOCOL_NAMES = ("raft", "multipaxos")
+PROTOCOL_NAMES = ("raft", "multipaxos", "paxos-lwt")
 
 
 class ProtocolUnavailable(ValueError):
@@ -40,14 +40,25 @@ def make_core(
     timing: CoreTiming | None = None,
     *,
     clock_ms: Callable[[], int] | None = None,
+    change: Any = None,
 ) -> ProtocolCore[Any]:
     """Build the core for ``protocol``; ``ProtocolUnavailable`` names what is missing.
-    ``clock_ms`` is the node's clock, for the one core that reads it (``unsafe-lww``)."""
+    ``clock_ms`` is the node's clock, for the one core that reads it (``unsafe-lww``);
+    ``change``: the register change function of a ``paxos-lwt`` core (its state
+    machine's ``change``)."""
     timing = timing or CoreTiming()
     if protocol.startswith("unsafe-"):
         from ..unsafe.cores import make_unsafe_core
 
         return make_unsafe_core(protocol, node_id, voters, rng, recovered, timing, clock_ms)
+    if protocol == "paxos-lwt":
+        from ..lwt import LwtConfig, LwtCore
+
+        # a phase without a majority for an election timeout counts as a failed attempt
+        lwt_config = LwtConfig(phase_timeout_ticks=timing.election_ticks)
+        return LwtCore(
+            node_id, tuple(voters), rng, config=lwt_config, recovered=recovered, change=change
+        )
     if protocol == "raft":
         from ..raft import RaftConfig, RaftCore
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import Any
 
 from consensus.core import Ready
 from consensus.lwt import LwtConfig, LwtCore, LwtOp, LwtOpKind, LwtOutcome, decode_outcome
-from consensus.lwt.ops import encode_op
+from consensus.lwt.ops import ChangeFn, encode_op
 from consensus.messages import Message
 from consensus.messages.lwt import LwtAccepted, LwtHardState, LwtPromise
+from consensus.storage.fs import SimulatedCrash
 from consensus.storage.lwt_memory import LwtMemoryStorage
 from consensus.types import NodeId, ProposalTicket
 
@@ -25,11 +27,24 @@ class PersistenceBroken(AssertionError):
 
 
 class Net:
-    def __init__(self, nodes: int = 3, seed: int = 0, config: LwtConfig | None = None) -> None:
+    def __init__(
+        self,
+        nodes: int = 3,
+        seed: int = 0,
+        config: LwtConfig | None = None,
+        storage: Callable[[NodeId], Any] | None = None,
+        change: ChangeFn | None = None,
+    ) -> None:
+        """``storage(node)`` makes a node's store (default ``LwtMemoryStorage``): anything
+        with ``persist``, ``sync``, ``recover`` and ``crash`` (lose what is not durable).
+        A ``SimulatedCrash`` raised by it crashes the node there. ``change``: the cores'
+        change function for ``APPLY`` operations."""
+        self.change = change
         self.voters = tuple(range(1, nodes + 1))
         self.config = config or LwtConfig()
         self._rng = random.Random(seed)
-        self.storage = {n: LwtMemoryStorage() for n in self.voters}
+        make = storage or (lambda _node: LwtMemoryStorage())
+        self.storage = {n: make(n) for n in self.voters}
         self.cores: dict[NodeId, LwtCore | None] = {}
         self.mailbox: list[Message] = []
         self.outcomes: dict[tuple[NodeId, int], LwtOutcome] = {}
@@ -37,7 +52,9 @@ class Net:
         self.before_sync: Callable[[NodeId, int], bool] | None = None
         """Asked before each sync (node, batch number): True crashes the node there."""
         for node in self.voters:
-            self.cores[node] = LwtCore(node, self.voters, self._core_rng(), self.config)
+            self.cores[node] = LwtCore(
+                node, self.voters, self._core_rng(), self.config, change=change
+            )
 
     def _core_rng(self) -> random.Random:
         return random.Random(self._rng.getrandbits(64))
@@ -107,7 +124,9 @@ class Net:
     def restart(self, node: NodeId) -> None:
         assert self.cores[node] is None
         recovered = self.storage[node].recover()
-        self.cores[node] = LwtCore(node, self.voters, self._core_rng(), self.config, recovered)
+        self.cores[node] = LwtCore(
+            node, self.voters, self._core_rng(), self.config, recovered, self.change
+        )
         self.drain(node)
 
     # -- the Ready loop -------------------------------------------------------------------
@@ -118,12 +137,16 @@ class Net:
             self.batches.append((node, rd))
             self._check_vouching(node, rd)
             storage = self.storage[node]
-            storage.persist(rd.hard_state, rd.entries, rd.snapshot)
-            if rd.must_sync:
-                if self.before_sync is not None and self.before_sync(node, len(self.batches)):
-                    self.crash(node)
-                    return
-                storage.sync()
+            try:
+                storage.persist(rd.hard_state, rd.entries, rd.snapshot)
+                if rd.must_sync:
+                    if self.before_sync is not None and self.before_sync(node, len(self.batches)):
+                        self.crash(node)
+                        return
+                    storage.sync()
+            except SimulatedCrash:
+                self.crash(node)
+                return
             self.mailbox.extend(rd.messages)
             for result in rd.results:
                 self.outcomes[(node, result.ticket.index)] = decode_outcome(result.data)

@@ -359,3 +359,20 @@ def test_a_refusal_from_a_minority_does_not_fail_the_attempt() -> None:
     net.settle()
     outcome = net.outcome(1, ticket)
     assert outcome is not None and outcome.status is LwtStatus.DONE and outcome.attempts == 1
+
+
+def test_apply_runs_the_change_function_on_the_highest_accepted_value() -> None:
+    seen: list[bytes | None] = []
+
+    def append(command: bytes, current: bytes | None) -> tuple[bool, bool, bytes | None]:
+        seen.append(current)
+        return True, True, (current or b"") + command
+
+    net = Net(3, change=append)
+    first = net.run(1, LwtOp(LwtOpKind.APPLY, K, b"a"))
+    assert first.ok and first.value is None
+    assert net.run(2, LwtOp(LwtOpKind.APPLY, K, b"b")).value == b"a"  # another coordinator
+    assert net.run(3, get(K)).value == b"ab"
+    assert seen == [None, b"a"]
+    with pytest.raises(ValueError, match="needs a core with a change function"):
+        LwtCore(1, (1, 2, 3), random.Random(0)).propose(encode_op(LwtOp(LwtOpKind.APPLY, K, b"x")))

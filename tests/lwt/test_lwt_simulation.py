@@ -51,8 +51,11 @@ def test_the_checker_catches_a_coordinator_that_takes_the_lowest_accepted_state(
 ) -> None:
     real = coordinator.choose
 
-    def lowest(operation: coordinator.Operation, promises: list[coordinator.Promised]) -> object:
-        return real(operation, [min(promises, key=lambda p: (p.accepted.round, p.accepted.node))])
+    def lowest(
+        operation: coordinator.Operation, promises: list[coordinator.Promised], change: object
+    ) -> object:
+        low = min(promises, key=lambda p: (p.accepted.round, p.accepted.node))
+        return real(operation, [low], change)  # type: ignore[arg-type]
 
     monkeypatch.setattr("consensus.lwt.core.choose", lowest)
     config = SimConfig(nodes=5, duration_us=2_000_000, faults=ALL)

@@ -7,7 +7,9 @@ each case by ``make_store(config)``. Each case is a list of steps ``(op, expecte
 op's result must equal ``expected`` exactly (revisions and metadata included).
 
 ``multi_key=False`` skips the cases that need multi-key transactions (``Txn``), for
-protocols that do not offer them.
+protocols that do not offer them. ``per_key=True`` is for a store whose revisions are
+counted per key and which offers no range (``paxos-lwt``, see docs/lwt.md): it skips
+the cases of :data:`STORE_WIDE_CASES` and runs :data:`PER_KEY_CASES` instead.
 """
 
 from __future__ import annotations
@@ -192,6 +194,51 @@ CASES: dict[str, list[Step]] = {
     ],
 }
 
+STORE_WIDE_CASES = frozenset(
+    {
+        # one revision counter for the whole store
+        "every write bumps the one store revision",
+        "cas on mod revision",
+        # an absent key's revision is the store's
+        "delete of a present key; recreation starts a new version",
+        "delete-if on value, version, mod revision",
+        # an order across keys
+        "range by prefix, in key order",
+        "range [start, end) and open-ended",
+        "range limit cuts short and says more",
+        "limit: range limit",
+    }
+)
+"""The cases of :data:`CASES` a per-key store (``per_key=True``) cannot pass."""
+
+PER_KEY_CASES: dict[str, list[Step]] = {
+    "per key: each key counts its own revisions": [
+        (Put("a", b"1"), PutResult(1, None)),
+        (Put("b", b"x"), PutResult(1, None)),
+        (Get("a"), GetResult(1, A1)),
+        (Cas("a", b"2", expected_mod_revision=2), CondResult(False, 1, A1, None)),
+        (Cas("a", b"2", expected_mod_revision=1), CondResult(True, 2, A2, A1)),
+    ],
+    "per key: a deleted key is absent at revision 0 and starts again": [
+        (Put("a", b"1"), PutResult(1, None)),
+        (Put("a", b"2"), PutResult(2, A1)),
+        (Delete("a"), DeleteResult(3, A2)),
+        (Get("a"), GetResult(0, None)),
+        (Put("a", b"3"), PutResult(1, None)),
+        (Get("a"), GetResult(1, kv("a", b"3", 1, 1, 1))),
+    ],
+    "per key: delete-if on value, version, mod revision": [
+        (Put("a", b"1"), PutResult(1, None)),
+        (DeleteIf("a", expected_value=b"2"), CondResult(False, 1, A1, None)),
+        (DeleteIf("a", expected_version=2), CondResult(False, 1, A1, None)),
+        (DeleteIf("a", expected_mod_revision=7), CondResult(False, 1, A1, None)),
+        (DeleteIf("a", expected_mod_revision=1), CondResult(True, 2, None, A1)),
+        (Get("a"), GetResult(0, None)),
+        (DeleteIf("a", expected_version=0), CondResult(False, 0, None, None)),
+    ],
+}
+"""Cases for a per-key store, in place of :data:`STORE_WIDE_CASES`."""
+
 TXN_CASES: dict[str, list[Step]] = {
     "txn: success branch writes several keys at one revision": [
         (Put("a", b"1"), PutResult(1, None)),
@@ -320,7 +367,7 @@ def _run(store: KvStore, op: WriteOp | Txn | ReadOp) -> Result:
 
 def check_case(make_store: MakeStore, name: str) -> None:
     """Run one case of :data:`CASES` or :data:`TXN_CASES`."""
-    steps = CASES[name] if name in CASES else TXN_CASES[name]
+    steps = {**CASES, **TXN_CASES, **PER_KEY_CASES}[name]
     store = make_store(SMALL if "limit" in name else KvConfig())
     for number, (op, expected) in enumerate(steps, 1):
         got = _run(store, op)
@@ -340,16 +387,24 @@ def check_compare(
 
 
 def check_kv_store(
-    make_store: MakeStore, *, multi_key: bool = True, names: Iterable[str] | None = None
+    make_store: MakeStore,
+    *,
+    multi_key: bool = True,
+    per_key: bool = False,
+    names: Iterable[str] | None = None,
 ) -> None:
     """Run the whole suite (or the cases ``names``) against stores from ``make_store``."""
-    chosen: Sequence[str] = list(names) if names is not None else case_names(multi_key)
+    chosen: Sequence[str] = (
+        list(names) if names is not None else case_names(multi_key, per_key=per_key)
+    )
     for name in chosen:
         check_case(make_store, name)
-    if names is None and multi_key:
+    if names is None and multi_key and not per_key:
         for row in COMPARES:
             check_compare(make_store, row)
 
 
-def case_names(multi_key: bool = True) -> list[str]:
+def case_names(multi_key: bool = True, *, per_key: bool = False) -> list[str]:
+    if per_key:
+        return [*(c for c in CASES if c not in STORE_WIDE_CASES), *PER_KEY_CASES]
     return [*CASES, *(TXN_CASES if multi_key else ())]

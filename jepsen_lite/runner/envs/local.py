@@ -406,6 +406,11 @@ async def open_local_cluster(
     measuring what the proxy costs)."""
     if spec.nodes < 1:
         raise ValueError(f"a cluster needs at least one node, got {spec.nodes}")
+    if spec.protocol == "paxos-lwt":
+        raise ValueError(
+            "the local environment does not run paxos-lwt (it waits for a leader and "
+            "compares state-machine snapshots): use --env sim"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     lease = spec.options.get("read_consistency") == "lease"
     cluster_file = write_cluster_file(

@@ -73,6 +73,7 @@ from statemachines.kv import KvStateMachine
 
 from ..api import FAULT_KINDS, Cluster, Fault, TestSpec, derive_rng, derive_seed
 from ..broken import broken
+from . import sim_lwt
 from .sim_client import SimBackend
 from .sim_host import SimHost
 from .sim_invariants import Invariants
@@ -360,6 +361,8 @@ class SimCluster:
         """Wait (at most ``snapshot_wait_s`` of virtual time) until every live node has
         applied exactly the leader's commit index, then each node's state-machine
         snapshot: ``None`` for a node that is down, paused or did not catch up."""
+        if self.spec.protocol == "paxos-lwt":  # no log to catch up: see sim_lwt
+            return await sim_lwt.lwt_snapshots(self)
         with trio.move_on_after(self.snapshot_wait_s):
             while not self._caught_up():
                 await trio.sleep(self.driver_config.tick_s)
@@ -426,9 +429,10 @@ class SimEnvironment:
     def run(self, spec: TestSpec, run_dir: str, main: Callable[[Cluster], Awaitable[T]]) -> T:
         """Build the cluster of ``spec``, run ``main(cluster)`` on virtual time and return
         its result; ``ValueError`` for a spec it cannot run."""
-        if spec.protocol not in ("raft", "multipaxos") and not is_unsafe(spec.protocol):
+        known = spec.protocol in ("raft", "multipaxos", "paxos-lwt")
+        if not known and not is_unsafe(spec.protocol):
             raise ValueError(
-                f"unknown protocol {spec.protocol!r}: choose one of raft, multipaxos "
+                f"unknown protocol {spec.protocol!r}: choose one of raft, multipaxos, paxos-lwt "
                 f"(test targets that lose data: {', '.join(UNSAFE_PROTOCOLS)})"
             )
         if spec.nodes < 1:

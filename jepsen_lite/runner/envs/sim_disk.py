@@ -34,6 +34,7 @@ from consensus.storage.wal.records import HEADER, HEADER_BYTES, SEGMENT_MAGIC
 from consensus.types import NodeId
 
 from ..api import Fault
+from . import sim_lwt
 
 DATA_DIR = "/data"
 DISK_SHAPES: tuple[str, ...] = ("lose-unsynced", "torn-write", "bit-flip")
@@ -47,6 +48,8 @@ class MemoryDisk:
 
     def __init__(self, protocol: str) -> None:
         self.store: Any = MemoryStorage() if protocol == "raft" else PaxosMemoryStorage()
+        if protocol == "paxos-lwt":
+            self.store = sim_lwt.memory_store()
 
     def open(self) -> Any:
         return self.store
@@ -73,6 +76,8 @@ class FileDisk:
         """Open (or create) the data directory and recover; ``StorageError`` if recovery
         refuses what it found."""
         cls: Any = FileStorage if self.protocol == "raft" else PaxosFileStorage
+        if self.protocol == "paxos-lwt":
+            cls = sim_lwt.file_store_class()
         self.store = cls.open(
             DATA_DIR, cluster_id="sim", node_id=self.node, fs=self.fs, options=WAL_OPTIONS
         )

@@ -25,6 +25,7 @@ from consensus.storage.base import StorageError
 from consensus.types import NodeId
 
 from ..api import Fault, derive_rng
+from . import sim_lwt
 from .sim_disk import FileDisk, MemoryDisk
 from .sim_invariants import WatchedCore
 
@@ -49,7 +50,7 @@ class SimHost:
             self.disk = MemoryDisk(cluster.spec.protocol)
         self.log: ReplicatedLog | None = None
         self.core: WatchedCore | None = None
-        self.machine: StateMachine | None = None
+        self.machine: Any = None  # KvStateMachine (KvRegisters for paxos-lwt)
         self.incarnation = 0
         self.paused = False
         self.refused: str | None = None
@@ -87,6 +88,7 @@ class SimHost:
                 recovered,
                 cluster.settings.timing,
                 clock_ms=self.clock.now_ms,
+                change=sim_lwt.change(spec.protocol),
             )
         except (StorageError, ConsensusError, InvariantViolation, ValueError) as exc:
             # damaged or inconsistent durable state: the store or the core refuses it
@@ -104,7 +106,9 @@ class SimHost:
     ) -> None:
         cluster = self.cluster
         spec = cluster.spec
-        machine = cluster.new_machine()
+        machine: Any = (
+            sim_lwt.machine() if spec.protocol == "paxos-lwt" else cluster.new_machine()
+        )
         transport = cluster.network.endpoint(self.node)
         done = self._done = trio.Event()
         snap = recovered.snapshot
@@ -126,6 +130,7 @@ class SimHost:
                     snapshot=snap,
                     protocol=spec.protocol,
                     clock=self.clock,
+                    log_class=sim_lwt.log_class(spec.protocol),
                 ) as log:
                     self.core, self.machine, self.log = core, machine, log
                     async with trio.open_nursery() as nursery:
@@ -248,6 +253,8 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 def _hard_state_text(hs: Any) -> str:
     if hs is None:
         return "no hard state"
+    if hasattr(hs, "records"):  # paxos-lwt
+        return f"{len(hs.records)} key records, floor {hs.floor}, reserved {hs.reserved}"
     if hasattr(hs, "accepted"):
         return f"promised {hs.promised}, commit {hs.commit}, {len(hs.accepted)} accepted"
     return f"term {hs.term}, vote {hs.vote}, commit {hs.commit}"
