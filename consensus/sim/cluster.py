@@ -113,10 +113,12 @@ class Cluster:
         self._snapshot_every = snapshot_every_entries if spec.compact is not None else 0
         self._record = record_applied
         self._tune = tune
-        self.crash_point: Callable[[NodeId, int], int] | None = None
-        """Asked before a node sends a durable batch's ``early_messages`` (how many there
-        are): -1 goes on; ``k >= 0`` sends the first ``k`` and crashes the node right
-        there, before the batch reaches its disk."""
+        self.crash_point: Callable[[NodeId, int, bool, bool], int] | None = None
+        """Asked before a node sends the ``early_messages`` of a batch that must sync or
+        commits entries (node, how many messages, ``must_sync``, whether it commits): -1
+        goes on;
+        ``k >= 0`` sends the first ``k`` and crashes the node right there, before the
+        batch reaches its disk (its commits are still observed: the core claimed them)."""
         self.reply_crash: Callable[[NodeId, Ready[object]], bool] | None = None
         """Asked right after a batch's messages left a node that holds persisted but
         unsynced state; True crashes the node there."""
@@ -268,8 +270,8 @@ class Cluster:
             readies += 1
             early = rd.early_messages
             if early:
-                if rd.must_sync and self.crash_point is not None:
-                    sent = self.crash_point(node, len(early))
+                if self.crash_point is not None and (rd.must_sync or rd.committed):
+                    sent = self.crash_point(node, len(early), rd.must_sync, bool(rd.committed))
                     if sent >= 0:
                         self._torn(host, core, rd, sent)
                         break
@@ -390,7 +392,9 @@ class Cluster:
         self.messages += len(early)
         for msg in early:
             self._send(msg)
-        self.invariants.observe(host.id, core, Ready(early_messages=early))
+        self.invariants.observe(
+            host.id, core, Ready(early_messages=early, committed=rd.committed)
+        )
         self.crash(host.id)
 
     def _take_snapshot(self, host: Host, core: ProtocolCore[object]) -> None:

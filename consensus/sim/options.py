@@ -46,6 +46,7 @@ FAULT_LEGEND: tuple[tuple[str, str], ...] = (
     ("fsync<Xms", "a leader's fsync of a batch it replicates takes up to X ms"),
     ("sync-crash=P", "the leader crashes inside that fsync window"),
     ("corrupt=P", "a crash that writes back unsynced bytes flips a bit with probability P"),
+    ("commit-crash=P", "a leader crashes as it learns of a commit, before most peers hear"),
 )
 """What each part of :meth:`FaultOptions.describe` means, for ``consensus sim``'s legend.
 Keep it in step with ``describe``."""
@@ -221,6 +222,7 @@ class FaultOptions:
     fsync_us_max: int = 0
     sync_crash_rate: float = 0.0
     corrupt_rate: float = 0.0
+    commit_crash_rate: float = 0.0
 
     def enabled(self) -> tuple[FaultKind, ...]:
         """The kinds this record turns on, in :class:`FaultKind` order."""
@@ -266,6 +268,8 @@ class FaultOptions:
             parts.append(f"sync-crash={self.sync_crash_rate:.3f}")
         if self.corrupt_rate:
             parts.append(f"corrupt={self.corrupt_rate:.2f}")
+        if self.commit_crash_rate:
+            parts.append(f"commit-crash={self.commit_crash_rate:.3f}")
         return " ".join(parts) or "none"
 
     @classmethod
@@ -337,3 +341,12 @@ class FaultOptions:
             sync_crash_rate=sync_crash if crash and coins[3] else 0.0,
             corrupt_rate=corrupt if self.disk and coins[4] else 0.0,
         )
+
+    def with_churn(self, rng: random.Random) -> FaultOptions:
+        """The strategies added after the first ones (a stream of their own, so that the
+        earlier draws and the core's knobs stay as they were): ``commit_crash_rate``, for
+        half of the seeds with crashes."""
+        coin = rng.random() < 0.5
+        commit_crash = rng.uniform(0.05, 0.5)
+        crash = self.crash_every_us > 0
+        return attrs.evolve(self, commit_crash_rate=commit_crash if crash and coin else 0.0)

@@ -109,6 +109,8 @@ class Simulation:
         strategy_rng = random.Random(master.getrandbits(64))
         drawn = FaultOptions.draw(options_rng, config.faults, config.tick_interval_us)
         drawn = drawn.with_strategies(strategy_rng, config.tick_interval_us)
+        tune_rng = random.Random(strategy_rng.getrandbits(64))
+        drawn = drawn.with_churn(random.Random(strategy_rng.getrandbits(64)))
         self.faults = drawn if faults is None else faults
         self.snapshot_every_entries = (
             options_rng.randrange(10, 500) if options_rng.random() < 0.5 else 0
@@ -122,7 +124,6 @@ class Simulation:
         make_disk = spec.make_disk_storage
         if self.faults.disk and make_disk is None:
             raise ValueError(f"protocol {spec.name} has no simulated disk: no disk faults")
-        tune_rng = random.Random(strategy_rng.getrandbits(64))
         tune = spec.tune(tune_rng) if spec.tune is not None else None
         self.cluster = Cluster(
             spec,
