@@ -43,6 +43,9 @@ from ..types import NodeId, ProposalTicket, Snapshot, SnapshotMeta, Term
 from .history import History, Replica, Resolved
 from .protocols import ProtocolInvariants, ProtocolSpec, SimStorage
 
+CrashPoint = Callable[[NodeId, int, bool, bool], "tuple[int, bool] | None"]
+"""See ``Cluster.crash_point``."""
+
 
 class NodeDown(Exception):
     """The node asked to do something is crashed."""
@@ -113,12 +116,12 @@ class Cluster:
         self._snapshot_every = snapshot_every_entries if spec.compact is not None else 0
         self._record = record_applied
         self._tune = tune
-        self.crash_point: Callable[[NodeId, int, bool, bool], int] | None = None
+        self.crash_point: CrashPoint | None = None
         """Asked before a node sends the ``early_messages`` of a batch that must sync or
-        commits entries (node, how many messages, ``must_sync``, whether it commits): -1
-        goes on;
-        ``k >= 0`` sends the first ``k`` and crashes the node right there, before the
-        batch reaches its disk (its commits are still observed: the core claimed them)."""
+        commits entries (node, how many messages, ``must_sync``, whether it commits):
+        None goes on; ``(k, synced)`` sends the first ``k`` and crashes the node, before
+        the batch reaches its disk, or (``synced``) once it is on disk and before the rest
+        of the batch leaves. Its commits are observed either way: the core claimed them."""
         self.reply_crash: Callable[[NodeId, Ready[object]], bool] | None = None
         """Asked right after a batch's messages left a node that holds persisted but
         unsynced state; True crashes the node there."""
@@ -262,49 +265,53 @@ class Cluster:
         storage = host.storage
         observe = self.invariants.observe
         send = self._send
+        finish = self._finish
+        crash_point = self.crash_point
         durable = False
         readies = 0
-        more = True
-        while more:
+        while True:
             rd = core.ready()
             readies += 1
             early = rd.early_messages
+            must_sync = rd.must_sync
             if early:
-                if self.crash_point is not None and (rd.must_sync or rd.committed):
-                    sent = self.crash_point(node, len(early), rd.must_sync, bool(rd.committed))
-                    if sent >= 0:
-                        self._torn(host, core, rd, sent)
+                if crash_point is not None and (must_sync or rd.committed):
+                    point = crash_point(node, len(early), must_sync, bool(rd.committed))
+                    if point is not None:
+                        self._cut_short(host, core, rd, *point)
                         break
                 self.messages += len(early)
                 for msg in early:
                     send(msg)
-            try:
-                if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
-                    storage.persist(rd.hard_state, rd.entries, rd.snapshot)
-                    host.dirty = True
-                if rd.must_sync:
-                    if early and self.defer_sync is not None:
-                        host.sync_seq += 1
-                        if self.defer_sync(node, host.sync_seq):
-                            # Observed now as far as it took effect: its entries written
-                            # and its early messages sent. Its hard state (votes,
-                            # promises) counts once durable, with its messages.
-                            observe(node, core, attrs.evolve(rd, hard_state=None, messages=()))
-                            host.syncing = rd
-                            break
-                    storage.sync()
-                    host.dirty = False
-                    durable = True
-            except StorageError:
-                self._stop(host)
-                break
+            if must_sync or rd.hard_state is not None or rd.entries or rd.snapshot is not None:
+                try:
+                    if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
+                        storage.persist(rd.hard_state, rd.entries, rd.snapshot)
+                        host.dirty = True
+                    if must_sync:
+                        if early and self.defer_sync is not None:
+                            host.sync_seq += 1
+                            if self.defer_sync(node, host.sync_seq):
+                                # Observed now as far as it took effect: its entries
+                                # written and its early messages sent. Its hard state
+                                # (votes, promises) counts once durable, with its
+                                # messages.
+                                observe(node, core, attrs.evolve(rd, hard_state=None, messages=()))
+                                host.syncing = rd
+                                break
+                        storage.sync()
+                        host.dirty = False
+                        durable = True
+                except StorageError:
+                    self._stop(host)
+                    break
             observe(node, core, rd)
-            if not self._finish(host, core, rd):
+            if not finish(host, core, rd):
                 break
-            more = core.has_ready()
-        else:
-            if durable:
-                self._note_leader(host, core)
+            if not core.has_ready():
+                if durable:
+                    self._note_leader(host, core)
+                break
         self.readies += readies
 
     def _note_leader(self, host: Host, core: ProtocolCore[object]) -> None:
@@ -385,16 +392,27 @@ class Cluster:
             self.storage_failed(host.id)  # before the crash: it may pick the crash mode
         self.crash(host.id)
 
-    def _torn(self, host: Host, core: ProtocolCore[object], rd: Ready[object], sent: int) -> None:
+    def _cut_short(
+        self, host: Host, core: ProtocolCore[object], rd: Ready[object], sent: int, synced: bool
+    ) -> None:
         """Power cut during the early send: only the first ``sent`` early messages ever
-        happened, and nothing of the batch reached the disk."""
+        happened. Without ``synced`` nothing of the batch reached the disk; with it, the
+        batch is on disk (its fsync done) but its ``messages`` never left."""
         early = rd.early_messages[:sent]
         self.messages += len(early)
         for msg in early:
             self._send(msg)
-        self.invariants.observe(
-            host.id, core, Ready(early_messages=early, committed=rd.committed)
-        )
+        done: Ready[object] = Ready(early_messages=early, committed=rd.committed)
+        if synced:
+            try:
+                if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
+                    host.storage.persist(rd.hard_state, rd.entries, rd.snapshot)
+                if rd.must_sync:
+                    host.storage.sync()
+                done = attrs.evolve(rd, early_messages=early, messages=())
+            except StorageError:
+                pass  # the node is going down anyway: as if the power cut came first
+        self.invariants.observe(host.id, core, done)
         self.crash(host.id)
 
     def _take_snapshot(self, host: Host, core: ProtocolCore[object]) -> None:

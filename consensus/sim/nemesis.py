@@ -80,7 +80,7 @@ class Nemesis:
             self._later(self._exp(faults.partition_every_us), PARTITION, 0)
         if faults.crash_every_us:
             self._later(self._exp(faults.crash_every_us), CRASH, 0)
-        if faults.torn_crash_rate or faults.leader_crash_rate or faults.commit_crash_rate:
+        if faults.torn_crash_rate or faults.leader_crash_rate or faults.churn_rate:
             cluster.crash_point = self.crash_point
         if faults.reply_crash_rate and cluster.spec.vouches is not None:
             cluster.reply_crash = self.reply_crash
@@ -194,35 +194,39 @@ class Nemesis:
             return f"node {node}'s next fsync fails"
         raise ValueError(f"unknown nemesis action {action!r}")
 
-    def crash_point(self, node: int, early: int, durable: bool, commits: bool) -> int:
-        """Asked by the cluster before a node's early send of a batch that is durable or
-        commits entries: -1 goes on; k >= 0 sends k of the ``early`` messages and
-        crashes the node."""
+    def crash_point(
+        self, node: int, early: int, durable: bool, commits: bool
+    ) -> tuple[int, bool] | None:
+        """Asked by the cluster before a node's early send of a batch that must sync
+        (``durable``) or commits entries: None goes on; ``(k, synced)`` sends k of the
+        ``early`` messages and crashes the node, after the batch is on disk if
+        ``synced``, else before any of it is."""
         if not self.active:
-            return -1
+            return None
         faults = self._faults
         rng = self._rng
-        churn = faults.commit_crash_rate
-        if churn and (commits or (durable and self._new_leader(node))):
-            if rng.random() < churn:
-                # Churn: a new leader's first appends, or the messages that follow a
-                # commit the leader just learned of, reach only a minority (possibly
-                # none); the leader crashes and is back within a few ticks.
-                sent = rng.randrange(early // 2 + 1) if commits else 1 + rng.randrange(max(1, early // 2))
-                self._crashed_at_point(node, self._span(5 * self._min_us))
-                return sent
+        churn = faults.churn_rate
+        if churn and (commits or (durable and self._new_leader(node))) and rng.random() < churn:
+            # Churn: the messages that follow a commit the leader just learned of reach
+            # only some peers (possibly none); or a new leader's first appends, on its
+            # own disk, reach at most a minority. It crashes and is back within a few
+            # ticks.
+            self._crashed_at_point(node, self._span(5 * self._min_us))
+            if commits:
+                return rng.randrange(early // 2 + 1), False
+            return rng.randrange(max(1, early // 2)), True
         if not durable:
-            return -1
+            return None
         if faults.torn_crash_rate and rng.random() < faults.torn_crash_rate:
             self._crashed_at_point(node, self._span(faults.downtime_us_max))
-            return early
+            return early, False
         if faults.leader_crash_rate and rng.random() < faults.leader_crash_rate:
             # Partial replication: fewer than half of the messages get out (a minority
             # of the followers), and the node is back after a few ticks.
             sent = rng.randrange(max(1, early // 2))
             self._crashed_at_point(node, self._span(5 * self._min_us))
-            return sent
-        return -1
+            return sent, False
+        return None
 
     def _new_leader(self, node: int) -> bool:
         """Is ``node`` a leader in a term in which it has not yet been asked about?"""

@@ -23,8 +23,8 @@ Whether the destination node is up is the cluster's business, not the network's.
 from __future__ import annotations
 
 import random
-from heapq import heappush
 from collections.abc import Iterable, Sequence
+from heapq import heappush
 
 import attrs
 

@@ -46,7 +46,7 @@ FAULT_LEGEND: tuple[tuple[str, str], ...] = (
     ("fsync<Xms", "a leader's fsync of a batch it replicates takes up to X ms"),
     ("sync-crash=P", "the leader crashes inside that fsync window"),
     ("corrupt=P", "a crash that writes back unsynced bytes flips a bit with probability P"),
-    ("commit-crash=P", "a leader crashes as it learns of a commit, before most peers hear"),
+    ("churn=P", "a new leader, or one that just learned of a commit, crashes mid-send"),
 )
 """What each part of :meth:`FaultOptions.describe` means, for ``consensus sim``'s legend.
 Keep it in step with ``describe``."""
@@ -222,7 +222,7 @@ class FaultOptions:
     fsync_us_max: int = 0
     sync_crash_rate: float = 0.0
     corrupt_rate: float = 0.0
-    commit_crash_rate: float = 0.0
+    churn_rate: float = 0.0
 
     def enabled(self) -> tuple[FaultKind, ...]:
         """The kinds this record turns on, in :class:`FaultKind` order."""
@@ -268,8 +268,8 @@ class FaultOptions:
             parts.append(f"sync-crash={self.sync_crash_rate:.3f}")
         if self.corrupt_rate:
             parts.append(f"corrupt={self.corrupt_rate:.2f}")
-        if self.commit_crash_rate:
-            parts.append(f"commit-crash={self.commit_crash_rate:.3f}")
+        if self.churn_rate:
+            parts.append(f"churn={self.churn_rate:.3f}")
         return " ".join(parts) or "none"
 
     @classmethod
@@ -343,10 +343,11 @@ class FaultOptions:
         )
 
     def with_churn(self, rng: random.Random) -> FaultOptions:
-        """The strategies added after the first ones (a stream of their own, so that the
-        earlier draws and the core's knobs stay as they were): ``commit_crash_rate``, for
-        half of the seeds with crashes."""
+        """The strategies drawn after the others, from a stream of their own (so that
+        the earlier draws and the core's knobs stay as they were): ``churn_rate``, for
+        half of the seeds with crashes but without reply crashes (the two strategies
+        keep to different seeds)."""
         coin = rng.random() < 0.5
-        commit_crash = rng.uniform(0.05, 0.5)
-        crash = self.crash_every_us > 0
-        return attrs.evolve(self, commit_crash_rate=commit_crash if crash and coin else 0.0)
+        churn = rng.uniform(0.1, 0.6)
+        on = self.crash_every_us > 0 and not self.reply_crash_rate and coin
+        return attrs.evolve(self, churn_rate=churn if on else 0.0)

@@ -44,6 +44,9 @@ from .violation import (
     SimViolation,
 )
 
+_LEADER = Role.LEADER
+_VOTE = RequestVoteResponse
+
 SIM_RAFT_CONFIG = RaftConfig()
 """The configuration simulated nodes run with (the library defaults)."""
 
@@ -63,7 +66,7 @@ class RaftInvariants:
 
     def observe(self, node: NodeId, core: Any, ready: Ready[Any]) -> None:
         raft: RaftCore = core
-        if raft.role is Role.LEADER and self._leading.get(node) != raft.term:
+        if raft.role is _LEADER and self._leading.get(node) != raft.term:
             self._became_leader(node, raft)
         if ready.entries:
             self._written_entries(node, raft, ready.entries)
@@ -74,7 +77,7 @@ class RaftInvariants:
                     committed.append(entry.term)
                     self._commit_terms.append(raft.term)
         for msg in ready.messages:
-            if type(msg) is RequestVoteResponse and msg.granted and not msg.pre_vote:
+            if type(msg) is _VOTE and msg.granted and not msg.pre_vote:
                 chosen = self._votes.setdefault((msg.src, msg.term), msg.dst)
                 if chosen != msg.dst:
                     raise SimViolation(
