@@ -345,9 +345,8 @@ class FaultOptions:
     def with_churn(self, rng: random.Random) -> FaultOptions:
         """The strategies drawn after the others, from a stream of their own (so that
         the earlier draws and the core's knobs stay as they were): ``churn_rate``, for
-        half of the seeds with crashes but without reply crashes (the two strategies
-        keep to different seeds)."""
-        coin = rng.random() < 0.5
-        churn = rng.uniform(0.1, 0.6)
-        on = self.crash_every_us > 0 and not self.reply_crash_rate and coin
+        the seeds with crashes but without reply crashes (the two strategies keep to
+        different seeds: half of the crash seeds each)."""
+        churn = rng.uniform(0.3, 0.9)
+        on = self.crash_every_us > 0 and not self.reply_crash_rate
         return attrs.evolve(self, churn_rate=churn if on else 0.0)

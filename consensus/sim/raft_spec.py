@@ -35,6 +35,7 @@ from ..storage.base import Recovered
 from ..storage.memory import MemoryStorage
 from ..storage.sim_disk import SimDiskStorage
 from ..types import Entry, HardState, Index, NodeId, Snapshot, Term
+from .options import FaultOptions
 from .protocols import ProtocolSpec
 from .violation import (
     ELECTION_SAFETY,
@@ -160,13 +161,16 @@ def _compact(core: Any, snapshot: Snapshot) -> None:
     raft.compact(snapshot)
 
 
-def _tune(rng: random.Random) -> Callable[[Any], None]:
+def _tune(rng: random.Random, faults: FaultOptions) -> Callable[[Any], None]:
     """Half of the runs: small batches (1-16 entries per AppendEntries, 1-8 in flight),
     so that catching up takes many messages and old-term entries reach a majority
-    before the new leader's own entry does."""
+    before the new leader's own entry does. Runs with churn always send one entry per
+    message: the Figure 8 situation (an old entry counted to a majority alone) needs it."""
     small = rng.random() < 0.5
     entries = rng.choice((1, 2, 4, 16))
     inflight = rng.choice((1, 2, 8))
+    if faults.churn_rate:
+        small, entries = True, 1
 
     def tune(core: Any) -> None:
         if small and isinstance(core, RaftCore):

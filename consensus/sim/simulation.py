@@ -124,7 +124,7 @@ class Simulation:
         make_disk = spec.make_disk_storage
         if self.faults.disk and make_disk is None:
             raise ValueError(f"protocol {spec.name} has no simulated disk: no disk faults")
-        tune = spec.tune(tune_rng) if spec.tune is not None else None
+        tune = spec.tune(tune_rng, self.faults) if spec.tune is not None else None
         self.cluster = Cluster(
             spec,
             config.nodes,
