@@ -347,6 +347,6 @@ class FaultOptions:
         the earlier draws and the core's knobs stay as they were): ``churn_rate``, for
         the seeds with crashes but without reply crashes (the two strategies keep to
         different seeds: half of the crash seeds each)."""
-        churn = rng.uniform(0.3, 0.9)
+        churn = rng.uniform(0.6, 0.95)
         on = self.crash_every_us > 0 and not self.reply_crash_rate
         return attrs.evolve(self, churn_rate=churn if on else 0.0)
