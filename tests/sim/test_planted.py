@@ -49,11 +49,13 @@ def _quiet_wal() -> Iterator[None]:
 
 
 def found(
-    spec: ProtocolSpec, patch: Callable[[], contextlib.AbstractContextManager[None]] | None
+    spec: ProtocolSpec,
+    patch: Callable[[], contextlib.AbstractContextManager[None]] | None,
+    seeds: range = SEEDS,
 ) -> Found:
     with patch() if patch is not None else contextlib.nullcontext():
-        result = hunt(spec, SEEDS)
-    assert result is not None, f"{spec.name}: no seed in {SEEDS} caught the planted bug"
+        result = hunt(spec, seeds)
+    assert result is not None, f"{spec.name}: no seed in {seeds} caught the planted bug"
     violation = result.result.violation
     assert violation is not None
     assert result.replay == (
@@ -123,8 +125,9 @@ def test_figure8_is_found() -> None:
     leader's first appends reach a minority, then it crashes; a leader crashes as it
     learns of a commit) with one entry per AppendEntries makes the paper's Figure 8: the
     old entry reaches a majority alone, is committed, and a node holding a newer entry
-    at its index is elected."""
-    f = found(RAFT_SPEC, planted.figure8)
+    at its index is elected. The first seed of the default sweep that shows it is 68
+    (then 72, 88, 95): not within the first 50."""
+    f = found(RAFT_SPEC, planted.figure8, range(100))
     print(f"{f.result.violation}\n  replay: {f.replay}")
     assert f.result.violation is not None
     assert f.result.violation.invariant in (LEADER_COMPLETENESS, STATE_MACHINE_SAFETY)
