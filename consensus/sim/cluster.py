@@ -175,7 +175,7 @@ class Cluster:
             return
         core.tick()
         if core.has_ready():
-            self._drain(host, core)
+            self.drain(host, core)
 
     def deliver(self, msg: Message) -> bool:
         """Step ``msg`` into its destination; False (dropped) when that node is down."""
@@ -185,7 +185,7 @@ class Cluster:
             return False
         core.step(msg)
         if core.has_ready():
-            self._drain(host, core)
+            self.drain(host, core)
         return True
 
     def propose(self, node: NodeId, data: bytes, done: Resolved | None = None) -> ProposalTicket:
@@ -200,7 +200,7 @@ class Cluster:
         if self._proposed_hook is not None:
             self._proposed_hook(node, ticket, data)
         if core.has_ready():
-            self._drain(host, core)
+            self.drain(host, core)
         return ticket
 
     def read_index(self, node: NodeId, context: bytes, done: Resolved | None = None) -> None:
@@ -216,7 +216,7 @@ class Cluster:
             self.history.read_dropped(node, context)
             return
         if core.has_ready():
-            self._drain(host, core)
+            self.drain(host, core)
 
     def crash(self, node: NodeId) -> None:
         """Power cut: unsynced writes, the core and the state machine are lost."""
@@ -253,12 +253,13 @@ class Cluster:
         if recovered is not None:
             self.invariants.restarted(host.id, core)
         if core.has_ready():
-            self._drain(host, core)
+            self.drain(host, core)
 
     # -- the Ready loop -------------------------------------------------------------------
-    def _drain(self, host: Host, core: ProtocolCore[object]) -> None:
-        """The hot path: every batch of every node goes through here. The caller has just
-        seen ``core.has_ready()`` be true."""
+    def drain(self, host: Host, core: ProtocolCore[object]) -> None:
+        """The hot path: every batch of every node goes through here. The caller (this
+        class, or the simulation's run loop, which inlines ``deliver`` and ``tick``) has
+        just given the node an input and seen ``core.has_ready()`` be true."""
         if host.syncing is not None:
             return  # a deferred fsync is in flight: new inputs wait in the core
         node = host.id
@@ -323,7 +324,7 @@ class Cluster:
             self.elections += 1
 
     def _finish(self, host: Host, core: ProtocolCore[object], rd: Ready[object]) -> bool:
-        """Steps 4-6 of a batch that is durable (if it had to be): from ``_drain``, or
+        """Steps 4-6 of a batch that is durable (if it had to be): from ``drain``, or
         after a deferred fsync. False: the node crashed or stopped."""
         history = self.history
         replica = host.replica
@@ -383,7 +384,7 @@ class Cluster:
             return
         self._note_leader(host, core)
         if core.has_ready():
-            self._drain(host, core)
+            self.drain(host, core)
 
     def _stop(self, host: Host) -> None:
         """The node's storage failed: the node stops (a crash, as far as the disk goes)."""

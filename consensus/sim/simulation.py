@@ -201,31 +201,44 @@ class Simulation:
         inflight = network.inflight
         cut = network.cut
         stats = network.stats
-        deliver = self.cluster.deliver
-        tick = self.cluster.tick
+        hosts = self.cluster.hosts
+        drain = self.cluster.drain
         periods = self._periods
         events = self.events
         try:
-            while not self._finished:
+            while True:
                 now, _, kind, payload = pop(heap)
                 clock.now_us = now
                 events += 1
                 if kind == DELIVER:
-                    # SimNetwork.arrive, inlined
+                    # SimNetwork.arrive and Cluster.deliver, inlined
                     src = payload.src
                     dst = payload.dst
                     inflight[src][dst] -= 1
                     if cut[src][dst]:
                         stats.cut += 1
                     else:
-                        deliver(payload)
+                        host = hosts[dst - 1]
+                        core = host.core
+                        if core is not None:
+                            core.step(payload)
+                            if core.has_ready():
+                                drain(host, core)
                 elif kind == TICK:
-                    tick(payload)
+                    # Cluster.tick, inlined
+                    host = hosts[payload - 1]
+                    core = host.core
+                    if core is not None:
+                        core.tick()
+                        if core.has_ready():
+                            drain(host, core)
                     queue.seq += 1
                     push(heap, (now + periods[payload], queue.seq, TICK, payload))
                 else:
                     self.events = events
                     self._other(kind, payload)
+                    if self._finished:
+                        break
         finally:
             self.events = events
 
