@@ -4,8 +4,9 @@
 delivered message, a proposal, a read, a crash, a restart) into calls on one node's core,
 then drains that node's ``Ready`` batches in the contract's order:
 
-1. send ``early_messages``; if ``crash_point`` says so, crash right after (the power cut
-   the early send exposes: messages out, batch not on disk);
+1. send ``early_messages``; if ``crash_point`` says so, crash part-way (the power cut
+   the early send exposes: some messages out, the batch not on disk, or on disk with
+   the rest of it never sent);
 2. persist hard state, entries and snapshot; sync when ``must_sync``. A ``StorageError``
    stops the node (a failed fsync is never retried) and ``storage_failed`` hears of it;
 3. the protocol's invariant checker observes the batch: it is now durable (if it had to
@@ -16,7 +17,9 @@ then drains that node's ``Ready`` batches in the contract's order:
 6. ``advance``; then, when the node has applied enough, take a state-machine snapshot.
 
 A batch the node does not survive is observed only as far as it took effect: after a torn
-crash, a batch holding just the early messages; after a storage failure, nothing. So an
+crash, a batch holding just the early messages sent (and the commits the core claimed);
+after a crash once the batch is on disk, the batch without its messages; after a storage
+failure, nothing. So an
 invariant checker may take whatever it observes as sent, and a must-sync state it
 observes as durable.
 

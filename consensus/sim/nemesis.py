@@ -10,6 +10,8 @@ Driven by its own seeded random stream and the run's :class:`FaultOptions`:
   nodes may be down at once (a majority down is a fine safety test).
 - torn crashes: with probability ``torn_crash_rate``, a node that has just sent a batch's
   ``early_messages`` crashes before that batch reaches its disk (see ``Cluster``).
+- targeted strategies (see ``FaultOptions``): leader, reply, sync and churn crashes,
+  deposed leaders, fsync latency.
 
 :meth:`Nemesis.heal` ends the fault phase: every link restored, every crashed node
 restarted, and nothing more scheduled. Events: ``NEMESIS`` with payload ``(action, arg)``.

@@ -202,6 +202,12 @@ class FaultOptions:
       ``sync_crash_rate``: the leader crashes inside that window.
     - ``corrupt_rate`` (disk): a crash that writes back unsynced bytes also flips a bit in
       them (a torn, garbled tail the log's CRCs must catch).
+    - ``churn_rate`` (crash; see :meth:`with_churn`): with this probability, a new
+      leader's first replicated batch reaches its own disk and at most a minority of its
+      followers before it crashes, and a leader that has just learned of a commit
+      crashes before most of what follows leaves; either is back within a few ticks.
+      Divergent uncommitted entries pile up at one index in successive terms: the Raft
+      paper's Figure 8. Raft then sends one entry per AppendEntries (``tune``).
     """
 
     loss_rate: float = 0.0
