@@ -128,7 +128,7 @@ def test_figure8_is_found() -> None:
     at its index is elected. The first seed of the default sweep that shows it is 68
     (then 72, 88, 95): not within the first 50."""
     f = found(RAFT_SPEC, planted.figure8, range(100))
-    print(f"{f.result.violation}\n  replay: {f.replay}")
+    print(f"{f.result.violation.describe() if f.result.violation else None}\n  replay: {f.replay}")
     assert f.result.violation is not None
     assert f.result.violation.invariant in (LEADER_COMPLETENESS, STATE_MACHINE_SAFETY)
     assert "churn=" in f.result.faults.describe()
