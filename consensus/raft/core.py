@@ -443,41 +443,40 @@ class RaftCore:
         return bool(
             self.msgs
             or self.early_msgs
-            or log.stable < log.last_index()
+            or log.committed != prev.commit
+            or log.stable < log.snapshot_index + len(log.entries)
             or log.committed > log.applied
-            or self.pending_snapshot is not None
-            or self.read_states
-            or self.dropped_reads
             or self.term != prev.term
             or self.vote != prev.vote
-            or log.committed != prev.commit
+            or self.read_states
+            or self.dropped_reads
+            or self.pending_snapshot is not None
         )
 
     def ready(self) -> Ready[HardState]:
         log = self.log
         prev = self._prev_hard_state
-        vouched_changed = self.term != prev.term or self.vote != prev.vote
-        hs = (
-            HardState(self.term, self.vote, log.committed)
-            if vouched_changed or log.committed != prev.commit
-            else None
-        )
-        entries = tuple(log.unstable())
+        term = self.term
+        vote = self.vote
+        commit = log.committed
+        vouched_changed = term != prev.term or vote != prev.vote
+        hs = HardState(term, vote, commit) if vouched_changed or commit != prev.commit else None
+        entries = tuple(log.unstable()) if log.stable < log.last_index() else ()
         snap = self.pending_snapshot
         must_sync = bool(entries) or snap is not None or vouched_changed
         committed: tuple[Entry, ...] = ()
-        if snap is None:
+        if snap is None and commit > log.applied:
             committed = tuple(log.next_committed(self.config.max_committed_per_ready))
         return Ready(
             hard_state=hs,
             entries=entries,
             snapshot=snap,
             must_sync=must_sync,
-            early_messages=tuple(self.early_msgs),
-            messages=tuple(self.msgs),
+            early_messages=tuple(self.early_msgs) if self.early_msgs else (),
+            messages=tuple(self.msgs) if self.msgs else (),
             committed=committed,
-            read_states=tuple(self.read_states),
-            dropped_reads=tuple(self.dropped_reads),
+            read_states=tuple(self.read_states) if self.read_states else (),
+            dropped_reads=tuple(self.dropped_reads) if self.dropped_reads else (),
         )
 
     def advance(self, ready: Ready[HardState]) -> None:
@@ -497,10 +496,14 @@ class RaftCore:
                 replication.self_persisted(self)
         if ready.committed:
             log.applied_to(ready.committed[-1].index)
-        del self.msgs[: len(ready.messages)]
-        del self.early_msgs[: len(ready.early_messages)]
-        del self.read_states[: len(ready.read_states)]
-        del self.dropped_reads[: len(ready.dropped_reads)]
+        if ready.messages:
+            del self.msgs[: len(ready.messages)]
+        if ready.early_messages:
+            del self.early_msgs[: len(ready.early_messages)]
+        if ready.read_states:
+            del self.read_states[: len(ready.read_states)]
+        if ready.dropped_reads:
+            del self.dropped_reads[: len(ready.dropped_reads)]
         if log.applied > log.committed or log.committed > log.last_index():
             raise InvariantViolation(
                 f"node {self._id}: applied {log.applied} <= committed {log.committed} "

@@ -4,8 +4,9 @@
 delivered message, a proposal, a read, a crash, a restart) into calls on one node's core,
 then drains that node's ``Ready`` batches in the contract's order:
 
-1. send ``early_messages``; if ``crash_point`` says so, crash right after (the power cut
-   the early send exposes: messages out, batch not on disk);
+1. send ``early_messages``; if ``crash_point`` says so, crash part-way (the power cut
+   the early send exposes: some messages out, the batch not on disk, or on disk with
+   the rest of it never sent);
 2. persist hard state, entries and snapshot; sync when ``must_sync``. A ``StorageError``
    stops the node (a failed fsync is never retried) and ``storage_failed`` hears of it;
 3. the protocol's invariant checker observes the batch: it is now durable (if it had to
@@ -16,7 +17,9 @@ then drains that node's ``Ready`` batches in the contract's order:
 6. ``advance``; then, when the node has applied enough, take a state-machine snapshot.
 
 A batch the node does not survive is observed only as far as it took effect: after a torn
-crash, a batch holding just the early messages; after a storage failure, nothing. So an
+crash, a batch holding just the early messages sent (and the commits the core claimed);
+after a crash once the batch is on disk, the batch without its messages; after a storage
+failure, nothing. So an
 invariant checker may take whatever it observes as sent, and a must-sync state it
 observes as durable.
 
@@ -42,6 +45,9 @@ from ..storage.base import StorageError
 from ..types import NodeId, ProposalTicket, Snapshot, SnapshotMeta, Term
 from .history import History, Replica, Resolved
 from .protocols import ProtocolInvariants, ProtocolSpec, SimStorage
+
+CrashPoint = Callable[[NodeId, int, bool, bool], "tuple[int, bool] | None"]
+"""See ``Cluster.crash_point``."""
 
 
 class NodeDown(Exception):
@@ -113,10 +119,12 @@ class Cluster:
         self._snapshot_every = snapshot_every_entries if spec.compact is not None else 0
         self._record = record_applied
         self._tune = tune
-        self.crash_point: Callable[[NodeId, int], int] | None = None
-        """Asked before a node sends a durable batch's ``early_messages`` (how many there
-        are): -1 goes on; ``k >= 0`` sends the first ``k`` and crashes the node right
-        there, before the batch reaches its disk."""
+        self.crash_point: CrashPoint | None = None
+        """Asked before a node sends the ``early_messages`` of a batch that must sync or
+        commits entries (node, how many messages, ``must_sync``, whether it commits):
+        None goes on; ``(k, synced)`` sends the first ``k`` and crashes the node, before
+        the batch reaches its disk, or (``synced``) once it is on disk and before the rest
+        of the batch leaves. Its commits are observed either way: the core claimed them."""
         self.reply_crash: Callable[[NodeId, Ready[object]], bool] | None = None
         """Asked right after a batch's messages left a node that holds persisted but
         unsynced state; True crashes the node there."""
@@ -170,7 +178,7 @@ class Cluster:
             return
         core.tick()
         if core.has_ready():
-            self._drain(host, core)
+            self.drain(host, core)
 
     def deliver(self, msg: Message) -> bool:
         """Step ``msg`` into its destination; False (dropped) when that node is down."""
@@ -180,7 +188,7 @@ class Cluster:
             return False
         core.step(msg)
         if core.has_ready():
-            self._drain(host, core)
+            self.drain(host, core)
         return True
 
     def propose(self, node: NodeId, data: bytes, done: Resolved | None = None) -> ProposalTicket:
@@ -195,7 +203,7 @@ class Cluster:
         if self._proposed_hook is not None:
             self._proposed_hook(node, ticket, data)
         if core.has_ready():
-            self._drain(host, core)
+            self.drain(host, core)
         return ticket
 
     def read_index(self, node: NodeId, context: bytes, done: Resolved | None = None) -> None:
@@ -211,7 +219,7 @@ class Cluster:
             self.history.read_dropped(node, context)
             return
         if core.has_ready():
-            self._drain(host, core)
+            self.drain(host, core)
 
     def crash(self, node: NodeId) -> None:
         """Power cut: unsynced writes, the core and the state machine are lost."""
@@ -248,61 +256,66 @@ class Cluster:
         if recovered is not None:
             self.invariants.restarted(host.id, core)
         if core.has_ready():
-            self._drain(host, core)
+            self.drain(host, core)
 
     # -- the Ready loop -------------------------------------------------------------------
-    def _drain(self, host: Host, core: ProtocolCore[object]) -> None:
-        """The hot path: every batch of every node goes through here. The caller has just
-        seen ``core.has_ready()`` be true."""
+    def drain(self, host: Host, core: ProtocolCore[object]) -> None:
+        """The hot path: every batch of every node goes through here. The caller (this
+        class, or the simulation's run loop, which inlines ``deliver`` and ``tick``) has
+        just given the node an input and seen ``core.has_ready()`` be true."""
         if host.syncing is not None:
             return  # a deferred fsync is in flight: new inputs wait in the core
         node = host.id
         storage = host.storage
         observe = self.invariants.observe
         send = self._send
+        finish = self._finish
+        crash_point = self.crash_point
         durable = False
         readies = 0
-        more = True
-        while more:
+        while True:
             rd = core.ready()
             readies += 1
             early = rd.early_messages
+            must_sync = rd.must_sync
             if early:
-                if rd.must_sync and self.crash_point is not None:
-                    sent = self.crash_point(node, len(early))
-                    if sent >= 0:
-                        self._torn(host, core, rd, sent)
+                if crash_point is not None and (must_sync or rd.committed):
+                    point = crash_point(node, len(early), must_sync, bool(rd.committed))
+                    if point is not None:
+                        self._cut_short(host, core, rd, *point)
                         break
                 self.messages += len(early)
                 for msg in early:
                     send(msg)
-            try:
-                if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
-                    storage.persist(rd.hard_state, rd.entries, rd.snapshot)
-                    host.dirty = True
-                if rd.must_sync:
-                    if early and self.defer_sync is not None:
-                        host.sync_seq += 1
-                        if self.defer_sync(node, host.sync_seq):
-                            # Observed now as far as it took effect: its entries written
-                            # and its early messages sent. Its hard state (votes,
-                            # promises) counts once durable, with its messages.
-                            observe(node, core, attrs.evolve(rd, hard_state=None, messages=()))
-                            host.syncing = rd
-                            break
-                    storage.sync()
-                    host.dirty = False
-                    durable = True
-            except StorageError:
-                self._stop(host)
-                break
+            if must_sync or rd.hard_state is not None or rd.entries or rd.snapshot is not None:
+                try:
+                    if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
+                        storage.persist(rd.hard_state, rd.entries, rd.snapshot)
+                        host.dirty = True
+                    if must_sync:
+                        if early and self.defer_sync is not None:
+                            host.sync_seq += 1
+                            if self.defer_sync(node, host.sync_seq):
+                                # Observed now as far as it took effect: its entries
+                                # written and its early messages sent. Its hard state
+                                # (votes, promises) counts once durable, with its
+                                # messages.
+                                observe(node, core, attrs.evolve(rd, hard_state=None, messages=()))
+                                host.syncing = rd
+                                break
+                        storage.sync()
+                        host.dirty = False
+                        durable = True
+                except StorageError:
+                    self._stop(host)
+                    break
             observe(node, core, rd)
-            if not self._finish(host, core, rd):
+            if not finish(host, core, rd):
                 break
-            more = core.has_ready()
-        else:
-            if durable:
-                self._note_leader(host, core)
+            if not core.has_ready():
+                if durable:
+                    self._note_leader(host, core)
+                break
         self.readies += readies
 
     def _note_leader(self, host: Host, core: ProtocolCore[object]) -> None:
@@ -314,7 +327,7 @@ class Cluster:
             self.elections += 1
 
     def _finish(self, host: Host, core: ProtocolCore[object], rd: Ready[object]) -> bool:
-        """Steps 4-6 of a batch that is durable (if it had to be): from ``_drain``, or
+        """Steps 4-6 of a batch that is durable (if it had to be): from ``drain``, or
         after a deferred fsync. False: the node crashed or stopped."""
         history = self.history
         replica = host.replica
@@ -374,7 +387,7 @@ class Cluster:
             return
         self._note_leader(host, core)
         if core.has_ready():
-            self._drain(host, core)
+            self.drain(host, core)
 
     def _stop(self, host: Host) -> None:
         """The node's storage failed: the node stops (a crash, as far as the disk goes)."""
@@ -383,14 +396,27 @@ class Cluster:
             self.storage_failed(host.id)  # before the crash: it may pick the crash mode
         self.crash(host.id)
 
-    def _torn(self, host: Host, core: ProtocolCore[object], rd: Ready[object], sent: int) -> None:
+    def _cut_short(
+        self, host: Host, core: ProtocolCore[object], rd: Ready[object], sent: int, synced: bool
+    ) -> None:
         """Power cut during the early send: only the first ``sent`` early messages ever
-        happened, and nothing of the batch reached the disk."""
+        happened. Without ``synced`` nothing of the batch reached the disk; with it, the
+        batch is on disk (its fsync done) but its ``messages`` never left."""
         early = rd.early_messages[:sent]
         self.messages += len(early)
         for msg in early:
             self._send(msg)
-        self.invariants.observe(host.id, core, Ready(early_messages=early))
+        done: Ready[object] = Ready(early_messages=early, committed=rd.committed)
+        if synced:
+            try:
+                if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
+                    host.storage.persist(rd.hard_state, rd.entries, rd.snapshot)
+                if rd.must_sync:
+                    host.storage.sync()
+                done = attrs.evolve(rd, early_messages=early, messages=())
+            except StorageError:
+                pass  # the node is going down anyway: as if the power cut came first
+        self.invariants.observe(host.id, core, done)
         self.crash(host.id)
 
     def _take_snapshot(self, host: Host, core: ProtocolCore[object]) -> None:

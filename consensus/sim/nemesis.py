@@ -10,6 +10,8 @@ Driven by its own seeded random stream and the run's :class:`FaultOptions`:
   nodes may be down at once (a majority down is a fine safety test).
 - torn crashes: with probability ``torn_crash_rate``, a node that has just sent a batch's
   ``early_messages`` crashes before that batch reaches its disk (see ``Cluster``).
+- targeted strategies (see ``FaultOptions``): leader, reply, sync and churn crashes,
+  deposed leaders, fsync latency.
 
 :meth:`Nemesis.heal` ends the fault phase: every link restored, every crashed node
 restarted, and nothing more scheduled. Events: ``NEMESIS`` with payload ``(action, arg)``.
@@ -80,7 +82,7 @@ class Nemesis:
             self._later(self._exp(faults.partition_every_us), PARTITION, 0)
         if faults.crash_every_us:
             self._later(self._exp(faults.crash_every_us), CRASH, 0)
-        if faults.torn_crash_rate or faults.leader_crash_rate:
+        if faults.torn_crash_rate or faults.leader_crash_rate or faults.churn_rate:
             cluster.crash_point = self.crash_point
         if faults.reply_crash_rate and cluster.spec.vouches is not None:
             cluster.reply_crash = self.reply_crash
@@ -93,6 +95,7 @@ class Nemesis:
         self.pin_clients: Callable[[NodeId | None], None] | None = None
         """Set by the simulation: send one client's operations to this node (None: stop)."""
         self._deposed: NodeId | None = None
+        self._churned: dict[NodeId, int] = {}  # node -> last term it was asked to churn in
         if faults.fsync_fail_every_us:
             self._later(self._exp(faults.fsync_fail_every_us), FSYNC_FAIL, 0)
         cluster.storage_failed = self.storage_failed
@@ -193,23 +196,50 @@ class Nemesis:
             return f"node {node}'s next fsync fails"
         raise ValueError(f"unknown nemesis action {action!r}")
 
-    def crash_point(self, node: int, early: int) -> int:
-        """Asked by the cluster before a node's early send of a durable batch: -1 goes
-        on; k >= 0 sends k of the ``early`` messages and crashes the node."""
+    def crash_point(
+        self, node: int, early: int, durable: bool, commits: bool
+    ) -> tuple[int, bool] | None:
+        """Asked by the cluster before a node's early send of a batch that must sync
+        (``durable``) or commits entries: None goes on; ``(k, synced)`` sends k of the
+        ``early`` messages and crashes the node, after the batch is on disk if
+        ``synced``, else before any of it is."""
         if not self.active:
-            return -1
+            return None
         faults = self._faults
         rng = self._rng
+        churn = faults.churn_rate
+        if churn and (commits or (durable and self._new_leader(node))) and rng.random() < churn:
+            # Churn: the messages that follow a commit the leader just learned of reach
+            # only some peers (possibly none); or a new leader's first appends, on its
+            # own disk, reach at most a minority. It crashes and is back within a few
+            # ticks.
+            self._crashed_at_point(node, self._span(5 * self._min_us))
+            if commits:
+                return rng.randrange(early // 2 + 1), False
+            return rng.randrange(max(1, early // 2)), True
+        if not durable:
+            return None
         if faults.torn_crash_rate and rng.random() < faults.torn_crash_rate:
             self._crashed_at_point(node, self._span(faults.downtime_us_max))
-            return early
+            return early, False
         if faults.leader_crash_rate and rng.random() < faults.leader_crash_rate:
             # Partial replication: fewer than half of the messages get out (a minority
             # of the followers), and the node is back after a few ticks.
             sent = rng.randrange(max(1, early // 2))
             self._crashed_at_point(node, self._span(5 * self._min_us))
-            return sent
-        return -1
+            return sent, False
+        return None
+
+    def _new_leader(self, node: int) -> bool:
+        """Is ``node`` a leader in a term in which it has not yet been asked about?"""
+        core = self._cluster.host(node).core
+        if core is None:
+            return False
+        st = core.status()
+        if st.role is not Role.LEADER or self._churned.get(node) == st.term:
+            return False
+        self._churned[node] = st.term
+        return True
 
     def reply_crash(self, node: int, rd: Ready[object]) -> bool:
         """Asked by the cluster when a node has just sent messages while holding

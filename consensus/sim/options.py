@@ -46,6 +46,7 @@ FAULT_LEGEND: tuple[tuple[str, str], ...] = (
     ("fsync<Xms", "a leader's fsync of a batch it replicates takes up to X ms"),
     ("sync-crash=P", "the leader crashes inside that fsync window"),
     ("corrupt=P", "a crash that writes back unsynced bytes flips a bit with probability P"),
+    ("churn=P", "a new leader, or one that just learned of a commit, crashes mid-send"),
 )
 """What each part of :meth:`FaultOptions.describe` means, for ``consensus sim``'s legend.
 Keep it in step with ``describe``."""
@@ -201,6 +202,12 @@ class FaultOptions:
       ``sync_crash_rate``: the leader crashes inside that window.
     - ``corrupt_rate`` (disk): a crash that writes back unsynced bytes also flips a bit in
       them (a torn, garbled tail the log's CRCs must catch).
+    - ``churn_rate`` (crash; see :meth:`with_churn`): with this probability, a new
+      leader's first replicated batch reaches its own disk and at most a minority of its
+      followers before it crashes, and a leader that has just learned of a commit
+      crashes before most of what follows leaves; either is back within a few ticks.
+      Divergent uncommitted entries pile up at one index in successive terms: the Raft
+      paper's Figure 8. Raft then sends one entry per AppendEntries (``tune``).
     """
 
     loss_rate: float = 0.0
@@ -221,6 +228,7 @@ class FaultOptions:
     fsync_us_max: int = 0
     sync_crash_rate: float = 0.0
     corrupt_rate: float = 0.0
+    churn_rate: float = 0.0
 
     def enabled(self) -> tuple[FaultKind, ...]:
         """The kinds this record turns on, in :class:`FaultKind` order."""
@@ -266,6 +274,8 @@ class FaultOptions:
             parts.append(f"sync-crash={self.sync_crash_rate:.3f}")
         if self.corrupt_rate:
             parts.append(f"corrupt={self.corrupt_rate:.2f}")
+        if self.churn_rate:
+            parts.append(f"churn={self.churn_rate:.3f}")
         return " ".join(parts) or "none"
 
     @classmethod
@@ -337,3 +347,12 @@ class FaultOptions:
             sync_crash_rate=sync_crash if crash and coins[3] else 0.0,
             corrupt_rate=corrupt if self.disk and coins[4] else 0.0,
         )
+
+    def with_churn(self, rng: random.Random) -> FaultOptions:
+        """The strategies drawn after the others, from a stream of their own (so that
+        the earlier draws and the core's knobs stay as they were): ``churn_rate``, for
+        the seeds with crashes but without reply crashes (the two strategies keep to
+        different seeds: half of the crash seeds each)."""
+        churn = rng.uniform(0.6, 0.95)
+        on = self.crash_every_us > 0 and not self.reply_crash_rate
+        return attrs.evolve(self, churn_rate=churn if on else 0.0)

@@ -24,6 +24,7 @@ from ..core import ProtocolCore, Ready
 from ..messages import Message
 from ..storage.fs import CrashMode, SimFileSystem
 from ..types import Entry, NodeId, Snapshot
+from .options import FaultOptions
 
 
 class SimStorage(Protocol):
@@ -115,9 +116,10 @@ class ProtocolSpec:
       proposals are typed operations, such as ``paxos-lwt``'s).
     - ``term_text``: how a violation prints an entry's term (Multi-Paxos: the ballot as
       ``(round, node)``, not its encoded integer).
-    - ``tune``: swarm testing of the core's own knobs: given the run's random stream, it
-      returns what to do to every core the run starts (say, small AppendEntries batches
-      and a short in-flight window, so a lagging follower catches up entry by entry).
+    - ``tune``: swarm testing of the core's own knobs: given the run's random stream and
+      its faults, it returns what to do to every core the run starts (say, small
+      AppendEntries batches and a short in-flight window, so a lagging follower catches
+      up entry by entry).
     """
 
     name: str
@@ -128,7 +130,7 @@ class ProtocolSpec:
     reads: bool = True
     make_disk_storage: Callable[[random.Random], SimDisk] | None = None
     vouches: Callable[[Message], bool] | None = None
-    tune: Callable[[random.Random], Callable[[Any], None]] | None = None
+    tune: Callable[[random.Random, FaultOptions], Callable[[Any], None]] | None = None
     term_text: Callable[[int], str] = str
     operations: Callable[[], OperationSource] | None = None
 

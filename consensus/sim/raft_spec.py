@@ -35,6 +35,7 @@ from ..storage.base import Recovered
 from ..storage.memory import MemoryStorage
 from ..storage.sim_disk import SimDiskStorage
 from ..types import Entry, HardState, Index, NodeId, Snapshot, Term
+from .options import FaultOptions
 from .protocols import ProtocolSpec
 from .violation import (
     ELECTION_SAFETY,
@@ -43,6 +44,9 @@ from .violation import (
     ONE_VOTE_PER_TERM,
     SimViolation,
 )
+
+_LEADER = Role.LEADER
+_VOTE = RequestVoteResponse
 
 SIM_RAFT_CONFIG = RaftConfig()
 """The configuration simulated nodes run with (the library defaults)."""
@@ -63,7 +67,7 @@ class RaftInvariants:
 
     def observe(self, node: NodeId, core: Any, ready: Ready[Any]) -> None:
         raft: RaftCore = core
-        if raft.role is Role.LEADER and self._leading.get(node) != raft.term:
+        if raft.role is _LEADER and self._leading.get(node) != raft.term:
             self._became_leader(node, raft)
         if ready.entries:
             self._written_entries(node, raft, ready.entries)
@@ -74,7 +78,7 @@ class RaftInvariants:
                     committed.append(entry.term)
                     self._commit_terms.append(raft.term)
         for msg in ready.messages:
-            if type(msg) is RequestVoteResponse and msg.granted and not msg.pre_vote:
+            if type(msg) is _VOTE and msg.granted and not msg.pre_vote:
                 chosen = self._votes.setdefault((msg.src, msg.term), msg.dst)
                 if chosen != msg.dst:
                     raise SimViolation(
@@ -157,13 +161,16 @@ def _compact(core: Any, snapshot: Snapshot) -> None:
     raft.compact(snapshot)
 
 
-def _tune(rng: random.Random) -> Callable[[Any], None]:
+def _tune(rng: random.Random, faults: FaultOptions) -> Callable[[Any], None]:
     """Half of the runs: small batches (1-16 entries per AppendEntries, 1-8 in flight),
     so that catching up takes many messages and old-term entries reach a majority
-    before the new leader's own entry does."""
+    before the new leader's own entry does. Runs with churn always send one entry per
+    message: the Figure 8 situation (an old entry counted to a majority alone) needs it."""
     small = rng.random() < 0.5
     entries = rng.choice((1, 2, 4, 16))
     inflight = rng.choice((1, 2, 8))
+    if faults.churn_rate:
+        small, entries = True, 1
 
     def tune(core: Any) -> None:
         if small and isinstance(core, RaftCore):

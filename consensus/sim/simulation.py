@@ -109,6 +109,8 @@ class Simulation:
         strategy_rng = random.Random(master.getrandbits(64))
         drawn = FaultOptions.draw(options_rng, config.faults, config.tick_interval_us)
         drawn = drawn.with_strategies(strategy_rng, config.tick_interval_us)
+        tune_rng = random.Random(strategy_rng.getrandbits(64))
+        drawn = drawn.with_churn(random.Random(strategy_rng.getrandbits(64)))
         self.faults = drawn if faults is None else faults
         self.snapshot_every_entries = (
             options_rng.randrange(10, 500) if options_rng.random() < 0.5 else 0
@@ -122,8 +124,7 @@ class Simulation:
         make_disk = spec.make_disk_storage
         if self.faults.disk and make_disk is None:
             raise ValueError(f"protocol {spec.name} has no simulated disk: no disk faults")
-        tune_rng = random.Random(strategy_rng.getrandbits(64))
-        tune = spec.tune(tune_rng) if spec.tune is not None else None
+        tune = spec.tune(tune_rng, self.faults) if spec.tune is not None else None
         self.cluster = Cluster(
             spec,
             config.nodes,
@@ -200,31 +201,44 @@ class Simulation:
         inflight = network.inflight
         cut = network.cut
         stats = network.stats
-        deliver = self.cluster.deliver
-        tick = self.cluster.tick
+        hosts = self.cluster.hosts
+        drain = self.cluster.drain
         periods = self._periods
         events = self.events
         try:
-            while not self._finished:
+            while True:
                 now, _, kind, payload = pop(heap)
                 clock.now_us = now
                 events += 1
                 if kind == DELIVER:
-                    # SimNetwork.arrive, inlined
+                    # SimNetwork.arrive and Cluster.deliver, inlined
                     src = payload.src
                     dst = payload.dst
                     inflight[src][dst] -= 1
                     if cut[src][dst]:
                         stats.cut += 1
                     else:
-                        deliver(payload)
+                        host = hosts[dst - 1]
+                        core = host.core
+                        if core is not None:
+                            core.step(payload)
+                            if core.has_ready():
+                                drain(host, core)
                 elif kind == TICK:
-                    tick(payload)
+                    # Cluster.tick, inlined
+                    host = hosts[payload - 1]
+                    core = host.core
+                    if core is not None:
+                        core.tick()
+                        if core.has_ready():
+                            drain(host, core)
                     queue.seq += 1
                     push(heap, (now + periods[payload], queue.seq, TICK, payload))
                 else:
                     self.events = events
                     self._other(kind, payload)
+                    if self._finished:
+                        break
         finally:
             self.events = events
 

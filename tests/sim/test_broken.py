@@ -53,6 +53,7 @@ DURABILITY = (
     LEADER_COMPLETENESS,
     STATE_MACHINE_SAFETY,
     ACKNOWLEDGED_LOST,
+    STALE_READ,  # a read answered from a log that forgot acknowledged entries
 )
 
 
