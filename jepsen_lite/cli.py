@@ -1,4 +1,4 @@
-"""The ``jepsen-lite`` command: ``run`` tests under faults (and ``replay`` them),
+"""The ``jepsen-lite`` command: ``run`` tests under faults (``replay`` and ``shrink`` them),
 ``check`` recorded histories for linearizability, ``check-txn`` list-append histories for
 transactional anomalies.
 
@@ -16,6 +16,7 @@ from typing import NoReturn
 from .check_cli import EXIT_BAD_INPUT, add_check_parser
 from .check_txn_cli import add_check_txn_parser
 from .run_cli import add_run_parsers
+from .shrink.cli import add_shrink_parser
 
 
 class _UsageError(Exception):
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     add_run_parsers(subparsers)
+    add_shrink_parser(subparsers)
     add_check_parser(subparsers)
     add_check_txn_parser(subparsers)
     return parser
