@@ -3,7 +3,7 @@ it at start-up; the search itself, which loads the runner, only when ``shrink`` 
 
 from __future__ import annotations
 
-PASSES = ("faults", "kinds", "time", "clients", "rate")
+PASSES = ("faults", "kinds", "time", "shift", "clients", "rate")
 """The search passes, in the order they run (see :mod:`.shrinker`)."""
 
 

@@ -11,7 +11,8 @@ same order.
   element of it makes it pass (1-minimal), as far as the predicate is monotone.
 - :func:`smallest_failing`: binary search for the smallest integer that fails, between a
   value taken to pass and one known to fail (the time limit, clients, rate, in units).
-- :func:`clip`: a fault schedule cut to a shorter main phase.
+- :func:`clip`: a fault schedule cut to a shorter main phase; :func:`shift`: moved
+  earlier.
 """
 
 from __future__ import annotations
@@ -113,4 +114,13 @@ def clip(windows: Sequence[FaultWindow], time_limit_s: float) -> tuple[FaultWind
         FaultWindow(w.start_s, min(w.end_s, time_limit_s), w.fault)
         for w in windows
         if w.start_s < time_limit_s
+    )
+
+
+def shift(windows: Sequence[FaultWindow], by_s: float) -> tuple[FaultWindow, ...]:
+    """The windows moved ``by_s`` seconds earlier (no window may start before 0)."""
+    if any(w.start_s < by_s for w in windows):
+        raise ValueError(f"cannot move a schedule starting before {by_s:g} s earlier by it")
+    return tuple(
+        FaultWindow(round(w.start_s - by_s, 3), round(w.end_s - by_s, 3), w.fault) for w in windows
     )

@@ -16,7 +16,9 @@ must fail the target again, else the run does not reproduce and nothing is searc
 **Passes**, repeated in this order until a round changes nothing (at most
 :data:`MAX_ROUNDS`): ``faults`` (:func:`~.search.ddmin` over the windows), ``kinds`` (the
 nemesis narrowed to the kinds left in the schedule), ``time`` (bisect the time limit,
-clipping the schedule), ``clients`` (bisect the concurrency, the total rate kept),
+clipping the schedule), ``shift`` (move the whole schedule earlier, as far as it still
+fails, and the time limit with it: a bug that needs the last faults of a long run then
+needs a short run), ``clients`` (bisect the concurrency, the total rate kept),
 ``rate`` (bisect the open-loop rate). Each candidate is one run in a scratch folder;
 answers are cached by test, so no test runs twice.
 
@@ -57,7 +59,7 @@ from ..runner.store import (
     write_replay_sh,
 )
 from .base import PASSES, ShrinkError
-from .search import BudgetSpent, at, clip, ddmin, quantum, smallest_failing, units
+from .search import BudgetSpent, at, clip, ddmin, quantum, shift, smallest_failing, units
 
 MAX_ROUNDS = 3
 """Rounds of all passes at most (a round that changes nothing ends the search sooner)."""
@@ -321,6 +323,23 @@ class Shrinker:
 
         smallest_failing(0, units(limit, step), lambda k: self.fails(spec_at(k)))
 
+    def _shift(self, base: TestSpec) -> None:
+        windows = base.schedule or ()
+        if not windows:
+            return
+        limit = base.time_limit_s
+        step = quantum(limit)
+        most = int(min(w.start_s for w in windows) // step)
+
+        def spec_at(k: int) -> TestSpec:
+            by = round(k * step, 3)
+            moved = shift(windows, by)
+            end = max([round(limit - by, 3), *(w.end_s for w in moved)])
+            return attrs.evolve(base, time_limit_s=end, schedule=moved)
+
+        # the largest move that still fails: j = most - k, smallest failing j
+        smallest_failing(-1, most, lambda j: self.fails(spec_at(most - j)))
+
     def _clients(self, base: TestSpec) -> None:
         def spec_at(k: int) -> TestSpec:
             return attrs.evolve(base, concurrency=k)
@@ -346,6 +365,7 @@ class Shrinker:
             "faults": self._faults,
             "kinds": self._kinds,
             "time": self._time,
+            "shift": self._shift,
             "clients": self._clients,
             "rate": self._rate,
         }
