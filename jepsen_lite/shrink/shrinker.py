@@ -35,6 +35,7 @@ sizes before and after and every trial.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -86,7 +87,8 @@ class Sizes:
 @attrs.frozen(slots=True)
 class Trial:
     """One candidate run: what it changed (``label``), its verdict, whether the target
-    checker found it invalid (``fails``), and its size and wall time."""
+    checker found it invalid (``fails``), its size and wall time, and the SHA-256 of its
+    ``history.jsonl`` (the first trial's equals the original's when the run reproduces)."""
 
     number: int
     label: str
@@ -96,6 +98,7 @@ class Trial:
     operations: int
     env_s: float
     wall_s: float
+    history_sha256: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """As a JSON object (the ``trials`` of ``shrink.json``)."""
@@ -285,6 +288,7 @@ class Shrinker:
             result.counts["invoke"],
             float(result.timings["env_s"]),
             round(time.monotonic() - wall, 3),
+            hashlib.sha256((folder / "history.jsonl").read_bytes()).hexdigest(),
         )
         self.trials.append(trial)
         self.cache[key] = failed
