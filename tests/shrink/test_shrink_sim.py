@@ -99,3 +99,43 @@ def test_shrink_writes_a_smaller_run_that_fails_the_same_checker_and_replays(
     assert "--schedule" in replay_sh and f"--name {spec.name}" in replay_sh
     assert main(["replay", str(shrunk)]) == 1
     assert "history: byte-identical" in capsys.readouterr().out
+
+
+READ_WITHOUT_QUORUM = [
+    "--protocol", "raft", "--workload", "register", "--nemesis", "partition,clock",
+    "--time-limit", "30", "--option", "reader_processes=5",
+    "--seed", "1", "--broken", "read-without-quorum",
+]  # fmt: skip
+PROMISE_IGNORES_ACCEPTED = [
+    "--protocol", "multipaxos", "--nodes", "3", "--workload", "register",
+    "--nemesis", "kill,partition", "--time-limit", "20",
+    "--seed", "5", "--broken", "promise-ignores-accepted",
+]  # fmt: skip
+VOTE_WITHOUT_LOG_CHECK = [
+    "--protocol", "raft", "--nodes", "3", "--workload", "register",
+    "--nemesis", "kill,partition", "--time-limit", "12", "--recovery", "2",
+    "--seed", "6", "--broken", "vote-without-log-check",
+]  # fmt: skip
+"""The known failing runs of tests/runner/test_finds_bugs.py (its slow seed search)."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args",
+    [READ_WITHOUT_QUORUM, PROMISE_IGNORES_ACCEPTED, VOTE_WITHOUT_LOG_CHECK],
+    ids=["read-without-quorum", "promise-ignores-accepted", "vote-without-log-check"],
+)
+def test_shrink_makes_each_broken_core_run_smaller(
+    tmp_path: Path, args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    original = run(tmp_path / "store", args)
+    target = invalid(original)[0]
+    assert main(["shrink", str(original), "--max-runs", "40"]) == 1
+    print(capsys.readouterr().out)  # the before -> after table, shown with -s
+    (shrunk,) = original.parent.parent.glob("*-shrunk/2*")
+    assert target in invalid(shrunk)
+    before, after = (results(shrunk)["shrunk_from"][k] for k in ("before", "after"))
+    assert after["faults"] < before["faults"]
+    assert after["operations"] < before["operations"]
+    assert main(["replay", str(shrunk)]) == 1
+    assert "history: byte-identical" in capsys.readouterr().out
