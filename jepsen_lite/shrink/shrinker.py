@@ -265,6 +265,8 @@ class Shrinker:
         folder.mkdir()
         wall = time.monotonic()
         label = _label(spec, len(self.drawn))
+        if resolve_kinds(spec.nemesis, self.kinds) != self.kinds:
+            label += f", nemesis {','.join(sorted(spec.nemesis)) or 'none'}"
         try:
             result = run_test(spec, _environment(spec.env), folder)
         except RunError as exc:
@@ -293,7 +295,7 @@ class Shrinker:
         self.trials.append(trial)
         self.cache[key] = failed
         verdict = f"invalid ({', '.join(invalid)})" if invalid else result.validity.value
-        outcome = "smaller, kept" if failed else "rejected"
+        outcome = ("reproduces" if number == 1 else "smaller, kept") if failed else "rejected"
         self.log(
             f"shrink: run {number}: {label}: {verdict}, {trial.operations} ops, "
             f"{trial.wall_s:.1f} s -> {outcome}"
