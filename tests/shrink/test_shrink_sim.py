@@ -130,7 +130,7 @@ def test_shrink_makes_each_broken_core_run_smaller(
 ) -> None:
     original = run(tmp_path / "store", args)
     target = invalid(original)[0]
-    assert main(["shrink", str(original), "--max-runs", "40"]) == 1
+    assert main(["shrink", str(original), "--max-runs", "40", "--max-seconds", "3600"]) == 1
     print(capsys.readouterr().out)  # the before -> after table, shown with -s
     (shrunk,) = original.parent.parent.glob("*-shrunk/2*")
     assert target in invalid(shrunk)
