@@ -131,7 +131,9 @@ def test_shrink_makes_each_broken_core_run_smaller(
     original = run(tmp_path / "store", args)
     target = invalid(original)[0]
     assert main(["shrink", str(original), "--max-runs", "40", "--max-seconds", "3600"]) == 1
-    print(capsys.readouterr().out)  # the before -> after table, shown with -s
+    table = capsys.readouterr().out
+    with capsys.disabled():
+        print(table)  # the before -> after table
     (shrunk,) = original.parent.parent.glob("*-shrunk/2*")
     assert target in invalid(shrunk)
     before, after = (results(shrunk)["shrunk_from"][k] for k in ("before", "after"))
