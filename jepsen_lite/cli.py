@@ -1,4 +1,4 @@
-"""The ``jepsen-lite`` command: ``run`` tests under faults (and ``replay`` them),
+"""The ``jepsen-lite`` command: ``run`` tests under faults (``replay`` and ``shrink`` them),
 ``check`` recorded histories for linearizability, ``check-txn`` list-append histories for
 transactional anomalies, ``report`` on run folders (HTML page and plots).
 
@@ -17,6 +17,7 @@ from .check_cli import EXIT_BAD_INPUT, add_check_parser
 from .check_txn_cli import add_check_txn_parser
 from .report.cli import add_report_parser
 from .run_cli import add_run_parsers
+from .shrink.cli import add_shrink_parser
 
 
 class _UsageError(Exception):
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     add_run_parsers(subparsers)
+    add_shrink_parser(subparsers)
     add_check_parser(subparsers)
     add_check_txn_parser(subparsers)
     add_report_parser(subparsers)

@@ -36,8 +36,9 @@ from consensus.unsafe import UNSAFE_PROTOCOLS
 
 from .report.cli import POLICIES as REPORT_POLICIES
 from .report.cli import make_report, wants_report
-from .runner.api import FAULT_KINDS, Environment, TestSpec, Validity
+from .runner.api import FAULT_KINDS, Environment, FaultWindow, TestSpec, Validity
 from .runner.envs import EnvironmentUnavailable, environment_class
+from .runner.schedule_json import ScheduleError, windows_from_json
 from .runner.store import DEFAULT_OUT, SpecError, new_run_dir, read_test_json, validate_spec
 
 if TYPE_CHECKING:  # imported when a run starts, so that ``jepsen-lite check`` starts fast
@@ -121,6 +122,11 @@ def add_run_parsers(subparsers: argparse._SubParsersAction[Any]) -> None:
         "run always, a --seeds campaign for each seed that is not valid), always, "
         "not-valid, never",
     )  # fmt: skip
+    run.add_argument(
+        "--schedule", default=None, metavar="JSON",
+        help="an explicit fault schedule instead of the seed's (a JSON list of windows, or "
+        "@FILE holding one; written by jepsen-lite shrink)",
+    )  # fmt: skip
     run.add_argument("--broken", default=None, help=argparse.SUPPRESS)
     run.set_defaults(handler=run_command)
 
@@ -189,6 +195,27 @@ def parse_options(items: list[str], broken: str | None) -> dict[str, Any]:
     return options
 
 
+def parse_schedule(
+    text: str | None, nodes: int, time_limit_s: float
+) -> tuple[FaultWindow, ...] | None:
+    """``--schedule``: a JSON list of windows, or ``@FILE`` holding one (``None``: none)."""
+    if text is None:
+        return None
+    where = "--schedule"
+    if text.startswith("@"):
+        where = f"--schedule {text[1:]}"
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadOption(f"{where}: cannot read: {exc}") from None
+    try:
+        return windows_from_json(json.loads(text), nodes, time_limit_s)
+    except json.JSONDecodeError as exc:
+        raise BadOption(f"{where}: invalid JSON: {exc.msg}") from None
+    except ScheduleError as exc:
+        raise BadOption(f"{where}: {exc}") from None
+
+
 def spec_from_args(args: argparse.Namespace, seed: int = 0) -> TestSpec:
     """The spec ``run``'s options describe, with ``seed``; ``BadOption`` otherwise."""
     if args.protocol not in PROTOCOLS + TARGETS_THAT_LOSE_DATA:
@@ -226,6 +253,7 @@ def spec_from_args(args: argparse.Namespace, seed: int = 0) -> TestSpec:
         recovery_s=args.recovery,
         name=args.name,
         options=parse_options(args.option, args.broken),
+        schedule=parse_schedule(args.schedule, args.nodes, args.time_limit),
     )
     try:
         validate_spec(spec)

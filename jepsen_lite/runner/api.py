@@ -279,6 +279,12 @@ class TestSpec:
     one key before the workload moves to a fresh one (Jepsen's ``independent``), which
     keeps each key's linearizability search small. ``recovery_s`` is the liveness bound
     after heal: new operations must succeed within it.
+
+    ``schedule`` is an explicit fault schedule that the nemesis runs instead of drawing
+    one from the seed (``None``, the default: draw it). ``jepsen-lite shrink`` uses it to
+    run a seed with a subset of the faults that seed drew, clipped to a shorter time
+    limit; every other random stream (workload, workers, network, scheduler) is still
+    derived from ``seed`` as without it.
     """
 
     __test__: ClassVar[bool] = False  # not a pytest test class
@@ -297,6 +303,7 @@ class TestSpec:
     recovery_s: float = 10.0
     name: str = ""
     options: Mapping[str, Any] = attrs.field(factory=dict)
+    schedule: tuple[FaultWindow, ...] | None = None
 
     @property
     def test_name(self) -> str:

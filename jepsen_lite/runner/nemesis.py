@@ -41,6 +41,10 @@ so a majority stays up and the cluster can make progress. Shapes and parameters:
   ``max(1, max_down - 1)`` open windows: with the victim dead for good, a majority still
   comes back at heal.
 
+**Explicit schedules.** A test may carry its own windows (``TestSpec.schedule``, see
+:mod:`.schedule_json`) instead: :func:`planned_schedule` then applies them as they are
+and draws nothing (``jepsen-lite shrink`` runs subsets of a seed's drawn schedule so).
+
 **Executor.** :class:`NemesisExecutor` applies each window's start and end through the
 ``Cluster`` methods at its environment time, and records a nemesis event for each (what
 was actually done: which node, which links), through the ``record`` callback it is
@@ -61,7 +65,7 @@ from typing import Any
 import attrs
 import trio
 
-from .api import FAULT_KINDS, Cluster, Fault, FaultWindow, NodeId, TestSpec
+from .api import FAULT_KINDS, Cluster, Fault, FaultWindow, NodeId, TestSpec, derive_rng
 from .partitions import blocked_links, links_json, plan_partition, shapes_for
 
 DOWN_KINDS = frozenset({"kill", "pause", "disk"})
@@ -228,6 +232,22 @@ def schedule(
     bound = max_down(spec)
     others = max(1, bound - 1) if victim is not None else bound
     return _limit_down(windows, bound, others)
+
+
+def planned_schedule(spec: TestSpec, kinds: frozenset[str]) -> tuple[FaultWindow, ...]:
+    """The windows a run of ``spec`` applies: its explicit ``spec.schedule`` when it has
+    one (``NemesisError`` if a window's kind is not among ``kinds``, the resolved kinds),
+    else :func:`schedule` drawn from ``derive_rng(spec.seed, "nemesis")``. An explicit
+    schedule is applied as given (a subset of a drawn one keeps its ``max_down`` bound)."""
+    if spec.schedule is None:
+        return schedule(spec, derive_rng(spec.seed, "nemesis"), kinds)
+    outside = sorted({w.fault.kind for w in spec.schedule} - kinds)
+    if outside:
+        raise NemesisError(
+            f"the schedule has {', '.join(outside)} faults, which the nemesis "
+            f"({', '.join(sorted(kinds)) or 'none'}) does not include"
+        )
+    return spec.schedule
 
 
 def _limit_down(windows: Sequence[FaultWindow], bound: int, others: int) -> tuple[FaultWindow, ...]:

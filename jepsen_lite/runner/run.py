@@ -33,13 +33,12 @@ from .api import (
     TestSpec,
     Validity,
     Workload,
-    derive_rng,
 )
 from .checkers.availability import AvailabilityChecker
 from .checkers.convergence import ConvergenceChecker
 from .checkers.invariants import InvariantsChecker
 from .loop import ClientRun, Outcome, Progress
-from .nemesis import AppliedFault, resolve_kinds, schedule
+from .nemesis import AppliedFault, planned_schedule, resolve_kinds
 from .results_schema import SCHEMA_VERSION
 from .store import (
     replay_command,
@@ -81,13 +80,14 @@ class Prepared:
 
 
 def prepare(spec: TestSpec, env: Environment) -> Prepared:
-    """Validate ``spec`` for ``env`` and draw its schedule; ``RunError`` if it cannot run."""
+    """Validate ``spec`` for ``env`` and plan its schedule (drawn, or ``spec.schedule``);
+    ``RunError`` if it cannot run."""
     try:
         validate_spec(spec)
         if spec.env != env.name:
             raise ValueError(f"the test names environment {spec.env!r} but runs in {env.name!r}")
         kinds = resolve_kinds(spec.nemesis, env.faults, env.name)
-        windows = schedule(spec, derive_rng(spec.seed, "nemesis"), kinds)
+        windows = planned_schedule(spec, kinds)
         workload = workload_class(spec.workload)()
     except ImportError as exc:
         raise RunError(f"workload {spec.workload!r} is not available: {exc}") from None

@@ -9,7 +9,7 @@ A run folder holds:
 - ``results.json``: the verdict and everything measured (keys in :data:`RESULTS_KEYS`,
   written by :mod:`jepsen_lite.runner.run`);
 - ``replay.sh``: an executable script with the exact ``jepsen-lite run`` command (every
-  option and the seed) that runs this test again;
+  option, the seed and any explicit schedule) that runs this test again;
 - the environment's node logs (``node-N.log``), written by the environment.
 
 ``OUT/<test name>/latest`` is a symlink to the newest run folder of that test. The
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .api import FAULT_KINDS, TestSpec
+from .schedule_json import ScheduleError, schedule_text, windows_from_json, windows_to_json
 
 DEFAULT_OUT = "store"
 """Where run folders go unless ``--out`` says otherwise."""
@@ -43,11 +44,16 @@ SPEC_KEYS = (
     "protocol",
     "rate",
     "recovery_s",
+    "schedule",
     "seed",
     "time_limit_s",
     "workload",
 )
-"""The keys of ``test.json`` (every field of ``TestSpec``)."""
+"""The keys of ``test.json`` (every field of ``TestSpec``). ``schedule`` (``null``: drawn
+from the seed, else the explicit windows of :mod:`.schedule_json`) may be missing in
+folders written before it existed, and then reads as ``null``."""
+
+OPTIONAL_SPEC_KEYS = frozenset({"schedule"})
 
 RESULTS_KEYS = (
     "schema_version",
@@ -92,6 +98,7 @@ def spec_to_json(spec: TestSpec) -> dict[str, Any]:
         "protocol": spec.protocol,
         "rate": spec.rate,
         "recovery_s": spec.recovery_s,
+        "schedule": None if spec.schedule is None else windows_to_json(spec.schedule),
         "seed": spec.seed,
         "time_limit_s": spec.time_limit_s,
         "workload": spec.workload,
@@ -125,7 +132,7 @@ def spec_from_json(data: object) -> TestSpec:
     naming the first bad or missing key otherwise."""
     if not isinstance(data, dict):
         raise SpecError("a test must be a JSON object")
-    missing = [key for key in SPEC_KEYS if key not in data]
+    missing = [key for key in SPEC_KEYS if key not in data and key not in OPTIONAL_SPEC_KEYS]
     if missing:
         raise SpecError(f"missing key {missing[0]!r}")
     extra = sorted(set(data) - set(SPEC_KEYS))
@@ -141,14 +148,23 @@ def spec_from_json(data: object) -> TestSpec:
     if not isinstance(options, dict):
         raise SpecError("'options' must be a JSON object")
     rate = data["rate"]
+    time_limit_s = _number(data, "time_limit_s")
+    nodes = _int(data, "nodes", 1)
+    raw_schedule = data.get("schedule")
+    try:
+        windows = (
+            None if raw_schedule is None else windows_from_json(raw_schedule, nodes, time_limit_s)
+        )
+    except ScheduleError as exc:
+        raise SpecError(f"'schedule': {exc}") from None
     return TestSpec(
         workload=_str(data, "workload"),
         nemesis=frozenset(nemesis),
         env=_str(data, "env"),
         protocol=_str(data, "protocol"),
-        nodes=_int(data, "nodes", 1),
+        nodes=nodes,
         concurrency=_int(data, "concurrency", 1),
-        time_limit_s=_number(data, "time_limit_s"),
+        time_limit_s=time_limit_s,
         seed=_int(data, "seed", 0),
         rate=None if rate is None else _number(data, "rate"),
         keys=_int(data, "keys", 1),
@@ -156,6 +172,7 @@ def spec_from_json(data: object) -> TestSpec:
         recovery_s=_number(data, "recovery_s"),
         name=_str(data, "name"),
         options=dict(options),
+        schedule=windows,
     )
 
 
@@ -236,7 +253,7 @@ def _number_text(value: float) -> str:
 def replay_command(spec: TestSpec, out: str | Path) -> list[str]:
     """The ``jepsen-lite run`` arguments that run ``spec`` again into ``out``: every
     option explicit, the seed included; ``options`` other than ``broken`` as
-    ``--option KEY=JSON``."""
+    ``--option KEY=JSON``; an explicit schedule as ``--schedule JSON``."""
     nemesis = ",".join(sorted(spec.nemesis)) if spec.nemesis else "none"
     argv = [
         "jepsen-lite", "run",
@@ -258,6 +275,8 @@ def replay_command(spec: TestSpec, out: str | Path) -> list[str]:
     ]  # fmt: skip
     if spec.name:
         argv += ["--name", spec.name]
+    if spec.schedule is not None:
+        argv += ["--schedule", schedule_text(spec.schedule)]
     for key in sorted(spec.options):
         if key == "broken":
             argv += ["--broken", str(spec.options[key])]
