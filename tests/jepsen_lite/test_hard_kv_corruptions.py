@@ -6,6 +6,7 @@ linearizable (the generator's claim), and the checker agrees."""
 from __future__ import annotations
 
 import random
+from typing import cast
 
 import attrs
 import pytest
@@ -15,6 +16,7 @@ from jepsen_lite.bench_vs_porcupine import agree
 from jepsen_lite.checker import Verdict, brute_force_check, check
 from jepsen_lite.checker.partition import prepare
 from jepsen_lite.history import pair_events
+from jepsen_lite.history.ops import Value
 from jepsen_lite.models import make_model
 from jepsen_lite.models.reachable import unreachable_kv_read
 
@@ -32,7 +34,7 @@ def test_the_search_refutes_what_the_proof_cannot(how: str, seed: int) -> None:
     assert len(differ) == 1 and differ[0][0].f == "get"
     history = pair_events(events)
     for partition in prepare(KV, history):
-        assert unreachable_kv_read(KV.init(partition.key), partition.ops) is None
+        assert unreachable_kv_read(cast(Value, KV.init(partition.key)), partition.ops) is None
     result = check(KV, history, workers=1)
     assert result.verdict is Verdict.NOT_LINEARIZABLE
     cx = result.counterexample
