@@ -14,7 +14,8 @@ cached (its work), ``note`` why a verdict is unknown.
 ``--hard`` runs the hard key-value histories instead (:class:`HardKvConfig`: 50 clients,
 10 keys, 2,000 operations, a hot key ``k0`` taking ``--hot-shares`` of the operations;
 for each share and seed: the history with ``k0`` corrupted, with a cold key ``k5``
-corrupted, and the linearizable twin), checked with the ``kv`` model (initial value
+corrupted, ``k0`` with a stale read and with a lost append (see ``corruption``), and
+the linearizable twin), checked with the ``kv`` model (initial value
 ``""``). ``--write DIR`` also saves each as JSON Lines, for ``jepsen-lite check DIR
 --model kv --init '""'``.
 """
@@ -136,10 +137,16 @@ def _hard(args: argparse.Namespace) -> int:
         for name, config in (
             ("k0-corrupt", HardKvConfig(hot_share=share)),
             ("k5-corrupt", HardKvConfig(hot_share=share, corrupt_key=5)),
+            ("k0-stale", HardKvConfig(hot_share=share, corruption="stale")),
+            ("k0-lost", HardKvConfig(hot_share=share, corruption="lost")),
             ("twin", HardKvConfig(hot_share=share, corrupt=False)),
         ):
             label = f"hot{share}-s{seed}-{name}"
-            events = hard_kv_events(config, random.Random(seed))
+            try:
+                events = hard_kv_events(config, random.Random(seed))
+            except ValueError as error:  # no read of this seed can be corrupted so
+                print(f"# {label}: not built: {error}", flush=True)
+                continue
             if args.write is not None:
                 path = args.write / f"{label}.{args.write_format}"
                 if args.write_format == "edn":
@@ -197,7 +204,25 @@ class HardKvConfig:
     hot_share: float = 0.5
     """The share of operations on ``k0``, the hot key (the others share the rest)."""
     corrupt_key: int = 0
+    corruption: str = "token"
+    """How the one read is corrupted (:data:`CORRUPTIONS`): ``token``, a token nobody
+    wrote (the model's unreachable-read proof finds it without a search); ``stale``, a
+    value the key held before a write that was acknowledged before the read was invoked
+    (a stale read); ``lost``, the value read with one appended token missing whose
+    append was acknowledged before the read was invoked (a lost append). ``stale`` and
+    ``lost`` values are made of written tokens, so only the search can refute them.
+    Both are chosen so that no linearization explains them: the state before the write
+    (or the base of the read value) was put by a write acknowledged before the lost or
+    overwriting write was invoked, so no reordering restores it (tokens are unique)."""
 
+    def __attrs_post_init__(self) -> None:
+        if self.corruption not in CORRUPTIONS:
+            choices = ", ".join(CORRUPTIONS)
+            raise ValueError(f"corruption {self.corruption!r} is not one of {choices}")
+
+
+CORRUPTIONS = ("token", "stale", "lost")
+"""The read corruptions of :class:`HardKvConfig`."""
 
 HARD_KV_INIT = ""
 """The initial value of every key in a hard kv history: check with
@@ -215,6 +240,11 @@ class _KvOp:
     value: str | None  # the token a put or append writes
     applied: bool = False
     output: str | None = None
+    invoked_at: int = 0  # event indexes of the invocation and the completion
+    ok_at: int = -1
+    base: _KvOp | None = None  # the put whose token starts the state before (or read)
+    appends: tuple[_KvOp, ...] = ()  # the appends after that base, in order
+    before: str = ""  # a write: the key's value just before it took effect
 
 
 def hard_kv_events(config: HardKvConfig, rng: random.Random) -> list[Event]:
@@ -223,6 +253,9 @@ def hard_kv_events(config: HardKvConfig, rng: random.Random) -> list[Event]:
     each step a random client acts: invokes (a ``get``, ``put`` or ``append`` of a fresh
     token), takes effect, or completes ``ok``."""
     values: dict[str, str] = {}
+    bases: dict[str, _KvOp | None] = {}
+    appended: dict[str, tuple[_KvOp, ...]] = {}
+    applied: list[_KvOp] = []  # in the order they took effect
     slots: list[_KvOp | None] = [None] * config.clients
     events: list[Event] = []
     issued = busy = token = clock = 0
@@ -240,12 +273,20 @@ def hard_kv_events(config: HardKvConfig, rng: random.Random) -> list[Event]:
             if f != "get":
                 token += 1
                 value = f"{f[0]}{token};"
-            slots[slot] = _KvOp(f, key, value)
+            slots[slot] = _KvOp(f, key, value, invoked_at=len(events))
             issued += 1
             busy += 1
             events.append(Event(slot, EventType.INVOKE, f, value, key, clock))
         elif not op.applied:  # take effect now, at a random moment inside the window
             current = values.get(op.key, HARD_KV_INIT)
+            op.base = bases.get(op.key)
+            op.appends = appended.get(op.key, ())
+            op.before = current
+            applied.append(op)
+            if op.f == "put":
+                bases[op.key], appended[op.key] = op, ()
+            elif op.f == "append":
+                appended[op.key] = (*op.appends, op)
             if op.f == "get":
                 op.output = current
             else:
@@ -254,11 +295,16 @@ def hard_kv_events(config: HardKvConfig, rng: random.Random) -> list[Event]:
                 op.output = op.value
             op.applied = True
         else:
+            op.ok_at = len(events)
             events.append(Event(slot, EventType.OK, op.f, op.output, op.key, clock))
             slots[slot] = None
             busy -= 1
     if config.corrupt:
-        _corrupt_one_read(events, f"k{config.corrupt_key}")
+        key = f"k{config.corrupt_key}"
+        if config.corruption == "token":
+            _corrupt_one_read(events, key)
+        else:
+            _corrupt_from_written(events, applied, key, config.corruption)
     return events
 
 
@@ -271,6 +317,42 @@ def _corrupt_one_read(events: list[Event], key: str) -> None:
             events[index] = attrs.evolve(event, value=seen + CORRUPT_TOKEN)
             return
     raise ValueError(f"no ok get of {key!r} in the last third of the history to corrupt")
+
+
+def _corrupt_from_written(events: list[Event], applied: list[_KvOp], key: str, how: str) -> None:
+    """The ``stale`` and ``lost`` corruptions (see :class:`HardKvConfig`) of the first
+    ``ok`` get of ``key`` completing in the last third for which one can be built."""
+    writes: list[_KvOp] = []  # the writes of the key applied so far
+    for op in applied:
+        if op.key != key:
+            continue
+        if op.f != "get":
+            writes.append(op)
+            continue
+        if op.ok_at < len(events) * 2 // 3:
+            continue
+        output = None
+        if how == "stale":  # the value before the last write acknowledged before the read
+            for w in reversed(writes):
+                if w.ok_at < op.invoked_at and w.before != op.output and _settled(w.base, w):
+                    output = w.before
+                    break
+        else:  # drop an append acknowledged before the read whose base was settled
+            for a in op.appends:
+                if a.ok_at < op.invoked_at and _settled(op.base, a):
+                    assert op.output is not None and a.value is not None
+                    output = op.output.replace(a.value, "", 1)
+                    break
+        if output is not None:
+            events[op.ok_at] = attrs.evolve(events[op.ok_at], value=output)
+            return
+    raise ValueError(f"no ok get of {key!r} in the last third of the history to make {how}")
+
+
+def _settled(base: _KvOp | None, write: _KvOp) -> bool:
+    """Whether the put ``base`` (``None``: the initial value) was acknowledged before
+    ``write`` was invoked, so every linearization orders it before ``write``."""
+    return base is None or base.ok_at < write.invoked_at
 
 
 if __name__ == "__main__":

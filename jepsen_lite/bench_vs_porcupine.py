@@ -1,0 +1,148 @@
+"""Time the checker and Porcupine side by side on the same kv files.
+
+Usage: ``python -m jepsen_lite.bench_vs_porcupine DIR --porcupine-bin PATH
+[--time-limit S] [--glob PATTERN]``.
+
+``PATH`` is a program built outside this project (see docs/checker.md, "Side by side with
+Porcupine") that loads one EDN kv log in Porcupine's layout (``{:process N, :type :invoke,
+:f :append, :key "k0", :value "a1;"}``) with Porcupine's own parser, checks it with
+Porcupine's kv model and prints one line ``verdict Ok|Illegal|Unknown ops N check_s S
+configs C`` (``check_s`` excludes parsing). For every file of ``DIR`` this script runs
+that program, then this project's checker (``kv`` model, initial value ``""``) with one
+worker and with the default workers, back to back, and prints one table row per file:
+operations, the verdicts, the check times (ours: ``CheckResult.time_s``, loading
+excluded), the ratio ours / Porcupine's, and the configurations each search cached. The
+load average is printed: the machine is shared, ratios are the figure to read.
+
+Verdicts are compared: ``Ok`` must meet ``linearizable`` and ``Illegal``
+``not-linearizable``; an ``Unknown`` (time limit) on either side is not a disagreement.
+These files hold only ``ok`` completions (Porcupine's kv parser ignores ``:fail`` and
+``:info`` lines, and gives an operation left open a return at the end of the history,
+where this project leaves it open), so the semantic difference noted in
+:mod:`jepsen_lite.bench_porcupine` does not arise. Exit status 1 when a verdict differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import attrs
+
+from .bench_checker import HARD_KV_INIT
+from .checker.check import check
+from .checker.result import Verdict
+from .history.load import load_history
+from .models import make_model
+
+_LINE = re.compile(r"verdict (\w+) ops (\d+) check_s ([0-9.]+) configs (\d+)")
+_AGREES = {"Ok": Verdict.LINEARIZABLE, "Illegal": Verdict.NOT_LINEARIZABLE}
+
+
+@attrs.frozen
+class PorcupineRun:
+    """What the Porcupine program printed for one file."""
+
+    verdict: str
+    seconds: float
+    configs: int
+
+
+def run_porcupine(binary: Path, path: Path, time_limit: float) -> PorcupineRun:
+    """Run the Porcupine program on ``path`` and parse its line; ``ValueError`` naming
+    the file when it printed something else."""
+    done = subprocess.run(
+        [str(binary), "-timeout", f"{time_limit}s", str(path)],
+        capture_output=True, text=True, timeout=time_limit + 60, check=False,
+    )  # fmt: skip
+    match = _LINE.search(done.stdout)
+    if match is None:
+        problem = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise ValueError(f"{binary} on {path.name}: {problem[0]}")
+    return PorcupineRun(match.group(1), float(match.group(3)), int(match.group(4)))
+
+
+def agree(porcupine: str, ours: Verdict) -> bool:
+    """Whether two verdicts agree (an unknown on either side always does)."""
+    if porcupine == "Unknown" or ours is Verdict.UNKNOWN:
+        return True
+    return _AGREES.get(porcupine) is ours
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the side-by-side table; exit status 1 when a verdict differs."""
+    parser = argparse.ArgumentParser(prog="python -m jepsen_lite.bench_vs_porcupine")
+    parser.add_argument("folder", type=Path, help="folder of EDN kv logs")
+    parser.add_argument("--porcupine-bin", type=Path, required=True, help="the Go program")
+    parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per check")
+    parser.add_argument("--glob", default="*.edn", help="which files (default *.edn)")
+    parser.add_argument("--no-parallel", action="store_true", help="skip the default-workers run")
+    args = parser.parse_args(argv)
+    paths = sorted(args.folder.glob(args.glob))
+    if not paths:
+        print(f"error: no {args.glob} files in {args.folder}", file=sys.stderr)
+        return 2
+    if not os.access(args.porcupine_bin, os.X_OK):
+        print(f"error: --porcupine-bin {args.porcupine_bin} is not an executable", file=sys.stderr)
+        return 2
+    model = make_model("kv", HARD_KV_INIT)
+    print(f"# {args.folder}: {len(paths)} files, time limit {args.time_limit} s")
+    print(f"# load average before: {_load()}")
+    header = (
+        "file", "ops", "ours", "porcupine", "ours 1w s", "ours s", "porcupine s",
+        "ratio 1w", "ratio", "our configs", "porcupine configs",
+    )  # fmt: skip
+    print("| " + " | ".join(header) + " |")
+    print("|---|" + "|".join("---:" for _ in header[1:]) + "|")
+    differ: list[str] = []
+    for path in paths:
+        try:
+            theirs = run_porcupine(args.porcupine_bin, path, args.time_limit)
+        except (ValueError, subprocess.TimeoutExpired) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        history = load_history(path)
+        one = check(model, history, args.time_limit, workers=1)
+        auto = one if args.no_parallel else check(model, history, args.time_limit)
+        for result in (one, auto):
+            if not agree(theirs.verdict, result.verdict):
+                differ.append(f"{path.name} ({result.verdict.value}, Porcupine {theirs.verdict})")
+        row = (
+            path.name,
+            str(len(history.operations)),
+            _verdicts(one.verdict, auto.verdict),
+            theirs.verdict,
+            f"{one.time_s:.3f}",
+            f"{auto.time_s:.3f}",
+            f"{theirs.seconds:.3f}",
+            _ratio(one.time_s, theirs.seconds),
+            _ratio(auto.time_s, theirs.seconds),
+            str(sum(r.explored for r in one.results)),
+            str(theirs.configs),
+        )
+        print("| " + " | ".join(row) + " |", flush=True)
+    print(f"# load average after: {_load()}")
+    listed = ": " + ", ".join(differ) if differ else ""
+    print(f"# verdicts that differ: {len(differ)}{listed}")
+    return 1 if differ else 0
+
+
+def _verdicts(one: Verdict, auto: Verdict) -> str:
+    return one.value if one is auto else f"{one.value}/{auto.value}"
+
+
+def _ratio(ours: float, theirs: float) -> str:
+    return f"{ours / theirs:.2f}" if theirs > 0 else "-"
+
+
+def _load() -> str:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return " ".join(f"{x:.2f}" for x in load)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
