@@ -1,7 +1,7 @@
 """The key-value store as the runtime sees it: entries in, encoded results out; the
 client over a simulated cluster; ``consensus kv`` against in-process TCP nodes.
 
-The store's semantics are in ``tests/statemachines``; here: the StateMachine contract
+The store's semantics are in ``tests/state_machines``; here: the StateMachine contract
 (bad entries give error results, snapshots round-trip, garbage snapshots are refused).
 """
 
