@@ -74,6 +74,9 @@ class DriverConfig:
     - ``compact_in_thread``: run ``storage.compact`` (which writes a whole snapshot) in
       a worker thread; None means the same as ``sync_in_thread``.
     - ``subscriber_entries_max``: a committed-entry subscriber this far behind is cut off.
+    - ``external_ticks``: start no ticker task; whoever runs the driver calls
+      :meth:`Driver.tick` every ``tick_s / clock.rate`` instead (the sim environment
+      ticks all its nodes from one timer). Off (the default), the driver ticks itself.
     """
 
     tick_s: float = 0.01
@@ -85,6 +88,7 @@ class DriverConfig:
     compact_in_thread: bool | None = None
     subscriber_entries_max: int = 4096
     inbox_batch_max: int = 4096
+    external_ticks: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.tick_s <= 0:
@@ -192,7 +196,8 @@ class Driver:
         on_deliver = getattr(self.transport, "on_deliver", None)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._tick_loop)
+                if not self.config.external_ticks:
+                    nursery.start_soon(self._tick_loop)
                 if on_deliver is not None:
                     # The transport hands messages over right away, in its own task: no
                     # receiver task to switch to (see ``_delivered``).
@@ -229,6 +234,23 @@ class Driver:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def tick(self) -> None:
+        """One tick from an external ticker (``DriverConfig.external_ticks``): what the
+        driver's own ticker does at each tick. Callable from outside any task (it only
+        steps the core and sets events); a no-op while the driver is not running. A core
+        that raises here stops the node from the Ready loop, as in :meth:`_delivered`."""
+        if not self._running or self._failure is not None:
+            return
+        try:
+            self.core.tick()
+            self._expire_read_round()
+        except Exception as exc:
+            self._failure = exc
+            self._wake.set()
+            return
+        if self.core.has_ready():
+            self._wake.set()
 
     async def _tick_loop(self) -> None:
         deadline = trio.current_time()

@@ -73,6 +73,7 @@ from ..broken import broken
 from .sim_client import SimBackend
 from .sim_host import SimHost
 from .sim_invariants import Invariants
+from .sim_ticker import SharedTicker
 from .sim_trio import JumpingClock, deterministic_trio
 
 T = TypeVar("T")
@@ -134,6 +135,7 @@ class SimSettings:
             driver=DriverConfig(
                 tick_s=tick_s,
                 sync_in_thread=False,
+                external_ticks=True,
                 snapshot_entries=int(_float_option(options, "snapshot_entries", 2000)),
             ),
         )
@@ -190,9 +192,16 @@ class SimCluster:
     see the module docstring for what each fault does)."""
 
     def __init__(
-        self, spec: TestSpec, run_dir: str, nursery: trio.Nursery, settings: SimSettings
+        self,
+        spec: TestSpec,
+        run_dir: str,
+        nursery: trio.Nursery,
+        settings: SimSettings,
+        clock: JumpingClock,
     ) -> None:
         self.spec = spec
+        self.clock = clock
+        self.ticker = SharedTicker(clock, settings.driver.tick_s)
         self.nodes: tuple[NodeId, ...] = tuple(range(1, spec.nodes + 1))
         self.nursery = nursery
         self.started_at = trio.current_time()
@@ -397,7 +406,7 @@ class SimEnvironment:
     name: ClassVar[str] = "sim"
     faults: ClassVar[frozenset[str]] = frozenset(FAULT_KINDS)
 
-    def clock(self) -> trio.abc.Clock:
+    def clock(self) -> JumpingClock:
         """The virtual clock of a run (see :class:`JumpingClock`)."""
         return JumpingClock()
 
@@ -412,6 +421,7 @@ class SimEnvironment:
             raise ValueError(f"run folder {run_dir!r} does not exist")
         settings = SimSettings.of(spec)
         switch = broken(spec.options.get("broken"))
+        clock = self.clock()
 
         async def body() -> T:
             # main's own exception is raised as it is, not wrapped in the nursery's
@@ -419,7 +429,8 @@ class SimEnvironment:
             error: Exception | None = None
             result: T | None = None
             async with trio.open_nursery() as nursery:
-                cluster = SimCluster(spec, run_dir, nursery, settings)
+                clock.on_failure = lambda exc: nursery.cancel_scope.cancel()
+                cluster = SimCluster(spec, run_dir, nursery, settings, clock)
                 try:
                     await cluster.start()
                     result = await main(cluster)
@@ -428,9 +439,11 @@ class SimEnvironment:
                 finally:
                     nursery.cancel_scope.cancel()
                     cluster.close()
+            if clock.failure is not None:
+                raise clock.failure
             if error is not None:
                 raise error
             return cast(T, result)
 
         with switch, deterministic_trio(derive_seed(spec.seed, "trio")):
-            return trio.run(body, clock=self.clock())
+            return trio.run(body, clock=clock)
