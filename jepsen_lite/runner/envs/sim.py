@@ -49,7 +49,6 @@ afterwards. Nothing iterates a set of strings.
 from __future__ import annotations
 
 import contextlib
-import heapq
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -142,9 +141,15 @@ class SimSettings:
 
 
 class _Network(SimNetwork):
-    """``SimNetwork`` that hands a message with zero delay straight to its receiver
-    (in the sender's task) when nothing else is in flight, instead of through the
-    delivery task: the same order, one Trio scheduling pass less per message batch.
+    """``SimNetwork`` whose messages travel on the clock's timers
+    (:meth:`JumpingClock.call_at`) instead of through a delivery task: each copy is
+    handed to its receiver by a timer at its due time, in the clock's pass for that
+    instant, so all messages due at one virtual instant go in one pass and no task
+    switch. Due at once, messages keep their send order (with equal delays every link
+    is FIFO). A message with zero delay when nothing else is in flight goes straight to
+    its receiver in the sender's task. Blocked links are checked when a message is sent
+    and when it is due; at most ``pending_packets_max`` copies are in flight (more are
+    dropped and counted), as in ``SimNetwork``; :meth:`run` is not used.
 
     It also bounds the traffic: more than ``budget`` node-to-node messages in one
     second of virtual time is a message storm (a thrashing core: a healthy cluster sends
@@ -158,10 +163,20 @@ class _Network(SimNetwork):
     _window_start = -1.0
     _window_count = 0
 
+    def __init__(
+        self,
+        seed: int,
+        route: Callable[[Packet, random.Random], Sequence[float]],
+        clock: JumpingClock,
+    ) -> None:
+        super().__init__(seed, route)
+        self.clock = clock
+        self.in_flight = 0
+
     def _submit(self, message: Message) -> None:
         if self.storm is not None:
             return
-        now = trio.current_time()
+        now = self.clock.current_time()
         if now - self._window_start >= 1.0:
             self._window_start, self._window_count = now, 0
         self._window_count += 1
@@ -173,18 +188,24 @@ class _Network(SimNetwork):
             )
             self.on_storm(self.storm)
             return
-        if self._heap or (message.src, message.dst) in self.blocked:
-            super()._submit(message)
+        if (message.src, message.dst) in self.blocked:
+            self.dropped_partitioned += 1
             return
-        delays = self.route(Packet(message, trio.current_time()), self.rng)
-        if len(delays) == 1 and delays[0] == 0:
+        delays = self.route(Packet(message, now), self.rng)
+        if len(delays) == 1 and delays[0] == 0 and not self.in_flight:
             self._deliver(message)
             return
-        now = trio.current_time()
+        call_at = self.clock.call_at
         for delay in delays:
-            self._seq += 1
-            heapq.heappush(self._heap, (now + delay, self._seq, message))
-        self._wake.set()
+            if self.in_flight >= self.pending_packets_max:
+                self.dropped_overflow += 1
+                continue
+            self.in_flight += 1
+            call_at(now + delay, self._arrive, message)
+
+    def _arrive(self, message: Message) -> None:
+        self.in_flight -= 1
+        self._deliver(message)
 
 
 class SimCluster:
@@ -212,7 +233,7 @@ class SimCluster:
         self.link_delay_s = settings.link_delay_s
         self.storage_kind: str = settings.storage
         self.driver_config = settings.driver
-        self.network = _Network(derive_seed(spec.seed, "network"), self._base_route)
+        self.network = _Network(derive_seed(spec.seed, "network"), self._base_route, clock)
         self.invariants = Invariants(with_terms=spec.protocol == "raft")
         self.invariants.now = self.now
         self.network.budget = settings.messages_per_s_max
@@ -240,7 +261,6 @@ class SimCluster:
         return (self.link_delay_s,)
 
     async def start(self) -> None:
-        self.nursery.start_soon(self.network.run)
         for node in self.nodes:
             await self.hosts[node].start()
 
