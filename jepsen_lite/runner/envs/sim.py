@@ -135,6 +135,7 @@ class SimSettings:
                 tick_s=tick_s,
                 sync_in_thread=False,
                 external_ticks=True,
+                yield_before_sync=False,
                 snapshot_entries=int(_float_option(options, "snapshot_entries", 2000)),
             ),
         )
