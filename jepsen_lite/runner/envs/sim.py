@@ -143,12 +143,12 @@ class SimSettings:
 
 class _Network(SimNetwork):
     """``SimNetwork`` whose messages travel on the clock's timers
-    (:meth:`JumpingClock.call_at`) instead of through a delivery task: each copy is
-    handed to its receiver by a timer at its due time, in the clock's pass for that
-    instant, so all messages due at one virtual instant go in one pass and no task
-    switch. Due at once, messages keep their send order (with equal delays every link
-    is FIFO). A message with zero delay when nothing else is in flight goes straight to
-    its receiver in the sender's task. Blocked links are checked when a message is sent
+    (:meth:`JumpingClock.call_at`) instead of through a delivery task: one timer per
+    virtual instant at which messages are due hands them all to their receivers, in
+    send order (with equal delays every link is FIFO), and then tells each receiver
+    once, so its driver steps them in one go; no task switch. A message with zero
+    delay when nothing else is in flight goes straight to its receiver in the sender's
+    task. Blocked links are checked when a message is sent
     and when it is due; at most ``pending_packets_max`` copies are in flight (more are
     dropped and counted), as in ``SimNetwork``; :meth:`run` is not used.
 
@@ -173,6 +173,7 @@ class _Network(SimNetwork):
         super().__init__(seed, route)
         self.clock = clock
         self.in_flight = 0
+        self._due: dict[float, list[Message]] = {}
 
     def _submit(self, message: Message) -> None:
         if self.storm is not None:
@@ -196,17 +197,45 @@ class _Network(SimNetwork):
         if len(delays) == 1 and delays[0] == 0 and not self.in_flight:
             self._deliver(message)
             return
-        call_at = self.clock.call_at
+        due = self._due
         for delay in delays:
             if self.in_flight >= self.pending_packets_max:
                 self.dropped_overflow += 1
                 continue
             self.in_flight += 1
-            call_at(now + delay, self._arrive, message)
+            at = now + delay
+            batch = due.get(at)
+            if batch is None:
+                batch = due[at] = []
+                self.clock.call_at(at, self._arrive, at)
+            batch.append(message)
 
-    def _arrive(self, message: Message) -> None:
-        self.in_flight -= 1
-        self._deliver(message)
+    def _arrive(self, at: float) -> None:
+        """Hand over every message due at ``at``, in send order, then tell each
+        receiver once (its driver steps what arrived in one go)."""
+        batch = self._due.pop(at)
+        self.in_flight -= len(batch)
+        endpoints = self._endpoints
+        blocked = self.blocked
+        notify: dict[NodeId, Callable[[], None]] = {}
+        for message in batch:
+            target = endpoints.get(message.dst)
+            if target is None or target.closed:
+                continue
+            if (message.src, message.dst) in blocked:
+                self.dropped_partitioned += 1
+                continue
+            writer = target._writer
+            callback = writer.notify
+            writer.notify = None
+            try:
+                writer.deliver(message)
+            finally:
+                writer.notify = callback
+            if callback is not None:
+                notify[message.dst] = callback
+        for callback in notify.values():
+            callback()
 
 
 class SimCluster:

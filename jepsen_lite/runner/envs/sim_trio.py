@@ -13,7 +13,7 @@ import heapq
 import math
 import random
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import trio
 
@@ -23,23 +23,19 @@ becomes runnable, before it hands control back to Trio (keeps Ctrl-C and I/O che
 going even if only timers ran for a while)."""
 
 
-class Timer:
-    """A callback the clock will call at virtual time ``when`` (see :meth:`cancel`)."""
+class Timer(list[Any]):
+    """A callback the clock will call at virtual time ``when`` (see :meth:`cancel`): a
+    list ``[when, seq, fn, arg]``, so that the heap compares timers in C."""
 
-    __slots__ = ("arg", "fn", "seq", "when")
+    __slots__ = ()
 
-    def __init__(self, when: float, seq: int, fn: Callable[[Any], object], arg: Any) -> None:
-        self.when = when
-        self.seq = seq
-        self.fn: Callable[[Any], object] | None = fn
-        self.arg = arg
-
-    def __lt__(self, other: Timer) -> bool:
-        return (self.when, self.seq) < (other.when, other.seq)
+    @property
+    def when(self) -> float:
+        return cast(float, self[0])
 
     def cancel(self) -> None:
         """Do not call it (no-op once it ran)."""
-        self.fn = self.arg = None
+        self[2] = self[3] = None
 
 
 class JumpingClock(trio.abc.Clock):
@@ -89,7 +85,7 @@ class JumpingClock(trio.abc.Clock):
     def call_at(self, when: float, fn: Callable[[Any], object], arg: Any = None) -> Timer:
         """Call ``fn(arg)`` when virtual time reaches ``when`` (see the class doc)."""
         self._seq += 1
-        timer = Timer(when, self._seq, fn, arg)
+        timer = Timer((when, self._seq, fn, arg))
         heapq.heappush(self._timers, timer)
         return timer
 
@@ -114,13 +110,11 @@ class JumpingClock(trio.abc.Clock):
         timers = self._timers
         now = self._now
         last = self._seq  # what callbacks schedule now waits for the next pass
-        while timers and timers[0].when <= now and timers[0].seq <= last:
-            timer = heapq.heappop(timers)
-            fn = timer.fn
+        while timers and timers[0][0] <= now and timers[0][1] <= last:
+            _, _, fn, arg = timer = heapq.heappop(timers)
             if fn is None:
                 continue
-            arg = timer.arg
-            timer.fn = timer.arg = None
+            timer[2] = timer[3] = None
             try:
                 fn(arg)
             except Exception as exc:
@@ -133,12 +127,12 @@ class JumpingClock(trio.abc.Clock):
         timers = self._timers
         runq = self._runq
         for _ in range(JUMPS_PER_CALL_MAX):
-            while timers and timers[0].fn is None:
+            while timers and timers[0][2] is None:
                 heapq.heappop(timers)
-            if not timers or timers[0].when > deadline:
+            if not timers or timers[0][0] > deadline:
                 break
-            if timers[0].when > self._now:
-                self._now = timers[0].when
+            if timers[0][0] > self._now:
+                self._now = timers[0][0]
             self.jumps += 1
             self._fire_due()
             if runq is None or runq:
