@@ -385,8 +385,9 @@ class Driver:
         runs. Inline, ``early`` is applied first only if a proposer waits for one of
         them (a leader answering its clients sooner), else after the messages (a
         follower acknowledging sooner). Either way the loop yields once before the
-        fsync (unless ``yield_before_sync`` is off) so that what was just queued (the early messages, the answers of the last
-        batch) goes out on the wire while the disk works. A fsync is waited for even if
+        fsync (unless ``yield_before_sync`` is off) so that what was just queued (the
+        early messages, the answers of the last batch) goes out on the wire while the
+        disk works. A fsync is waited for even if
         the node is being cancelled: a storage call is never abandoned half-way (a
         failure is raised, and stops the node).
         """

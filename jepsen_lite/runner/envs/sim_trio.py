@@ -55,7 +55,9 @@ class JumpingClock(trio.abc.Clock):
     ask for the current task; it must not raise (if one does, the error is kept in
     :attr:`failure` and :attr:`on_failure` is called). While the callbacks of an instant
     make no task runnable, the clock goes straight on to the next instant within the
-    same pass (Trio's run queue is read for that; without it, one instant per pass).
+    same pass, up to Trio's next deadline (Trio's run queue is read for that; without
+    it, or with no Trio deadline at all, as while a run shuts down, one instant per
+    pass, so that nothing waiting outside virtual time is overtaken by a long chain).
     Timers due at once keep their scheduling order; a timer scheduled for the current
     instant by a callback runs at the next idle pass. :meth:`sleep_until` parks the
     calling task on such a timer: a cheap ``trio.sleep_until``.
@@ -135,7 +137,7 @@ class JumpingClock(trio.abc.Clock):
                 self._now = timers[0][0]
             self.jumps += 1
             self._fire_due()
-            if runq is None or runq:
+            if runq is None or runq or deadline == math.inf:
                 return 0.0
         else:
             return 0.0
