@@ -100,18 +100,23 @@ class SimBackend:
         if log is None or host.paused:
             await self.clock.sleep_until(attempt_end)
             return False, b"", None
-        with trio.move_on_at(attempt_end):
-            try:
-                result = await op(log)
-            except NotLeader as exc:
-                await self.clock.sleep(self._delay())
-                return False, b"", exc.leader_hint
-            except ConsensusError:
-                await self.clock.sleep(self._delay())
-                return False, b"", None
-            await self.clock.sleep(self._delay())  # the reply on the wire
-            if host.paused or host.incarnation != incarnation or host.log is None:
-                await self.clock.sleep_until(attempt_end)  # the reply never leaves the node
-                return False, b"", None
-            return True, result, None
+        scope = trio.CancelScope()  # move_on_at(attempt_end), on a clock timer
+        timer = self.clock.call_at(attempt_end, trio.CancelScope.cancel, scope)
+        try:
+            with scope:
+                try:
+                    result = await op(log)
+                except NotLeader as exc:
+                    await self.clock.sleep(self._delay())
+                    return False, b"", exc.leader_hint
+                except ConsensusError:
+                    await self.clock.sleep(self._delay())
+                    return False, b"", None
+                await self.clock.sleep(self._delay())  # the reply on the wire
+                if host.paused or host.incarnation != incarnation or host.log is None:
+                    await self.clock.sleep_until(attempt_end)  # the reply never leaves
+                    return False, b"", None
+                return True, result, None
+        finally:
+            timer.cancel()
         return False, b"", None
