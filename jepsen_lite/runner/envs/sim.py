@@ -3,7 +3,10 @@
 :class:`SimEnvironment` runs ``main(cluster)`` under ``trio.run`` on virtual time
 (:class:`JumpingClock`, which behaves as ``trio.testing.MockClock(autojump_threshold=0)``
 in fewer scheduler passes): whenever every task waits, the clock jumps to the next
-deadline, so a minute of cluster time takes as long as the work in it. What runs is the
+deadline, so a minute of cluster time takes as long as the work in it. The drivers'
+ticks (:mod:`.sim_ticker`), node-to-node messages (:class:`_Network`) and the client's
+wire delays run on the clock's own timers, not on Trio tasks and cancel scopes, which
+saves most of the scheduler passes (see ``docs/jepsen-run.md``, Speed). What runs is the
 real code: the protocol cores (``make_core``), the Trio driver (``open_log`` with
 ``sync_in_thread=False``), the key-value state machine (``KvStateMachine``), and the
 client session logic (``KvSession``) over an in-process backend (:mod:`.sim_client`).
