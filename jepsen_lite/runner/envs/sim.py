@@ -3,7 +3,10 @@
 :class:`SimEnvironment` runs ``main(cluster)`` under ``trio.run`` on virtual time
 (:class:`JumpingClock`, which behaves as ``trio.testing.MockClock(autojump_threshold=0)``
 in fewer scheduler passes): whenever every task waits, the clock jumps to the next
-deadline, so a minute of cluster time takes as long as the work in it. What runs is the
+deadline, so a minute of cluster time takes as long as the work in it. The drivers'
+ticks (:mod:`.sim_ticker`), node-to-node messages (:class:`_Network`) and the client's
+wire delays run on the clock's own timers, not on Trio tasks and cancel scopes, which
+saves most of the scheduler passes (see ``docs/jepsen-run.md``, Speed). What runs is the
 real code: the protocol cores (``make_core``), the Trio driver (``open_log`` with
 ``sync_in_thread=False``), the key-value state machine (``KvStateMachine``), and the
 client session logic (``KvSession``) over an in-process backend (:mod:`.sim_client`).
@@ -49,7 +52,6 @@ afterwards. Nothing iterates a set of strings.
 from __future__ import annotations
 
 import contextlib
-import heapq
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -77,6 +79,7 @@ from . import sim_lwt
 from .sim_client import SimBackend
 from .sim_host import SimHost
 from .sim_invariants import Invariants
+from .sim_ticker import SharedTicker
 from .sim_trio import JumpingClock, deterministic_trio
 
 T = TypeVar("T")
@@ -145,15 +148,23 @@ class SimSettings:
             driver=DriverConfig(
                 tick_s=tick_s,
                 sync_in_thread=False,
+                external_ticks=True,
+                yield_before_sync=False,
                 snapshot_entries=int(_float_option(options, "snapshot_entries", 2000)),
             ),
         )
 
 
 class _Network(SimNetwork):
-    """``SimNetwork`` that hands a message with zero delay straight to its receiver
-    (in the sender's task) when nothing else is in flight, instead of through the
-    delivery task: the same order, one Trio scheduling pass less per message batch.
+    """``SimNetwork`` whose messages travel on the clock's timers
+    (:meth:`JumpingClock.call_at`) instead of through a delivery task: one timer per
+    virtual instant at which messages are due hands them all to their receivers, in
+    send order (with equal delays every link is FIFO), and then tells each receiver
+    once, so its driver steps them in one go; no task switch. A message with zero
+    delay when nothing else is in flight goes straight to its receiver in the sender's
+    task. Blocked links are checked when a message is sent
+    and when it is due; at most ``pending_packets_max`` copies are in flight (more are
+    dropped and counted), as in ``SimNetwork``; :meth:`run` is not used.
 
     It also bounds the traffic: more than ``budget`` node-to-node messages in one
     second of virtual time is a message storm (a thrashing core: a healthy cluster sends
@@ -167,10 +178,21 @@ class _Network(SimNetwork):
     _window_start = -1.0
     _window_count = 0
 
+    def __init__(
+        self,
+        seed: int,
+        route: Callable[[Packet, random.Random], Sequence[float]],
+        clock: JumpingClock,
+    ) -> None:
+        super().__init__(seed, route)
+        self.clock = clock
+        self.in_flight = 0
+        self._due: dict[float, list[Message]] = {}
+
     def _submit(self, message: Message) -> None:
         if self.storm is not None:
             return
-        now = trio.current_time()
+        now = self.clock.current_time()
         if now - self._window_start >= 1.0:
             self._window_start, self._window_count = now, 0
         self._window_count += 1
@@ -182,18 +204,52 @@ class _Network(SimNetwork):
             )
             self.on_storm(self.storm)
             return
-        if self._heap or (message.src, message.dst) in self.blocked:
-            super()._submit(message)
+        if (message.src, message.dst) in self.blocked:
+            self.dropped_partitioned += 1
             return
-        delays = self.route(Packet(message, trio.current_time()), self.rng)
-        if len(delays) == 1 and delays[0] == 0:
+        delays = self.route(Packet(message, now), self.rng)
+        if len(delays) == 1 and delays[0] == 0 and not self.in_flight:
             self._deliver(message)
             return
-        now = trio.current_time()
+        due = self._due
         for delay in delays:
-            self._seq += 1
-            heapq.heappush(self._heap, (now + delay, self._seq, message))
-        self._wake.set()
+            if self.in_flight >= self.pending_packets_max:
+                self.dropped_overflow += 1
+                continue
+            self.in_flight += 1
+            at = now + delay
+            batch = due.get(at)
+            if batch is None:
+                batch = due[at] = []
+                self.clock.call_at(at, self._arrive, at)
+            batch.append(message)
+
+    def _arrive(self, at: float) -> None:
+        """Hand over every message due at ``at``, in send order, then tell each
+        receiver once (its driver steps what arrived in one go)."""
+        batch = self._due.pop(at)
+        self.in_flight -= len(batch)
+        endpoints = self._endpoints
+        blocked = self.blocked
+        notify: dict[NodeId, Callable[[], None]] = {}
+        for message in batch:
+            target = endpoints.get(message.dst)
+            if target is None or target.closed:
+                continue
+            if (message.src, message.dst) in blocked:
+                self.dropped_partitioned += 1
+                continue
+            writer = target._writer
+            callback = writer.notify
+            writer.notify = None
+            try:
+                writer.deliver(message)
+            finally:
+                writer.notify = callback
+            if callback is not None:
+                notify[message.dst] = callback
+        for callback in notify.values():
+            callback()
 
 
 class SimCluster:
@@ -201,9 +257,16 @@ class SimCluster:
     see the module docstring for what each fault does)."""
 
     def __init__(
-        self, spec: TestSpec, run_dir: str, nursery: trio.Nursery, settings: SimSettings
+        self,
+        spec: TestSpec,
+        run_dir: str,
+        nursery: trio.Nursery,
+        settings: SimSettings,
+        clock: JumpingClock,
     ) -> None:
         self.spec = spec
+        self.clock = clock
+        self.ticker = SharedTicker(clock, settings.driver.tick_s)
         self.nodes: tuple[NodeId, ...] = tuple(range(1, spec.nodes + 1))
         self.nursery = nursery
         self.started_at = trio.current_time()
@@ -214,7 +277,7 @@ class SimCluster:
         self.link_delay_s = settings.link_delay_s
         self.storage_kind: str = settings.storage
         self.driver_config = settings.driver
-        self.network = _Network(derive_seed(spec.seed, "network"), self._base_route)
+        self.network = _Network(derive_seed(spec.seed, "network"), self._base_route, clock)
         self.invariants = Invariants(with_terms=spec.protocol == "raft")
         self.invariants.now = self.now
         self.network.budget = settings.messages_per_s_max
@@ -246,7 +309,6 @@ class SimCluster:
         return (self.link_delay_s,)
 
     async def start(self) -> None:
-        self.nursery.start_soon(self.network.run)
         for node in self.nodes:
             await self.hosts[node].start()
 
@@ -422,7 +484,7 @@ class SimEnvironment:
     name: ClassVar[str] = "sim"
     faults: ClassVar[frozenset[str]] = frozenset(FAULT_KINDS)
 
-    def clock(self) -> trio.abc.Clock:
+    def clock(self) -> JumpingClock:
         """The virtual clock of a run (see :class:`JumpingClock`)."""
         return JumpingClock()
 
@@ -441,6 +503,7 @@ class SimEnvironment:
             raise ValueError(f"run folder {run_dir!r} does not exist")
         settings = SimSettings.of(spec)
         switch = broken(spec.options.get("broken"))
+        clock = self.clock()
 
         async def body() -> T:
             # main's own exception is raised as it is, not wrapped in the nursery's
@@ -448,7 +511,8 @@ class SimEnvironment:
             error: Exception | None = None
             result: T | None = None
             async with trio.open_nursery() as nursery:
-                cluster = _cluster_class(spec.protocol)(spec, run_dir, nursery, settings)
+                clock.on_failure = lambda exc: nursery.cancel_scope.cancel()
+                cluster = _cluster_class(spec.protocol)(spec, run_dir, nursery, settings, clock)
                 try:
                     await cluster.start()
                     result = await main(cluster)
@@ -457,9 +521,11 @@ class SimEnvironment:
                 finally:
                     nursery.cancel_scope.cancel()
                     cluster.close()
+            if clock.failure is not None:
+                raise clock.failure
             if error is not None:
                 raise error
             return cast(T, result)
 
         with switch, deterministic_trio(derive_seed(spec.seed, "trio")):
-            return trio.run(body, clock=self.clock())
+            return trio.run(body, clock=clock)

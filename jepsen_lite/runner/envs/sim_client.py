@@ -48,6 +48,7 @@ class SimBackend:
         delay_s: tuple[float, float],
     ) -> None:
         self.cluster = cluster
+        self.clock = cluster.clock
         self.rng = rng
         self.attempt_s = attempt_s
         self.total_s = total_s
@@ -86,31 +87,36 @@ class SimBackend:
                 self.guess = hint
             else:
                 self.guess = self._next(node)
-                await trio.sleep(RETRY_PAUSE_S)
+                await self.clock.sleep(RETRY_PAUSE_S)
 
     async def _attempt(
         self, node: int, op: Callable[[ReplicatedLog], Awaitable[bytes]], attempt_end: float
     ) -> tuple[bool, bytes, int | None]:
         """One try at ``node``: (answered, result, leader hint)."""
         self.attempts += 1
-        await trio.sleep(self._delay())  # the request on the wire
+        await self.clock.sleep(self._delay())  # the request on the wire
         host = self.cluster.host(node)
         log, incarnation = host.log, host.incarnation
         if log is None or host.paused:
-            await trio.sleep_until(attempt_end)
+            await self.clock.sleep_until(attempt_end)
             return False, b"", None
-        with trio.move_on_at(attempt_end):
-            try:
-                result = await op(log)
-            except NotLeader as exc:
-                await trio.sleep(self._delay())
-                return False, b"", exc.leader_hint
-            except ConsensusError:
-                await trio.sleep(self._delay())
-                return False, b"", None
-            await trio.sleep(self._delay())  # the reply on the wire
-            if host.paused or host.incarnation != incarnation or host.log is None:
-                await trio.sleep_until(attempt_end)  # the reply never leaves the node
-                return False, b"", None
-            return True, result, None
+        scope = trio.CancelScope()  # move_on_at(attempt_end), on a clock timer
+        timer = self.clock.call_at(attempt_end, trio.CancelScope.cancel, scope)
+        try:
+            with scope:
+                try:
+                    result = await op(log)
+                except NotLeader as exc:
+                    await self.clock.sleep(self._delay())
+                    return False, b"", exc.leader_hint
+                except ConsensusError:
+                    await self.clock.sleep(self._delay())
+                    return False, b"", None
+                await self.clock.sleep(self._delay())  # the reply on the wire
+                if host.paused or host.incarnation != incarnation or host.log is None:
+                    await self.clock.sleep_until(attempt_end)  # the reply never leaves
+                    return False, b"", None
+                return True, result, None
+        finally:
+            timer.cancel()
         return False, b"", None

@@ -133,11 +133,15 @@ class SimHost:
                     log_class=sim_lwt.log_class(spec.protocol),
                 ) as log:
                     self.core, self.machine, self.log = core, machine, log
-                    async with trio.open_nursery() as nursery:
-                        self._start_clock_ticks(nursery, log, machine)
-                        task_status.started()
-                        started = True
-                        await trio.sleep_forever()
+                    ticking = cluster.ticker.add(log.driver, self.clock)
+                    try:
+                        async with trio.open_nursery() as nursery:
+                            self._start_clock_ticks(nursery, log, machine)
+                            task_status.started()
+                            started = True
+                            await trio.sleep_forever()
+                    finally:
+                        cluster.ticker.remove(ticking)
         except Exception as exc:  # a storage failure or a core bug stops this node only
             self._failed(exc)
             self.unclean = True

@@ -40,6 +40,7 @@ class Invariants:
     def __init__(self, with_terms: bool) -> None:
         self.with_terms = with_terms
         self.applied: dict[Index, tuple[Term, str, NodeId]] = {}
+        self._first_entries: dict[Index, Entry] = {}
         self.leaders: dict[Term, NodeId] = {}
         self.violations: list[str] = []
         self._seen: set[tuple[str, int, int]] = set()
@@ -57,11 +58,15 @@ class Invariants:
 
     def observe_applied(self, node: NodeId, entries: Sequence[Entry]) -> None:
         applied = self.applied
+        first_entries = self._first_entries
         for entry in entries:
+            if first_entries.get(entry.index) is entry:
+                continue  # the very object applied first here (the sim shares entries)
             digest = entry_digest(entry)
             first = applied.get(entry.index)
             if first is None:
                 applied[entry.index] = (entry.term, digest, node)
+                first_entries[entry.index] = entry
                 continue
             term, first_digest, first_node = first
             if first_digest != digest or (self.with_terms and term != entry.term):

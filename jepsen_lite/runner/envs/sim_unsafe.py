@@ -29,6 +29,7 @@ from ..api import TestSpec, derive_rng
 from .sim import SimCluster, SimSettings
 from .sim_disk import FileDisk, MemoryDisk
 from .sim_invariants import Invariants
+from .sim_trio import JumpingClock
 
 
 class _Unwatched(Invariants):
@@ -45,9 +46,14 @@ class UnsafeSimCluster(SimCluster):
     """See the module docstring."""
 
     def __init__(
-        self, spec: TestSpec, run_dir: str, nursery: trio.Nursery, settings: SimSettings
+        self,
+        spec: TestSpec,
+        run_dir: str,
+        nursery: trio.Nursery,
+        settings: SimSettings,
+        clock: JumpingClock,
     ) -> None:
-        super().__init__(spec, run_dir, nursery, settings)
+        super().__init__(spec, run_dir, nursery, settings, clock)
         self.invariants = _Unwatched(with_terms=False)
         self.invariants.now = self.now
         for node, host in self.hosts.items():
