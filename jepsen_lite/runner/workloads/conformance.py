@@ -8,12 +8,14 @@ from collections.abc import Callable, Sequence
 from ..api import Checker, Generator, Workload
 from ..checkers.bank import BankChecker
 from ..checkers.counter import CounterChecker
+from ..checkers.list_append import ListAppendChecker
 from ..checkers.lost_writes import LostWritesChecker
 from ..checkers.revisions import RevisionChecker
 from ..checkers.set import SetChecker
 from .bank import BankGenerator, BankWorkload
 from .counter import CounterGenerator, CounterWorkload
 from .kv import KvGenerator, KvTxnWorkload
+from .list_append import ListAppendGenerator, ListAppendWorkload
 from .register import CasRegisterWorkload, RegisterGenerator, RegisterWorkload
 from .set import SetGenerator, SetWorkload
 
@@ -24,6 +26,7 @@ WORKLOAD_FACTORIES: Sequence[Callable[[], Workload]] = (
     BankWorkload,
     SetWorkload,
     CounterWorkload,
+    ListAppendWorkload,
 )
 
 CHECKER_FACTORIES: Sequence[Callable[[], Checker]] = (
@@ -32,6 +35,7 @@ CHECKER_FACTORIES: Sequence[Callable[[], Checker]] = (
     CounterChecker,
     BankChecker,
     RevisionChecker,
+    ListAppendChecker,
 )
 
 
@@ -41,6 +45,7 @@ def generators(
     bank: BankGenerator,
     set_: SetGenerator,
     counter: CounterGenerator,
+    list_append: ListAppendGenerator,
 ) -> list[Generator]:
     """The shipped generators as :class:`~..api.Generator` (for mypy's sake)."""
-    return [register, kv, bank, set_, counter]
+    return [register, kv, bank, set_, counter, list_append]
