@@ -56,7 +56,7 @@ from . import EnvironmentUnavailable
 from .etcd_backend import ALL_KEYS, EtcdBackend, key_value
 from .etcd_http import HttpConnection
 from .etcd_proxy import EtcdPeerProxy
-from .process_control import LocalProcesses
+from .process_control import LocalProcesses, failure_with_log_tail
 
 T = TypeVar("T")
 
@@ -396,15 +396,7 @@ class EtcdCluster:
             await trio.sleep(0.05)
 
     def _failure(self, node: NodeId, what: str) -> str:
-        path = self.log_path(node)
-        try:
-            lines = path.read_text(errors="replace").splitlines()
-        except OSError:
-            lines = []
-        tail = "\n".join(lines[-5:])
-        return f"etcd member {node} {what}; " + (
-            f"last lines of {path}:\n{tail}" if lines else f"{path} is empty"
-        )
+        return failure_with_log_tail(f"etcd member {node}", what, self.log_path(node), 5)
 
     def _check(self, node: NodeId) -> None:
         if node not in self.clients:

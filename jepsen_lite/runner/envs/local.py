@@ -48,7 +48,7 @@ from consensus.unsafe import is_unsafe
 
 from ..api import Cluster, Fault, NodeId, TestSpec, derive_rng
 from .fault_proxy import FaultProxy, NetworkControl, PacketFaults
-from .process_control import LocalProcesses, ProcessControl
+from .process_control import LocalProcesses, ProcessControl, failure_with_log_tail
 
 T = TypeVar("T")
 
@@ -360,15 +360,7 @@ class LocalCluster:
             await trio.sleep(0.02)
 
     def _failure(self, node: NodeId, what: str) -> str:
-        path = self.log_path(node)
-        try:
-            lines = path.read_text(errors="replace").splitlines()
-        except OSError:
-            lines = []
-        tail = "\n".join(lines[-10:])
-        return f"node {node} {what}; " + (
-            f"last lines of {path}:\n{tail}" if lines else f"{path} is empty"
-        )
+        return failure_with_log_tail(f"node {node}", what, self.log_path(node), 10)
 
     def _check(self, node: NodeId) -> None:
         if node not in self.endpoints:

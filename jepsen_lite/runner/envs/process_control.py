@@ -224,6 +224,17 @@ class LocalProcesses:
         return proc
 
 
+def failure_with_log_tail(who: str, what: str, log: Path, lines: int) -> str:
+    """``"<who> <what>; last lines of <log>: ..."`` (its last ``lines`` lines), or that the
+    log is empty: how a process that failed to start or answer is reported."""
+    try:
+        text = log.read_text(errors="replace").splitlines()
+    except OSError:
+        text = []
+    tail = "\n".join(text[-lines:])
+    return f"{who} {what}; " + (f"last lines of {log}:\n{tail}" if text else f"{log} is empty")
+
+
 def _signal(proc: subprocess.Popen[bytes], sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):  # exited meanwhile: harmless
         os.kill(proc.pid, sig)
