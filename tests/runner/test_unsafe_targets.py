@@ -55,7 +55,7 @@ def test_each_unsafe_design_is_caught_with_an_explanation(
     assert "verdict: invalid" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("protocol", "seed"), [("raft", 1), ("multipaxos", 2)])
+@pytest.mark.parametrize(("protocol", "seed"), [("raft", 1), ("multipaxos", 2), ("paxos-lwt", 3)])
 def test_the_same_test_passes_against_consensus(tmp_path: Path, protocol: str, seed: int) -> None:
     results = run(tmp_path, protocol, seed)
     assert results["verdict"] == "valid", invalid_checkers(results)
@@ -92,7 +92,7 @@ def test_a_seed_search_finds_each_design(tmp_path: Path, protocol: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("protocol", ["raft", "multipaxos"])
+@pytest.mark.parametrize("protocol", ["raft", "multipaxos", "paxos-lwt"])
 def test_the_seed_search_passes_against_consensus(tmp_path: Path, protocol: str) -> None:
     for seed in SEEDS:
         results = run(tmp_path / str(seed), protocol, seed)
