@@ -348,11 +348,17 @@ class FaultOptions:
             corrupt_rate=corrupt if self.disk and coins[4] else 0.0,
         )
 
-    def with_churn(self, rng: random.Random) -> FaultOptions:
+    def with_churn(self, rng: random.Random, crash_allowed: bool = True) -> FaultOptions:
         """The strategies drawn after the others, from a stream of their own (so that
-        the earlier draws and the core's knobs stay as they were): ``churn_rate``, for
-        the seeds with crashes but without reply crashes (the two strategies keep to
-        different seeds: half of the crash seeds each)."""
+        the earlier draws and the core's knobs stay as they were): ``churn_rate``.
+
+        Churn and reply crashes keep to different seeds (churn's crashes would end the
+        reply-crash windows first): churn is drawn for every crash seed without reply
+        crashes, and, when ``crash_allowed`` (the sweep may crash nodes), for half of
+        the seeds whose swarm draw left crashes off. Churn makes its own crashes, so
+        those seeds crash only leaders, right at their first appends or a commit."""
         churn = rng.uniform(0.6, 0.95)
-        on = self.crash_every_us > 0 and not self.reply_crash_rate
+        extra = rng.random() < 0.5
+        crash = self.crash_every_us > 0
+        on = (crash and not self.reply_crash_rate) or (crash_allowed and not crash and extra)
         return attrs.evolve(self, churn_rate=churn if on else 0.0)
