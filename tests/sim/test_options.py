@@ -98,3 +98,24 @@ def test_draw_intensities_in_range() -> None:
 def test_config_validation(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SimConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_churn_keeps_away_from_reply_crashes_and_reaches_crash_free_seeds() -> None:
+    """Churn: every crash seed without reply crashes, never one with them, about half
+    of the crash-free seeds when the sweep may crash, none when it may not."""
+    crash = FaultOptions(crash_every_us=1_000_000, downtime_us_max=100_000)
+    replying = FaultOptions(crash_every_us=1_000_000, reply_crash_rate=0.1)
+    quiet = FaultOptions(loss_rate=0.1)
+    rng = random.Random(7)
+    for _ in range(50):
+        assert 0.6 <= crash.with_churn(rng).churn_rate <= 0.95
+        assert crash.with_churn(rng, crash_allowed=False).churn_rate > 0
+        assert replying.with_churn(rng).churn_rate == 0.0
+        assert quiet.with_churn(rng, crash_allowed=False).churn_rate == 0.0
+    churned = sum(quiet.with_churn(rng).churn_rate > 0 for _ in range(400))
+    assert 150 < churned < 250
+    # One seed, one answer: the stream is consumed the same way whatever is on.
+    a, b = random.Random(3), random.Random(3)
+    quiet.with_churn(a, crash_allowed=False)
+    replying.with_churn(b)
+    assert a.random() == b.random()
