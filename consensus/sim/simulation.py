@@ -111,7 +111,9 @@ class Simulation:
         drawn = drawn.with_strategies(strategy_rng, config.tick_interval_us)
         tune_rng = random.Random(strategy_rng.getrandbits(64))
         drawn = drawn.with_churn(
-            random.Random(strategy_rng.getrandbits(64)), FaultKind.CRASH in config.faults
+            random.Random(strategy_rng.getrandbits(64)),
+            config.tick_interval_us,
+            FaultKind.CRASH in config.faults,
         )
         self.faults = drawn if faults is None else faults
         self.snapshot_every_entries = (
