@@ -208,6 +208,8 @@ class Nemesis:
         faults = self._faults
         rng = self._rng
         churn = faults.churn_rate
+        if faults.churn_until_us and self._clock.now_us >= faults.churn_until_us:
+            churn = 0.0
         if churn and (commits or (durable and self._new_leader(node))) and rng.random() < churn:
             # Churn: the messages that follow a commit the leader just learned of reach
             # only some peers (possibly none); or a new leader's first appends, on its

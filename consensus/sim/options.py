@@ -47,6 +47,7 @@ FAULT_LEGEND: tuple[tuple[str, str], ...] = (
     ("sync-crash=P", "the leader crashes inside that fsync window"),
     ("corrupt=P", "a crash that writes back unsynced bytes flips a bit with probability P"),
     ("churn=P", "a new leader, or one that just learned of a commit, crashes mid-send"),
+    ("churn<Xs", "churn only in the first X seconds"),
 )
 """What each part of :meth:`FaultOptions.describe` means, for ``consensus sim``'s legend.
 Keep it in step with ``describe``."""
@@ -208,6 +209,8 @@ class FaultOptions:
       crashes before most of what follows leaves; either is back within a few ticks.
       Divergent uncommitted entries pile up at one index in successive terms: the Raft
       paper's Figure 8. Raft then sends one entry per AppendEntries (``tune``).
+      ``churn_until_us``: when > 0, churn stops at this virtual time (the seeds drawn
+      with churn but without periodic crashes: they commit again afterwards).
     """
 
     loss_rate: float = 0.0
@@ -229,6 +232,7 @@ class FaultOptions:
     sync_crash_rate: float = 0.0
     corrupt_rate: float = 0.0
     churn_rate: float = 0.0
+    churn_until_us: int = 0
 
     def enabled(self) -> tuple[FaultKind, ...]:
         """The kinds this record turns on, in :class:`FaultKind` order."""
@@ -276,6 +280,8 @@ class FaultOptions:
             parts.append(f"corrupt={self.corrupt_rate:.2f}")
         if self.churn_rate:
             parts.append(f"churn={self.churn_rate:.3f}")
+        if self.churn_until_us:
+            parts.append(f"churn<{self.churn_until_us / 1e6:.2f}s")
         return " ".join(parts) or "none"
 
     @classmethod
@@ -348,11 +354,25 @@ class FaultOptions:
             corrupt_rate=corrupt if self.disk and coins[4] else 0.0,
         )
 
-    def with_churn(self, rng: random.Random) -> FaultOptions:
+    def with_churn(
+        self, rng: random.Random, tick_interval_us: int, crash_allowed: bool = True
+    ) -> FaultOptions:
         """The strategies drawn after the others, from a stream of their own (so that
-        the earlier draws and the core's knobs stay as they were): ``churn_rate``, for
-        the seeds with crashes but without reply crashes (the two strategies keep to
-        different seeds: half of the crash seeds each)."""
+        the earlier draws and the core's knobs stay as they were): ``churn_rate``.
+
+        Churn and reply crashes keep to different seeds (churn's crashes would end the
+        reply-crash windows first): churn is drawn for every crash seed without reply
+        crashes, for the whole fault phase; and, when ``crash_allowed`` (the sweep may
+        crash nodes), for half of the seeds whose swarm draw left crashes off, for the
+        first 300-600 ticks only (``churn_until_us``; churn commits little, and those
+        seeds then commit again). Churn makes its own crashes: those seeds crash only
+        leaders, right at their first appends or a commit."""
         churn = rng.uniform(0.6, 0.95)
-        on = self.crash_every_us > 0 and not self.reply_crash_rate
-        return attrs.evolve(self, churn_rate=churn if on else 0.0)
+        extra = rng.random() < 0.5
+        until = int(rng.uniform(300, 600) * tick_interval_us)
+        crash = self.crash_every_us > 0
+        if crash and not self.reply_crash_rate:
+            return attrs.evolve(self, churn_rate=churn)
+        if crash_allowed and not crash and extra:
+            return attrs.evolve(self, churn_rate=churn, churn_until_us=until)
+        return self

@@ -45,7 +45,7 @@ from .events import (
 from .history import History
 from .nemesis import Nemesis
 from .network import NetworkStats, SimNetwork
-from .options import FaultOptions, SimConfig
+from .options import FaultKind, FaultOptions, SimConfig
 from .protocols import ProtocolSpec
 from .violation import (
     BUDGET_EXCEEDED,
@@ -110,7 +110,11 @@ class Simulation:
         drawn = FaultOptions.draw(options_rng, config.faults, config.tick_interval_us)
         drawn = drawn.with_strategies(strategy_rng, config.tick_interval_us)
         tune_rng = random.Random(strategy_rng.getrandbits(64))
-        drawn = drawn.with_churn(random.Random(strategy_rng.getrandbits(64)))
+        drawn = drawn.with_churn(
+            random.Random(strategy_rng.getrandbits(64)),
+            config.tick_interval_us,
+            FaultKind.CRASH in config.faults,
+        )
         self.faults = drawn if faults is None else faults
         self.snapshot_every_entries = (
             options_rng.randrange(10, 500) if options_rng.random() < 0.5 else 0

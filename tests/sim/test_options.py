@@ -98,3 +98,30 @@ def test_draw_intensities_in_range() -> None:
 def test_config_validation(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SimConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_churn_keeps_away_from_reply_crashes_and_reaches_crash_free_seeds() -> None:
+    """Churn: every crash seed without reply crashes (whole fault phase), never one with
+    them, about half of the crash-free seeds (first 300-600 ticks) when the sweep may
+    crash, none when it may not."""
+    tick = 10_000
+    crash = FaultOptions(crash_every_us=1_000_000, downtime_us_max=100_000)
+    replying = FaultOptions(crash_every_us=1_000_000, reply_crash_rate=0.1)
+    quiet = FaultOptions(loss_rate=0.1)
+    rng = random.Random(7)
+    for _ in range(50):
+        drawn = crash.with_churn(rng, tick)
+        assert 0.6 <= drawn.churn_rate <= 0.95 and drawn.churn_until_us == 0
+        assert crash.with_churn(rng, tick, crash_allowed=False).churn_rate > 0
+        assert replying.with_churn(rng, tick).churn_rate == 0.0
+        assert quiet.with_churn(rng, tick, crash_allowed=False).churn_rate == 0.0
+    churned = [quiet.with_churn(rng, tick) for _ in range(400)]
+    windows = [f.churn_until_us for f in churned if f.churn_rate > 0]
+    assert 150 < len(windows) < 250
+    assert all(300 * tick <= w <= 600 * tick for w in windows)
+    assert "churn<" in next(f for f in churned if f.churn_rate).describe()
+    # One seed, one answer: the stream is consumed the same way whatever is on.
+    a, b = random.Random(3), random.Random(3)
+    quiet.with_churn(a, tick, crash_allowed=False)
+    replying.with_churn(b, tick)
+    assert a.random() == b.random()

@@ -119,15 +119,16 @@ def test_event_budget_ends_a_seed() -> None:
     assert "over the budget of 100000" in r.violation.detail
 
 
-@pytest.mark.slow
 def test_figure8_is_found() -> None:
     """Class 1: a leader commits an old-term entry by counting replicas. Churn (a new
     leader's first appends reach a minority, then it crashes; a leader crashes as it
     learns of a commit) with one entry per AppendEntries makes the paper's Figure 8: the
     old entry reaches a majority alone, is committed, and a node holding a newer entry
-    at its index is elected. The first seed of the default sweep that shows it is 68
-    (then 72, 88, 95): not within the first 50."""
-    f = found(RAFT_SPEC, planted.figure8, range(100))
+    at its index is elected. Churn is drawn for the crash seeds without reply crashes
+    and for half of the seeds without crashes (there for their first 3-6 s); in seeds
+    0-49 the default sweep shows it at seeds 15, 24, 35, 39 and 46 (all of them seeds
+    without periodic crashes)."""
+    f = found(RAFT_SPEC, planted.figure8)
     print(f"{f.result.violation.describe() if f.result.violation else None}\n  replay: {f.replay}")
     assert f.result.violation is not None
     assert f.result.violation.invariant in (LEADER_COMPLETENESS, STATE_MACHINE_SAFETY)
