@@ -122,6 +122,12 @@ class PartitionSearch:
         self._steps = _search(model, partition.ops, model.init(partition.key), self.budgets)
         next(self._steps)  # to the priming yield: nothing is searched yet
 
+    @property
+    def unreachable(self) -> KeyResult | None:
+        """The NOT_LINEARIZABLE result when the model proves a read unreachable (found
+        at construction, with no search), else ``None``."""
+        return self._unreachable
+
     def run(self, allowance: int | None) -> KeyResult | None:
         """Search on (see the class docstring); ``None``: no allowance, run to the end.
         A read the model proves unreachable answers at once, with no search."""
