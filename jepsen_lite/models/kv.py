@@ -47,6 +47,13 @@ class KvModel(KeyedModel):
             return True, state + item
         return False, state
 
+    def read_legal_in(self, op: Operation) -> tuple[bool, State]:
+        """For a read-only ``op`` (a ``get``): ``(True, s)`` when ``step`` finds it legal
+        exactly in the states equal to ``s``, ``(False, None)`` when legal in every state
+        (its output unknown). The search uses it to force reads without calling ``step``."""
+        out = op.output
+        return (False, None) if out is UNKNOWN else (True, out)
+
     def unreachable(self, key: Value, ops: Sequence[Operation]) -> tuple[int, str] | None:
         """A read no order of the writes before it explains (see :mod:`.reachable`)."""
         if not self.prove_unreachable:
