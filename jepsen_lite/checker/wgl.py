@@ -316,9 +316,9 @@ def _search(
                     if lazy and j < 0
                     else ()
                 )
-                key = (new_window, new_base, new_opened, after, new_excluded)
-                if key not in cache:
-                    cache.add(key)
+                cached = len(cache)
+                cache.add((new_window, new_base, new_opened, after, new_excluded))
+                if len(cache) > cached:  # a new configuration (the key hashed once)
                     stack.append(
                         (e, state, window, base, opened, mode, first_ret, blocker, excluded)
                     )
