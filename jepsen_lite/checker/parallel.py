@@ -65,7 +65,10 @@ def check_partitions(
     processes were used. ``deadline`` is a :func:`time.monotonic` instant (system-wide on
     Linux, so workers share it); ``workers`` < 2 means never use workers.
 
-    In this process the partitions are checked in rounds, like threads taking turns:
+    First every partition's reads are put to the model's proof of unreachability
+    (``Model.unreachable``, a few milliseconds a key, no search): a partition failing it
+    settles the verdict before any key is searched. Then, in this process, the
+    partitions are checked in rounds, like threads taking turns:
     each unfinished partition's search may grow its cache to :data:`FIRST_ROUND_CONFIGS`
     configurations in the first round, to four times that in the next, and so on, and is
     suspended in between, losing no work (:class:`~.wgl.PartitionSearch`). So a cheap
@@ -82,6 +85,14 @@ def check_partitions(
     pending = list(range(len(partitions)))
     allowance = FIRST_ROUND_CONFIGS
     try:
+        # first the reads each model proves unreachable, with no search: a key failing so
+        # settles the verdict before any other key is searched
+        for index in pending:
+            search = PartitionSearch(model, partitions[index], probe, max_cache_entries)
+            searches[index] = search
+            if search.unreachable is not None:
+                results[index] = search.unreachable
+                return _in_order(partitions, results), False
         while pending:
             unfinished: list[int] = []
             in_rounds = len(pending) * allowance <= max_cache_entries
@@ -90,10 +101,7 @@ def check_partitions(
                 switch = may_fork and remaining >= 2 and time.monotonic() >= switch_at
                 result = None
                 if not switch:
-                    search = searches.get(index)
-                    if search is None:
-                        search = PartitionSearch(model, partitions[index], probe, max_cache_entries)
-                        searches[index] = search
+                    search = searches[index]
                     search.budgets.deadline = probe if remaining >= 2 else deadline
                     result = search.run(allowance if in_rounds and remaining >= 2 else None)
                     # the time to switch to workers came first: this and the rest go there

@@ -122,6 +122,12 @@ class PartitionSearch:
         self._steps = _search(model, partition.ops, model.init(partition.key), self.budgets)
         next(self._steps)  # to the priming yield: nothing is searched yet
 
+    @property
+    def unreachable(self) -> KeyResult | None:
+        """The NOT_LINEARIZABLE result when the model proves a read unreachable (found
+        at construction, with no search), else ``None``."""
+        return self._unreachable
+
     def run(self, allowance: int | None) -> KeyResult | None:
         """Search on (see the class docstring); ``None``: no allowance, run to the end.
         A read the model proves unreachable answers at once, with no search."""
@@ -217,6 +223,7 @@ def _search(
     open_used = [0] * len(open_members)  # per class: how many open members are linearized
     lifted = [False] * len(ops)
     step = model.step
+    need = _read_states(model, ops, read_only)
     lazy = lazy_open_ops(model)
     excluded: tuple[int, ...] = ()  # candidates not to try next (lazy open operations)
     cache: set[tuple[int, int, int, State, tuple[int, ...]]] = set()
@@ -234,11 +241,18 @@ def _search(
         if fresh:  # force a legal read-only operation if there is one, else try the blocker
             fresh = False
             e = resume
-            while e & 1:  # the candidates: calls before the first return entry
-                i = e >> 1
-                if read_only[i] and step(state, ops[i])[0]:
-                    break
-                e = nxt[e]
+            if need is None:
+                while e & 1:  # the candidates: calls before the first return entry
+                    i = e >> 1
+                    if read_only[i] and step(state, ops[i])[0]:
+                        break
+                    e = nxt[e]
+            else:  # the same, with the states the reads are legal in known beforehand
+                while e & 1:
+                    n = need[e >> 1]
+                    if n is not _NOT_READ and (n is _ANYWHERE or n == state):
+                        break
+                    e = nxt[e]
             if e & 1:
                 mode = _FORCED
             elif not e:  # no return entry left: every remaining operation is open
@@ -302,9 +316,9 @@ def _search(
                     if lazy and j < 0
                     else ()
                 )
-                key = (new_window, new_base, new_opened, after, new_excluded)
-                if key not in cache:
-                    cache.add(key)
+                cached = len(cache)
+                cache.add((new_window, new_base, new_opened, after, new_excluded))
+                if len(cache) > cached:  # a new configuration (the key hashed once)
                     stack.append(
                         (e, state, window, base, opened, mode, first_ret, blocker, excluded)
                     )
@@ -500,6 +514,27 @@ def _useless_after(
                     useless.append(k)
         e = nxt[e]
     return tuple(useless)
+
+
+_NOT_READ = object()  # in _read_states: not a read-only operation
+_ANYWHERE = object()  # in _read_states: a read legal in every state
+
+
+def _read_states(
+    model: Model, ops: Sequence[Operation], read_only: list[bool]
+) -> list[object] | None:
+    """Per operation, the state its read is legal in (:data:`_ANYWHERE`: every state;
+    :data:`_NOT_READ`: not read-only), from the model's optional ``read_legal_in(op)``
+    (see ``KvModel.read_legal_in``); ``None`` when the model has none (``step`` decides)."""
+    legal_in = getattr(model, "read_legal_in", None)
+    if legal_in is None:
+        return None
+    need: list[object] = [_NOT_READ] * len(ops)
+    for i, op in enumerate(ops):
+        if read_only[i]:
+            exact, state = legal_in(op)
+            need[i] = state if exact else _ANYWHERE
+    return need
 
 
 def _blocker(nxt: list[int]) -> int:

@@ -33,19 +33,27 @@ class KvModel(KeyedModel):
 
     def step(self, state: State, op: Operation) -> tuple[bool, State]:
         f = op.f
-        if f == "get":
+        if f == "append":  # the common case of hard histories first: text appended
+            item = op.input
+            if isinstance(state, str) and isinstance(item, str):
+                return True, state + item
+        elif f == "get":
             out = op.output
             return (out is UNKNOWN or out == state), state
-        if f == "put":
-            return True, op.input
-        item = op.input
+        else:
+            return True, op.input  # put
         if state is None:
             return True, (item,)
         if isinstance(state, tuple):
             return True, (*state, item)
-        if isinstance(state, str) and isinstance(item, str):
-            return True, state + item
         return False, state
+
+    def read_legal_in(self, op: Operation) -> tuple[bool, State]:
+        """For a read-only ``op`` (a ``get``): ``(True, s)`` when ``step`` finds it legal
+        exactly in the states equal to ``s``, ``(False, None)`` when legal in every state
+        (its output unknown). The search uses it to force reads without calling ``step``."""
+        out = op.output
+        return (False, None) if out is UNKNOWN else (True, out)
 
     def unreachable(self, key: Value, ops: Sequence[Operation]) -> tuple[int, str] | None:
         """A read no order of the writes before it explains (see :mod:`.reachable`)."""

@@ -141,3 +141,29 @@ def test_a_suspended_and_resumed_search_is_the_same_search() -> None:
     assert runs > 10  # it really was suspended many times
     assert (result.verdict, result.explored) == (whole.verdict, whole.explored)
     assert result.verdict is Verdict.LINEARIZABLE
+
+
+def test_a_read_proved_unreachable_settles_the_verdict_before_any_search() -> None:
+    # key "a" (linearizable, needs a search) comes first; key "b" reads a value no write
+    # gave it, which the kv model proves without a search: "a" is never searched
+    kv = make_model("kv", "")
+    both = events("""
+        0 invoke put    @a "x"
+        1 invoke append @a "y"
+        0 ok     put    @a "x"
+        1 ok     append @a "y"
+        2 invoke get    @a
+        2 ok     get    @a "xy"
+        3 invoke put    @b "p"
+        3 ok     put    @b "p"
+        3 invoke get    @b
+        3 ok     get    @b "q"
+    """)
+    result = check(kv, pair_events(both), workers=1)
+    assert result.verdict is Verdict.NOT_LINEARIZABLE
+    assert [(r.key, r.verdict, r.reason, r.explored) for r in result.results] == [
+        ("a", Verdict.UNKNOWN, NOT_CHECKED_REASON, 0),
+        ("b", Verdict.NOT_LINEARIZABLE, None, 0),
+    ]
+    alone = check(kv, pair_events([e for e in both if e.key == "a"]), workers=1)
+    assert alone.verdict is Verdict.LINEARIZABLE and alone.results[0].explored > 0

@@ -43,6 +43,17 @@ def test_kv_append_semantics() -> None:
     assert model.step("a", text_append) == (True, "ab")
 
 
+def test_kv_read_legal_in_agrees_with_step() -> None:
+    # the search forces kv reads from read_legal_in, without step: the two must agree
+    model = make_model("kv")
+    reads = [op('0 invoke get @k\n0 ok get @k "ab"'), op("0 invoke get @k\n0 ok get @k [1, 7]")]
+    reads.append(attrs.evolve(reads[0], output=UNKNOWN))
+    for read in reads:
+        exact, needed = model.read_legal_in(read)  # type: ignore[attr-defined]
+        for state in ("ab", "a", "", None, (1, 7), (1,)):
+            assert model.step(state, read) == ((not exact or needed == state), state)
+
+
 def test_set_read_is_normalized_to_a_frozenset_and_compared_exactly() -> None:
     model = make_model("set")
     read = model.validate(op("0 invoke read\n0 ok read [2, 1, 2]"))
