@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "cluster": "start a local cluster of node processes on 127.0.0.1",
     "kv": "talk to a cluster's key-value store",
     "status": "print each node's role, term, leader, commit and applied index",
+    "bench": "benchmark the protocols and peers side by side",
 }
 
 

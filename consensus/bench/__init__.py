@@ -1,0 +1,16 @@
+"""``consensus bench``: every benchmark of the project behind one command and one format.
+
+Layout (one home per concept):
+
+- ``report.py``: :class:`BenchReport`, the one output format: the machine, versions,
+  options and every :class:`Cell` (one point of the matrix: its parameters and figures).
+- ``latency.py``: :class:`Latency`, an HDR histogram (the ``hdrhistogram`` package) with
+  the percentiles every suite reports.
+- ``target.py``: the :class:`~consensus.bench.target.Target` interface a system under
+  benchmark implements (our protocols in real processes, etcd), and the client it hands out.
+- ``registry.py``: the suites, by name; each suite is a module of ``consensus.bench.suites``.
+- ``suites/``: one module per suite.
+
+A benchmark is not a test: figures depend on the machine and its load, so every report
+carries the load average before and after, and ratios are meant to be read within one run.
+"""

@@ -1,0 +1,1 @@
+"""One module per ``consensus bench`` suite; see :mod:`consensus.bench.registry`."""
