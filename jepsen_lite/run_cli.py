@@ -38,6 +38,7 @@ from .report.cli import POLICIES as REPORT_POLICIES
 from .report.cli import make_report, wants_report
 from .runner.api import FAULT_KINDS, Environment, FaultWindow, TestSpec, Validity
 from .runner.envs import EnvironmentUnavailable, environment_class
+from .runner.options import check_option_names
 from .runner.schedule_json import ScheduleError, windows_from_json
 from .runner.store import DEFAULT_OUT, SpecError, new_run_dir, read_test_json, validate_spec
 
@@ -190,6 +191,10 @@ def parse_options(items: list[str], broken: str | None) -> dict[str, Any]:
             options[key] = json.loads(raw)
         except json.JSONDecodeError:
             options[key] = raw  # a bare word is a string
+    try:
+        check_option_names(options)
+    except ValueError as exc:
+        raise BadOption(f"--option: {exc}") from None
     if broken is not None:
         options["broken"] = broken
     return options

@@ -17,7 +17,7 @@ import consensus
 
 ROOT = Path(consensus.__file__).parent
 FORBIDDEN_MODULES = {"trio", "socket", "asyncio", "time", "os", "random", "threading"}
-FORBIDDEN_LAYERS = {"storage", "transport", "runtime", "sim", "client", "cli"}
+FORBIDDEN_LAYERS = {"storage", "transport", "runtime", "sim", "client", "cli", "bench"}
 CORE_MODULES = sorted(
     p for pkg in ("raft", "paxos", "lwt", "unsafe") for p in (ROOT / pkg).rglob("*.py")
 )
