@@ -258,7 +258,10 @@ class Environment(Protocol):
     """Where a test runs: ``sim`` (one process, virtual time) or ``local`` (real node
     processes on 127.0.0.1). ``run(spec, main)`` starts the cluster, calls
     ``main(cluster)`` inside Trio, and stops everything it started (every process, by
-    pid, also on errors and Ctrl-C) before returning ``main``'s result."""
+    pid, also on errors and Ctrl-C) before returning ``main``'s result.
+
+    An environment may also define ``check_spec(spec) -> None``, raising ``ValueError``
+    naming a bad option; ``prepare`` calls it before any run folder exists."""
 
     name: ClassVar[str]
     faults: ClassVar[frozenset[str]]

@@ -14,6 +14,7 @@ is invalid, else UNKNOWN if any is unknown, else VALID. ``results.json`` records
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -89,6 +90,13 @@ def prepare(spec: TestSpec, env: Environment) -> Prepared:
         kinds = resolve_kinds(spec.nemesis, env.faults, env.name)
         windows = planned_schedule(spec, kinds)
         workload = workload_class(spec.workload)()
+        # A bad option value fails here, before a run folder exists: the workload reads
+        # its options when it builds a generator (a throwaway one), the environment in
+        # its optional check_spec.
+        workload.generator(random.Random(spec.seed), spec)
+        check_spec = getattr(env, "check_spec", None)
+        if check_spec is not None:
+            check_spec(spec)
     except ImportError as exc:
         raise RunError(f"workload {spec.workload!r} is not available: {exc}") from None
     except ValueError as exc:

@@ -11,7 +11,7 @@ import jepsen_lite
 from jepsen_lite.cli import main
 from jepsen_lite.runner.options import KNOWN_OPTIONS, check_option_names
 
-_SRC = Path(jepsen_lite.__file__).parent
+_SRC = Path(jepsen_lite.__file__).parent / "runner"  # the only package reading options
 
 
 def _is_options(node: ast.expr) -> bool:
@@ -26,7 +26,7 @@ def _string(node: ast.expr) -> str | None:
 
 def option_keys_read() -> dict[str, str]:
     """Every literal key read as ``options.get("k")``, ``options["k"]`` or
-    ``helper(options|spec, "k", ...)`` in jepsen_lite, with one file that reads it."""
+    ``helper(options|spec, "k", ...)`` in jepsen_lite.runner, with one file that reads it."""
     found: dict[str, str] = {}
     for path in sorted(_SRC.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -67,4 +67,22 @@ def test_run_refuses_an_unknown_option_before_any_run_folder(
     err = capsys.readouterr().err
     assert status == 3
     assert "unknown option 'op_timout_s'" in err and "did you mean op_timeout_s" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("txn_ops_max=abc", "txn_ops_max must be an integer from 1 to 16"),
+        ("storage=tape", "option storage must be 'memory' or 'disk'"),
+    ],
+)
+def test_a_bad_option_value_is_refused_before_any_run_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, message: str
+) -> None:
+    argv = ["run", "--workload", "list-append", "--option", option, "--time-limit", "1"]
+    status = main([*argv, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert status == 3
+    assert message in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []

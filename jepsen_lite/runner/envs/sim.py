@@ -488,6 +488,11 @@ class SimEnvironment:
         """The virtual clock of a run (see :class:`JumpingClock`)."""
         return JumpingClock()
 
+    def check_spec(self, spec: TestSpec) -> None:
+        """``ValueError`` naming a bad option of ``spec``, before any run folder exists."""
+        SimSettings.of(spec)
+        broken(spec.options.get("broken"))
+
     def run(self, spec: TestSpec, run_dir: str, main: Callable[[Cluster], Awaitable[T]]) -> T:
         """Build the cluster of ``spec``, run ``main(cluster)`` on virtual time and return
         its result; ``ValueError`` for a spec it cannot run."""
