@@ -289,12 +289,24 @@ SCENARIO_RUNS: dict[str, Callable[[ProtocolSpec, int, int, int], Figures]] = {
 }
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
 def configure(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
-        "--sim-seeds", type=int, default=None, help="seeds per run (default 10; --quick 2)"
+        "--sim-seeds", type=_positive, default=None, help="seeds per run (default 10; --quick 2)"
     )
     group.add_argument("--sim-seed-base", type=int, default=0, help="first seed of run 0")
-    group.add_argument("--sim-rounds-per-tick", type=int, default=5, help="message delays per tick")
+    group.add_argument(
+        "--sim-rounds-per-tick", type=_positive, default=5, help="message delays per tick"
+    )
     group.add_argument(
         "--sim-tick-ms", type=float, default=10.0, help="ms per tick, for unavailable_ms"
     )
