@@ -67,6 +67,23 @@ def test_checker_suite_records_cells_and_skips_porcupine_without_its_program(
     assert skipped and "--checker-porcupine-bin" in skipped[0]["why"]
 
 
+def test_checker_suite_runs_porcupine_side_by_side_when_given_its_program(
+    tmp_path: Path,
+) -> None:
+    fake = tmp_path / "check"  # stands in for Porcupine's program: prints its one line
+    fake.write_text("#!/bin/sh\necho 'verdict Illegal ops 10 check_s 0.010 configs 5'\n")
+    fake.chmod(0o755)
+    module = registry.load("checker")
+    assert module is not None
+    report = BenchReport(argv=[])
+    module.run(_args("checker", tmp_path, checker_porcupine_bin=str(fake)), report)
+    _positive(report, "porcupine", "check_s", "porcupine_s", "ratio")
+    notes = {c.params["history"]: c.notes for c in report.cells if c.params["what"] == "porcupine"}
+    assert notes["hot0.1-s1-k0-corrupt"] == ["ours not-linearizable, porcupine Illegal"]
+    assert notes["hot0.1-s1-twin"] == ["ours linearizable, porcupine Illegal: VERDICTS DIFFER"]
+    assert not report.skipped
+
+
 def test_importing_consensus_bench_and_the_storage_suite_does_not_import_jepsen_lite() -> None:
     import subprocess
 
