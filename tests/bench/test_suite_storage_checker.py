@@ -56,7 +56,7 @@ def test_checker_suite_records_cells_and_skips_porcupine_without_its_program(
     assert module is not None
     report = BenchReport(argv=[])
     module.run(_args("checker", tmp_path), report)
-    _positive(report, "linearizable", "check_s", "ops_per_s", "configs")
+    _positive(report, "linearizable", "check_s", "ops_per_s", "configs", "decided")
     _positive(report, "hard-kv", "check_s", "ops_per_s")
     _positive(report, "txn", "check_s", "ops_per_s")
     twin = next(c for c in report.cells if c.params.get("history") == "twin")

@@ -15,8 +15,9 @@ this process and records one cell per history, every cell with params
 Figures of a checked history: ``check_s`` (the checker's own time: preparation and search,
 not generation), ``cpu_s`` (this process), ``ops_per_s`` (operations checked per second),
 ``us_per_op``; the linearizability cells also ``configs`` (configurations the search
-cached) and the txn cells ``gen_s``. The verdict is in the cell's notes (an ``unknown``
-verdict, a time limit, is reported there, not hidden).
+cached) and ``decided`` (1.0, or 0.0 for an ``unknown`` verdict: the time limit was
+reached, and ``ops_per_s`` is then no checking rate), the txn cells ``gen_s``. The verdict
+is in the cell's notes (an ``unknown`` one with its reason: reported, not hidden).
 
 ``what="porcupine"``: with ``--checker-porcupine-bin PATH`` (the Go program of
 docs/checker.md, "Side by side with Porcupine"), each hard kv history is written as EDN
@@ -94,6 +95,7 @@ def _figures(result: Any, cpu_s: float, ops: int) -> dict[str, float]:
         "ops_per_s": ops / check_s,
         "us_per_op": check_s / max(ops, 1) * 1e6,
         "configs": float(sum(r.explored for r in result.results)),
+        "decided": 0.0 if result.verdict.value == "unknown" else 1.0,
     }
 
 
