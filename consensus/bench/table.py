@@ -20,6 +20,12 @@ SHOWN: tuple[tuple[str, str], ...] = (
     ("fsyncs_per_op", "fsyncs/op"),
     ("cpu_us_per_op", "CPU us/op"),
     ("unavailable_ms", "unavail ms"),
+    ("appends_per_s", "appends/s"),  # storage
+    ("syncs_per_s", "syncs/s"),
+    ("mb_per_s", "MB/s"),
+    ("recovery_mib_per_s", "recovery MiB/s"),
+    ("check_s", "check s"),  # checker
+    ("ratio", "ours/Porcupine"),
 )
 
 

@@ -11,8 +11,8 @@ from typing import cast
 import attrs
 import pytest
 
-from jepsen_lite.bench_checker import HARD_KV_INIT, HardKvConfig, hard_kv_events
-from jepsen_lite.bench_vs_porcupine import agree
+from consensus.bench.checker.bench_checker import HARD_KV_INIT, HardKvConfig, hard_kv_events
+from consensus.bench.checker.bench_vs_porcupine import agree
 from jepsen_lite.checker import Verdict, brute_force_check, check
 from jepsen_lite.checker.partition import prepare
 from jepsen_lite.history import pair_events

@@ -1,6 +1,6 @@
 """The hard key-value histories of the benchmark (many clients, a hot key, one key
 corrupted) get the right verdicts, and the counterexample names the corrupted key.
-Not timed: speed is reported by ``python -m jepsen_lite.bench_checker --hard``."""
+Not timed: speed is reported by ``python -m consensus.bench.checker.bench_checker --hard``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from jepsen_lite.bench_checker import (
+from consensus.bench.checker.bench_checker import (
     CORRUPT_TOKEN,
     HARD_KV_INIT,
     HardKvConfig,

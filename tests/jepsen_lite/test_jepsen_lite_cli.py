@@ -182,7 +182,7 @@ def test_console_script_help() -> None:
 
 
 def test_benchmark_script_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
-    from jepsen_lite.bench_checker import main as bench
+    from consensus.bench.checker.bench_checker import main as bench
 
     assert bench(["--lengths", "200", "--keys", "1", "2", "--processes", "3"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 200")]

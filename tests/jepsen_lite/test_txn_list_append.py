@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 import pytest
 
-from jepsen_lite.bench_txn import erase_append
+from consensus.bench.checker.bench_txn import erase_append
 from jepsen_lite.history.edn import read_edn_events
 from jepsen_lite.history.errors import HistoryError
 from jepsen_lite.history.ops import Event, EventType, History, freeze

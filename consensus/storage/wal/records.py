@@ -16,7 +16,7 @@ durable before, and losing them means corruption, not a crash.
 
 CRC-32C (Castagnoli) via the ``crc32c`` package: 2.7x faster than ``zlib.crc32`` on 1 KiB
 and ~6x on 64 KiB buffers on the development machine (hardware instruction), with at least
-the same error-detection strength; see ``bench_storage.py`` and docs/storage.md.
+the same error-detection strength; see ``consensus/bench/storage_bench.py`` and docs/storage.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Benchmark the checker on Porcupine's etcd Jepsen logs.
 
-Usage: ``python -m jepsen_lite.bench_porcupine DIR [--repeat N] [--compare-porcupine]``.
+Usage: ``python -m consensus.bench.checker.bench_porcupine DIR [--repeat N] [--compare-porcupine]``.
 
 Porcupine (the Go linearizability checker etcd uses) ships 102 real Jepsen etcd logs as
 test data (``test_data/jepsen/etcd_000.log`` ... ``etcd_102.log``; there is no 095). This
@@ -36,10 +36,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .checker.check import check
-from .checker.result import Verdict
-from .history.load import load_history
-from .models import make_model
+from jepsen_lite.checker.check import check
+from jepsen_lite.checker.result import Verdict
+from jepsen_lite.history.load import load_history
+from jepsen_lite.models import make_model
 
 PORCUPINE_LINEARIZABLE = frozenset(
     (2, 5, 7, 18, 25, 31, 38, 45, 48, 49, 51, 53, 56, 67, 75, 76, 80, 87, 92, 98, 100, 101, 102)
@@ -53,7 +53,7 @@ _NUMBER = re.compile(r"etcd_(\d+)\.log$")
 def main(argv: list[str] | None = None) -> int:
     """Check every ``*.log`` in the folder and print the summary. Exit status 1 when a
     compared verdict differs from Porcupine's or a file has no operations, else 0."""
-    parser = argparse.ArgumentParser(prog="python -m jepsen_lite.bench_porcupine")
+    parser = argparse.ArgumentParser(prog="python -m consensus.bench.checker.bench_porcupine")
     parser.add_argument("folder", type=Path, help="folder of Jepsen text logs (*.log)")
     parser.add_argument("--repeat", type=int, default=1, help="rounds; medians are reported")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")

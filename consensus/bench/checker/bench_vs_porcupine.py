@@ -1,6 +1,6 @@
 """Time the checker and Porcupine side by side on the same kv files.
 
-Usage: ``python -m jepsen_lite.bench_vs_porcupine DIR --porcupine-bin PATH
+Usage: ``python -m consensus.bench.checker.bench_vs_porcupine DIR --porcupine-bin PATH
 [--time-limit S] [--glob PATTERN]``.
 
 ``PATH`` is a program built outside this project (see docs/checker.md, "Side by side with
@@ -19,7 +19,7 @@ Verdicts are compared: ``Ok`` must meet ``linearizable`` and ``Illegal``
 These files hold only ``ok`` completions (Porcupine's kv parser ignores ``:fail`` and
 ``:info`` lines, and gives an operation left open a return at the end of the history,
 where this project leaves it open), so the semantic difference noted in
-:mod:`jepsen_lite.bench_porcupine` does not arise. Exit status 1 when a verdict differs.
+:mod:`consensus.bench.checker.bench_porcupine` does not arise. Exit status 1 when a verdict differs.
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ from pathlib import Path
 
 import attrs
 
+from jepsen_lite.checker.check import check
+from jepsen_lite.checker.result import Verdict
+from jepsen_lite.history.load import load_history
+from jepsen_lite.models import make_model
+
 from .bench_checker import HARD_KV_INIT
-from .checker.check import check
-from .checker.result import Verdict
-from .history.load import load_history
-from .models import make_model
 
 _LINE = re.compile(r"verdict (\w+) ops (\d+) check_s ([0-9.]+) configs (\d+)")
 _AGREES = {"Ok": Verdict.LINEARIZABLE, "Illegal": Verdict.NOT_LINEARIZABLE}
@@ -75,7 +76,7 @@ def agree(porcupine: str, ours: Verdict) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the side-by-side table; exit status 1 when a verdict differs."""
-    parser = argparse.ArgumentParser(prog="python -m jepsen_lite.bench_vs_porcupine")
+    parser = argparse.ArgumentParser(prog="python -m consensus.bench.checker.bench_vs_porcupine")
     parser.add_argument("folder", type=Path, help="folder of EDN kv logs")
     parser.add_argument("--porcupine-bin", type=Path, required=True, help="the Go program")
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per check")

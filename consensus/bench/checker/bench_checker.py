@@ -1,4 +1,4 @@
-"""Benchmark the linearizability checker: ``python -m jepsen_lite.bench_checker``.
+"""Benchmark the linearizability checker: ``python -m consensus.bench.checker.bench_checker``.
 
 Generates histories by simulating a concurrent run against a cas-register (or register)
 per key, with some ``info`` (crashed) and ``fail`` operations, for every combination of
@@ -34,13 +34,13 @@ from pathlib import Path
 
 import attrs
 
-from .checker.check import check
-from .history.jsonl import write_jsonl
-from .history.ops import Event, EventType
-from .history.pairing import pair_events
-from .history.simulate import SimConfig, simulate
-from .models import make_model
-from .models.kv import KvModel
+from jepsen_lite.checker.check import check
+from jepsen_lite.history.jsonl import write_jsonl
+from jepsen_lite.history.ops import Event, EventType
+from jepsen_lite.history.pairing import pair_events
+from jepsen_lite.history.simulate import SimConfig, simulate
+from jepsen_lite.models import make_model
+from jepsen_lite.models.kv import KvModel
 
 LENGTHS = (1_000, 10_000, 100_000)
 KEYS = (1, 10, 100)
@@ -49,7 +49,7 @@ PROCESSES = (5, 10, 50)
 
 def main(argv: list[str] | None = None) -> int:
     """Run the grid (or a subset) and print one table row per history."""
-    parser = argparse.ArgumentParser(prog="python -m jepsen_lite.bench_checker")
+    parser = argparse.ArgumentParser(prog="python -m consensus.bench.checker.bench_checker")
     parser.add_argument("--model", choices=("cas-register", "register"), default="cas-register")
     parser.add_argument("--lengths", type=int, nargs="+", default=list(LENGTHS))
     parser.add_argument("--keys", type=int, nargs="+", default=list(KEYS))

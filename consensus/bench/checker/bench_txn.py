@@ -1,4 +1,4 @@
-"""Benchmark the list-append checker: ``python -m jepsen_lite.bench_txn``.
+"""Benchmark the list-append checker: ``python -m consensus.bench.checker.bench_txn``.
 
 Generates strict-serializable list-append histories of ``--txns`` transactions by
 ``--processes`` concurrent clients: each transaction takes effect atomically at one
@@ -21,11 +21,11 @@ from typing import Any
 
 import attrs
 
-from .history.ops import Event, EventType, History, freeze
-from .history.pairing import pair_events
-from .runner.api import TestSpec
-from .runner.workloads.list_append import ListAppendWorkload
-from .txn import check_list_append
+from jepsen_lite.history.ops import Event, EventType, History, freeze
+from jepsen_lite.history.pairing import pair_events
+from jepsen_lite.runner.api import TestSpec
+from jepsen_lite.runner.workloads.list_append import ListAppendWorkload
+from jepsen_lite.txn import check_list_append
 
 
 def generate(txns: int, processes: int, keys: int, ops_per_key: int, seed: int) -> History:
@@ -86,7 +86,7 @@ def plant_lost_append(history: History, rng: random.Random) -> History:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jepsen_lite.bench_txn")
+    parser = argparse.ArgumentParser(prog="python -m consensus.bench.checker.bench_txn")
     parser.add_argument("--txns", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--processes", type=int, default=10)
     parser.add_argument("--keys", type=int, default=10)

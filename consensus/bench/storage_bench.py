@@ -1,4 +1,5 @@
-"""Storage benchmarks on the real disk: ``python -m consensus.storage.bench_storage``.
+"""Storage benchmarks on the real disk: ``consensus bench storage`` (cells in the bench
+report) or ``python -m consensus.bench.storage_bench`` (the Markdown table below).
 
 Measures, in a temporary directory (``--dir`` to choose the disk), each figure the median
 of ``--runs`` runs:
@@ -14,7 +15,10 @@ of ``--runs`` runs:
   ``FileStorage.open`` + ``recover()``, with the files evicted from the page cache
   (``posix_fadvise(DONTNEED)``, "cold") and again with them cached ("warm").
 
-Prints a Markdown table (the one in docs/storage.md). Not a test: nothing is asserted.
+``main`` prints a Markdown table (the one in docs/storage.md); the ``storage`` suite
+(:mod:`consensus.bench.suites.storage`) calls the same functions and records cells. Not a
+test: nothing is asserted. Lives in ``consensus.bench``, not ``consensus.storage``: the
+storage package keeps no benchmark code.
 """
 
 from __future__ import annotations
@@ -31,9 +35,10 @@ from collections.abc import Callable
 
 from crc32c import crc32c
 
+from ..storage.fs import OsFileSystem
+from ..storage.wal import FileStorage, RecordLog
 from ..types import Entry
-from .fs import OsFileSystem
-from .wal import FileStorage, RecordLog
+from .latency import Latency
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -76,7 +81,18 @@ def raw_fsync_per_s(directory: str, seconds: float) -> float:
 
 # -- appends with fsync ---------------------------------------------------------------
 class AppendResult:
-    def __init__(self, appends: int, fsyncs: int, elapsed: float, entry_bytes: int) -> None:
+    """Appends (each followed by a sync) over ``elapsed`` seconds; ``latency`` holds the
+    time of each append + sync as one writer saw it."""
+
+    def __init__(
+        self,
+        appends: int,
+        fsyncs: int,
+        elapsed: float,
+        entry_bytes: int,
+        latency: Latency | None = None,
+    ) -> None:
+        self.latency = latency if latency is not None else Latency()
         self.appends = appends
         self.fsyncs = fsyncs
         self.elapsed = elapsed
@@ -86,11 +102,15 @@ class AppendResult:
         self.per_fsync = appends / max(fsyncs, 1)
 
     def __add__(self, other: AppendResult) -> AppendResult:
+        latency = Latency()
+        latency.merge(self.latency)
+        latency.merge(other.latency)
         return AppendResult(
             self.appends + other.appends,
             self.fsyncs + other.fsyncs,
             self.elapsed + other.elapsed,
             self.entry_bytes,
+            latency,
         )
 
 
@@ -112,17 +132,26 @@ def paired(
     return one, many
 
 
-def run_writers(writers: int, seconds: float, step: Callable[[], None]) -> tuple[int, float]:
-    """``writers`` threads call ``step`` until ``seconds`` pass; (calls, elapsed)."""
+def run_writers(
+    writers: int, seconds: float, step: Callable[[], None]
+) -> tuple[int, float, Latency]:
+    """``writers`` threads call ``step`` until ``seconds`` pass; (calls, elapsed, the
+    latency of each call)."""
     counts = [0] * writers
+    latencies = [Latency() for _ in range(writers)]
     barrier = threading.Barrier(writers + 1)
     deadline = [0.0]
 
     def loop(k: int) -> None:
         barrier.wait()
         n = 0
-        while time.perf_counter() < deadline[0]:
+        latency = latencies[k]
+        now = time.perf_counter()
+        while now < deadline[0]:
             step()
+            done = time.perf_counter()
+            latency.record(done - now)
+            now = done
             n += 1
         counts[k] = n
 
@@ -134,7 +163,11 @@ def run_writers(writers: int, seconds: float, step: Callable[[], None]) -> tuple
     barrier.wait()
     for t in threads:
         t.join()
-    return sum(counts), time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    total = Latency()
+    for latency in latencies:
+        total.merge(latency)
+    return sum(counts), elapsed, total
 
 
 def appends_wal(directory: str, writers: int, entry_bytes: int, seconds: float) -> AppendResult:
@@ -147,8 +180,8 @@ def appends_wal(directory: str, writers: int, entry_bytes: int, seconds: float) 
             log.sync_upto(log.append(payload))
 
         base = log.fsyncs
-        appends, elapsed = run_writers(writers, seconds, step)
-        result = AppendResult(appends, log.fsyncs - base, elapsed, entry_bytes)
+        appends, elapsed, latency = run_writers(writers, seconds, step)
+        result = AppendResult(appends, log.fsyncs - base, elapsed, entry_bytes, latency)
         log.close()
         return result
     finally:
@@ -171,8 +204,8 @@ def appends_raft(directory: str, writers: int, entry_bytes: int, seconds: float)
             storage.sync()
 
         base = storage.fsyncs
-        appends, elapsed = run_writers(writers, seconds, step)
-        result = AppendResult(appends, storage.fsyncs - base, elapsed, entry_bytes)
+        appends, elapsed, latency = run_writers(writers, seconds, step)
+        result = AppendResult(appends, storage.fsyncs - base, elapsed, entry_bytes, latency)
         storage.close()
         return result
     finally:
