@@ -11,7 +11,8 @@ reported itself leader ``"leader"`` and the others ``"follower-1"``, ... (the le
 found by asking every node's status at start, after a kill and after a restart);
 ``paxos-lwt`` is leaderless, so its labels are ``"node-ID"`` and :meth:`kill_leader`
 kills node 1 (any node would do: every node coordinates). ``paxos-lwt`` has no multi-key
-transactions, so its :attr:`ops` lack ``txn``.
+transactions: :func:`local_target` gives it a :class:`LwtTarget`, whose :attr:`ops` lack
+``txn``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import trio
 
@@ -110,12 +111,12 @@ class LocalTarget(Target):
         attempt_timeout_s: float = 0.5,
         log_level: str = "warning",
     ) -> None:
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"protocol is one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+        if protocol not in PROTOCOLS or (protocol == "paxos-lwt") != isinstance(self, LwtTarget):
+            raise ValueError(
+                f"use local_target() for {protocol!r}; protocols: {', '.join(PROTOCOLS)}"
+            )
         super().__init__(protocol, nodes)
         self.protocol = protocol
-        if protocol == "paxos-lwt":
-            self.ops = frozenset({"put", "get", "cas"})
         self._data_dir = data_dir
         self._tmp: str | None = None
         self.attempt_timeout_s = attempt_timeout_s
@@ -222,3 +223,16 @@ class LocalTarget(Target):
                     await trio.sleep(0.05)
         if scope.cancelled_caught:
             raise TargetError(f"node {node} did not catch up within 10 s")
+
+
+class LwtTarget(LocalTarget):
+    """``paxos-lwt``: no multi-key transactions."""
+
+    ops: ClassVar[frozenset[str]] = frozenset({"put", "get", "cas"})
+
+
+def local_target(protocol: str, nodes: int, **kwargs: Any) -> LocalTarget:
+    """The target for ``protocol`` (:class:`LwtTarget` for ``paxos-lwt``); keyword
+    arguments as :class:`LocalTarget`'s."""
+    cls = LwtTarget if protocol == "paxos-lwt" else LocalTarget
+    return cls(protocol, nodes, **kwargs)

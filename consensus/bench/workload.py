@@ -9,8 +9,11 @@ Two loops:
   ``t0 + i / rate`` whatever happened before; ``clients`` sessions take scheduled
   operations from an unbounded queue, and each latency is measured from the operation's
   *scheduled* start, so a slow system is charged the queueing it causes (no coordinated
-  omission). Operations scheduled in the window and still not done ``drain_s`` after it
-  count as errors.
+  omission).
+
+Operations begun (open loop: scheduled) in the window and not done ``drain_s`` after it
+count as errors; ``ops_per_s`` is the operations done over the window, or over the time
+from its start to the last of them to finish when that is longer.
 
 Operations (``mix``: ``"put"``, ``"put=50,get=50"``, ...): ``put`` a value of
 ``value_size`` bytes; ``get`` (linearizable); ``cas`` expecting the value this session
@@ -223,7 +226,7 @@ async def run_workload(
 
     async def connection(n: int) -> None:
         async with target.open_client() as client, trio.open_nursery() as nursery:
-            for c in range(n, w.clients, connections):
+            for _ in range(n, w.clients, connections):
                 actor = _Actor(client.session(), w, random.Random(rng.getrandbits(64)))
                 nursery.start_soon(closed_worker if w.rate is None else open_worker, actor)
 

@@ -10,7 +10,7 @@ three loops, each with the mix ``--local-mix`` on ``--local-keys`` keys and valu
 - ``open r=R``: ``--local-rate`` operations/s offered, latency from each operation's
   scheduled start (see :mod:`consensus.bench.workload`).
 
-One cluster (:class:`~consensus.bench.local_target.LocalTarget`) per protocol and node
+One cluster (:func:`~consensus.bench.local_target.local_target`) per protocol and node
 count serves every cell of it; each cell runs ``args.runs`` times on it (after a warm-up
 of ``--local-warmup`` s per run), for ``args.seconds`` s each (default 3; ``--quick`` 1).
 With ``--local-failover`` each run of the ``closed`` cell kills the leader halfway
@@ -24,7 +24,7 @@ import argparse
 
 import trio
 
-from ..local_target import LocalTarget
+from ..local_target import local_target
 from ..report import BenchReport
 from ..target import TargetError
 from ..workload import Workload, parse_mix, run_workload
@@ -84,7 +84,7 @@ async def _run(args: argparse.Namespace, report: BenchReport, mix: dict[str, flo
     warmup = args.local_warmup if args.local_warmup is not None else (0.3 if args.quick else 1.0)
     for protocol in args.protocols:
         for nodes in node_counts:
-            target = LocalTarget(protocol, nodes)
+            target = local_target(protocol, nodes)
             missing = sorted(set(mix) - target.ops)
             if missing:
                 report.skip(SUITE, f"{protocol} n={nodes}", f"{protocol} has no {missing[0]}")
