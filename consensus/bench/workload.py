@@ -30,7 +30,9 @@ Figures (:func:`run_workload`): ``ops_per_s``, ``p50_ms`` ... ``p99.9_ms`` (from
 ``cpu_us_per_op_<label>`` per process label and ``cpu_us_per_op_client``; with
 ``failover`` the target's leader is killed in the middle of the window and
 ``unavailable_ms`` is the time from the kill to the first put, issued right after it
-by a probe session, that succeeds; the node is restarted after the window.
+by a probe session, that succeeds; the node is restarted after the window (a failover
+that could not be done or timed raises :class:`TargetError` then). A killed process's
+CPU time cannot be read after the kill, so a failover run has no figure for it.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ import trio
 
 from .latency import Latency
 from .report import Figures
-from .target import BenchSession, Target
+from .target import BenchSession, Target, TargetError
 
 OPS: tuple[str, ...] = ("put", "get", "cas", "txn")
 
@@ -232,16 +234,21 @@ async def run_workload(
 
     unavailable_s: float | None = None
 
+    failover_error: str | None = None
+
     async def failover() -> None:
-        nonlocal unavailable_s
+        nonlocal unavailable_s, failover_error
         await trio.sleep(w.seconds / 2)
-        async with target.open_client() as client:
-            probe = client.session()
-            await probe.put("bench-failover", b"before")
-            killed_at = clock()
-            await target.kill_leader()
-            await probe.put("bench-failover", b"after")
-            unavailable_s = clock() - killed_at
+        try:
+            async with target.open_client() as client:
+                probe = client.session()
+                await probe.put("bench-failover", b"before")
+                killed_at = clock()
+                await target.kill_leader()
+                await probe.put("bench-failover", b"after")
+                unavailable_s = clock() - killed_at
+        except Exception as exc:  # reported after the run, not as a crash of the nursery
+            failover_error = f"failover: {type(exc).__name__}: {exc}"
 
     connections = max(1, min(w.connections, w.clients))
     async with trio.open_nursery() as nursery:
@@ -268,6 +275,12 @@ async def run_workload(
         nursery.cancel_scope.cancel()
     if w.failover:
         await target.restart_killed()
+        if failover_error is None and unavailable_s is None:
+            failover_error = (
+                f"failover: no write succeeded within {w.drain_s:g} s of the window's end"
+            )
+        if failover_error is not None:
+            raise TargetError(failover_error)
 
     window = max(w.seconds, last_done - begin)
     figures: Figures = {"ops_per_s": done / window if window > 0 else 0.0}
