@@ -260,3 +260,24 @@ class LocalCluster:
                 proc.kill()
                 proc.wait()
         return {n: p.returncode for n, p in self.processes.items()}
+
+
+async def find_leader(endpoints: list[str], timeout_s: float = 10.0) -> int:
+    """The node id of a node that reports itself leader (asking each endpoint's status in
+    turn, every 20 ms); ``RuntimeError`` if none does within ``timeout_s``."""
+    import trio
+
+    from ..client import Client, ClientError
+
+    deadline = trio.current_time() + timeout_s
+    async with Client(endpoints, timeout_s=0.5, attempt_timeout_s=0.5) as client:
+        while trio.current_time() < deadline:
+            for endpoint in endpoints:
+                try:
+                    st = await client.status(endpoint)
+                except ClientError:
+                    continue
+                if st.role == "leader":
+                    return st.node_id
+            await trio.sleep(0.02)
+    raise RuntimeError(f"no leader among {', '.join(endpoints)} within {timeout_s:g} s")

@@ -19,8 +19,7 @@ import pytest
 import trio
 
 from consensus.client import ClientError, KvClient, KvError
-from consensus.runtime.bench_cluster import find_leader
-from consensus.runtime.local import LocalCluster, write_cluster_file
+from consensus.runtime.local import LocalCluster, find_leader, write_cluster_file
 from jepsen_lite.cli import main as jepsen_lite
 from jepsen_lite.history import HistoryWriter
 
