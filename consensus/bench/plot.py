@@ -15,6 +15,8 @@ def write_plot(report: BenchReport, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     cells = [c for c in report.cells if "ops_per_s" in c.figures]
+    if not cells:
+        raise ValueError("no cell of this run has a throughput figure (ops_per_s) to plot")
     fig, (ax_t, ax_l) = plt.subplots(
         2, 1, figsize=(max(6.0, 0.55 * len(cells) + 2), 7), constrained_layout=True
     )
@@ -26,7 +28,9 @@ def write_plot(report: BenchReport, path: Path) -> None:
     ax_t.bar(xs, tput, yerr=[lo, hi], capsize=3, color="#4c72b0")
     ax_t.set_ylabel("operations / s")
     ax_t.set_xticks(xs, names, rotation=40, ha="right", fontsize=7)
-    ax_t.set_title(f"throughput (median of runs; load {report.load_before} -> {report.load_after})")
+    before = report.load_before[0] if report.load_before else "?"
+    after = report.load_after[0] if report.load_after else "?"
+    ax_t.set_title(f"throughput, median of runs (1-min load {before} -> {after})", fontsize=10)
     for key, marker in (("p50_ms", "o"), ("p99_ms", "s"), ("p99.9_ms", "^")):
         ys = [c.figures.get(key, float("nan")) for c in cells]
         ax_l.plot(xs, ys, marker=marker, linestyle="none", label=key.replace("_ms", ""))

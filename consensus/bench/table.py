@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.table import Table
 
@@ -60,7 +62,8 @@ def suite_table(suite: str, cells: list[Cell]) -> Table:
 
 def print_report(report: BenchReport, console: Console | None = None) -> None:
     """Print one table per suite, what was skipped and why, and the load around the run."""
-    console = console or Console()
+    # Piped into a file or a pager: wide enough that no row wraps (a terminal: its width).
+    console = console or Console(width=None if sys.stdout.isatty() else 160)
     suites: dict[str, list[Cell]] = {}
     for cell in report.cells:
         suites.setdefault(cell.suite, []).append(cell)

@@ -65,6 +65,11 @@ def run(args: argparse.Namespace) -> int:
     if args.runs < 1:
         print("consensus bench: --runs must be at least 1", file=sys.stderr)
         return 2
+    for flag, value in (("--json", args.json), ("--plot", args.plot)):
+        if value is not None and not Path(value).resolve().parent.is_dir():
+            # Said before the run, not after minutes of measuring.
+            print(f"consensus bench: {flag} {value}: no such directory", file=sys.stderr)
+            return 2
     names = list(args.suites) or list(registry.DEFAULT)
     if args.peers:
         names += [n for n in ("peers", "embedded") if n not in names]
@@ -96,11 +101,19 @@ def run(args: argparse.Namespace) -> int:
 
     print_report(report)
     if args.json:
-        report.write_json(Path(args.json))
+        try:
+            report.write_json(Path(args.json))
+        except OSError as exc:
+            print(f"consensus bench: --json {args.json}: {exc}", file=sys.stderr)
+            return 3
         print(f"wrote {args.json}")
     if args.plot:
         from ..bench.plot import write_plot  # matplotlib only when asked for
 
-        write_plot(report, Path(args.plot))
+        try:
+            write_plot(report, Path(args.plot))
+        except (ValueError, OSError) as exc:
+            print(f"consensus bench: --plot {args.plot}: {exc}", file=sys.stderr)
+            return 3
         print(f"wrote {args.plot}")
     return 0

@@ -53,3 +53,18 @@ def test_unknown_suite_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> N
     assert main(["bench", "no-such-suite"]) == 2
     err = capsys.readouterr().err
     assert "unknown suite no-such-suite" in err and "known:" in err
+
+
+def test_json_into_a_missing_directory_is_refused_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", "sim", "--json", str(tmp_path / "no" / "r.json")]) == 2
+    assert "no such directory" in capsys.readouterr().err
+
+
+def test_plot_without_throughput_cells_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["bench", "sim", "--quick", "--runs", "1", "--sim-seeds", "1", "--protocol", "raft"]
+    assert main([*argv, "--plot", str(tmp_path / "p.png")]) == 3
+    assert "no cell of this run has a throughput figure" in capsys.readouterr().err
