@@ -23,7 +23,6 @@ from pathlib import Path
 
 from jepsen_lite.runner.api import TestSpec
 from jepsen_lite.runner.envs.etcd import EtcdCluster, etcd_binary, open_etcd_cluster
-
 from statemachines.kv_commands import Put, compare
 
 from ..client.kv import KvSession
@@ -53,7 +52,9 @@ class EtcdSession(BenchSession):
         self, compares: Sequence[tuple[str, bytes | None]], puts: Sequence[tuple[str, bytes]]
     ) -> bool:
         cmp = [
-            compare(key, "exists", "=", False) if value is None else compare(key, "value", "=", value)
+            compare(key, "exists", "=", False)
+            if value is None
+            else compare(key, "value", "=", value)
             for key, value in compares
         ]
         result = await self.kv.txn(cmp, [Put(k, v) for k, v in puts])
@@ -99,9 +100,7 @@ class EtcdTarget(Target):
         spec = TestSpec(env="etcd", nodes=self.nodes, options={"log_level": "warn"})
         self._stack = contextlib.AsyncExitStack()
         try:
-            self.cluster = await self._stack.enter_async_context(
-                open_etcd_cluster(spec, self._dir)
-            )
+            self.cluster = await self._stack.enter_async_context(open_etcd_cluster(spec, self._dir))
         except BaseException:
             await self.stop()
             raise

@@ -151,8 +151,13 @@ def run(args: argparse.Namespace, report: BenchReport) -> None:
                 cell = report.cell(
                     SUITE,
                     name,
-                    {**base, "protocol": "pysyncobj", "window": w, "fsync": False,
-                     "batched": not unbatched},
+                    {
+                        **base,
+                        "protocol": "pysyncobj",
+                        "window": w,
+                        "fsync": False,
+                        "batched": not unbatched,
+                    },
                 )
                 cell.notes.append(NO_FSYNC)
                 for _ in range(args.runs):
@@ -207,7 +212,7 @@ def node_main(argv: list[str]) -> int:
         peers={n: a for n, a in table.items() if n != me},
         data_dir=Path(data_dir),
     ).validate()
-    node = Node(config, _Sink())  # type: ignore[arg-type]
+    node = Node(config, _Sink())
 
     async def drive() -> None:
         async with trio.open_nursery() as nursery:
@@ -241,9 +246,7 @@ def node_main(argv: list[str]) -> int:
                     inner.start_soon(proposer)
             elapsed = time.perf_counter() - start
             cpu = time.process_time() - cpu0
-            figures = {
-                k: v for k, v in latency.figures().items() if k not in ("max_ms", "mean_ms")
-            }
+            figures = {k: v for k, v in latency.figures().items() if k not in ("max_ms", "mean_ms")}
             figures["ops_per_s"] = counts["done"] / elapsed
             figures["errors"] = float(counts["errors"])
             figures["cpu_us_per_op"] = cpu * 1e6 / counts["done"] if counts["done"] else 0.0
