@@ -7,6 +7,7 @@ import importlib.util
 import shutil
 
 import pytest
+import trio
 
 from consensus.bench.report import BenchReport
 from consensus.bench.suites import embedded, peers
@@ -14,7 +15,7 @@ from consensus.bench.suites import embedded, peers
 
 def _args(**extra: object) -> argparse.Namespace:
     return argparse.Namespace(
-        runs=1, quick=True, seconds=1.0, protocols=None, node_counts=None, peers=True, **extra
+        runs=1, quick=True, seconds=0.5, protocols=None, node_counts=None, peers=True, **extra
     )
 
 
@@ -29,6 +30,36 @@ def test_peers_etcd_quick_run() -> None:
     for cell in report.cells:
         assert cell.params["protocol"] == "etcd"
         assert cell.figures["ops_per_s"] > 0
+
+
+@pytest.mark.skipif(
+    shutil.which("etcd") is None, reason="etcd not installed: apt-get install etcd-server"
+)
+def test_etcd_target_operations() -> None:
+    from consensus.bench.etcd_target import EtcdTarget
+
+    async def main() -> None:
+        target = EtcdTarget(3)
+        await target.start()
+        try:
+            assert len(target.pids()) == 3
+            async with target.open_client() as client:
+                s = client.session()
+                assert await s.get("a") is None
+                assert await s.cas("a", None, b"1")
+                assert not await s.cas("a", None, b"2")
+                assert await s.cas("a", b"1", b"3")
+                await s.put("b", b"x")
+                assert await s.txn([("a", b"3"), ("c", None)], [("a", b"4"), ("c", b"5")])
+                assert not await s.txn([("a", b"3")], [("a", b"6")])
+                assert await s.get("a") == b"4"
+                assert await s.get("c") == b"5"
+                assert await s.get("b") == b"x"
+        finally:
+            await target.stop()
+        assert target.pids() == {}
+
+    trio.run(main)
 
 
 def test_embedded_raft_quick_run() -> None:

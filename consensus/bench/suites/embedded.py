@@ -11,7 +11,7 @@ suite stops every process by pid (SIGKILL: nothing is read from them after).
   back on a trivial state machine; run as ``python -m consensus.bench.suites.embedded
   node ...``.
 - ``pysyncobj n=3 w=W`` (its default config) and ``pysyncobj n=3 w=W unbatched``
-  (``appendEntriesUseBatch=False``): :mod:`consensus.bench.pysyncobj_node`, a
+  (``appendEntriesUseBatch=False``; not with ``--quick``): :mod:`consensus.bench.pysyncobj_node`, a
   ``ReplDict``. PySyncObj keeps its log in memory and never fsyncs (the cells say so).
   Not installed: ``report.skip`` with how to install it.
 
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace, report: BenchReport) -> None:
         report.versions.setdefault("pysyncobj", package_version("pysyncobj"))
     for w in windows:
         if have_pso:
-            for unbatched in (False, True):
+            for unbatched in (False,) if args.quick else (False, True):
                 name = f"pysyncobj n=3 w={w}" + (" unbatched" if unbatched else "")
                 cell = report.cell(
                     SUITE,
