@@ -7,9 +7,11 @@ suite stops every process by pid (SIGKILL: nothing is read from them after).
 
 - ``raft embedded n=3 w=W``: our :class:`~consensus.runtime.node.Node` (the
   :class:`~consensus.runtime.log.ReplicatedLog` facade over ``FileStorage``, fsync on,
-  ``consensus serve``'s defaults), ``W`` Trio tasks each calling ``log.propose`` back to
-  back on a trivial state machine; run as ``python -m consensus.bench.suites.embedded
-  node ...``.
+  ``consensus serve``'s defaults), one task keeping ``W`` proposals in flight with
+  ``log.propose_nowait`` (the callback form: a resolver per proposal records its latency
+  and frees its slot, as PySyncObj's callbacks do) on a trivial state machine; run as
+  ``python -m consensus.bench.suites.embedded node ...``. (A Trio task per proposal,
+  ``await log.propose``, costs far more CPU per write at these windows.)
 - ``pysyncobj n=3 w=W`` (its default config) and ``pysyncobj n=3 w=W unbatched``
   (``appendEntriesUseBatch=False``; not with ``--quick``): :mod:`consensus.bench.pysyncobj_node`, a
   ``ReplDict``. PySyncObj keeps its log in memory and never fsyncs (the cells say so).
@@ -229,21 +231,46 @@ def node_main(argv: list[str]) -> int:
             start = time.perf_counter()
             stop_at = trio.current_time() + float(seconds)
 
-            async def proposer() -> None:
-                while trio.current_time() < stop_at:
-                    t0 = time.perf_counter()
+            in_flight = 0
+            freed = trio.Event()
+
+            class Reply:
+                """One proposal's resolver: records its latency, frees its window slot."""
+
+                __slots__ = ("t0",)
+
+                def __init__(self) -> None:
+                    self.t0 = time.perf_counter()
+
+                def set(self, value: bytes) -> None:
+                    latency.record(time.perf_counter() - self.t0)
+                    counts["done"] += 1
+                    self._free()
+
+                def fail(self, error: BaseException) -> None:
+                    counts["errors"] += 1
+                    self._free()
+
+                def _free(self) -> None:
+                    nonlocal in_flight
+                    in_flight -= 1
+                    freed.set()
+
+            while trio.current_time() < stop_at:
+                while in_flight < int(window):
                     try:
-                        await log.propose(value)
-                    except Exception:  # NotLeader, ProposalDropped, OutcomeUnknown, ...
+                        log.propose_nowait(value, Reply())
+                    except Exception:  # NotLeader, Backpressure, NodeStopped: not taken
                         counts["errors"] += 1
                         await trio.sleep(0.001)
-                        continue
-                    latency.record(time.perf_counter() - t0)
-                    counts["done"] += 1
-
-            async with trio.open_nursery() as inner:
-                for _ in range(int(window)):
-                    inner.start_soon(proposer)
+                        break
+                    in_flight += 1
+                await freed.wait()
+                freed = trio.Event()
+            with trio.move_on_after(10.0):  # drain: every proposal answered
+                while in_flight > 0:
+                    await freed.wait()
+                    freed = trio.Event()
             elapsed = time.perf_counter() - start
             cpu = time.process_time() - cpu0
             figures = {k: v for k, v in latency.figures().items() if k not in ("max_ms", "mean_ms")}
