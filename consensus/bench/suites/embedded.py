@@ -60,17 +60,25 @@ def _free_ports(count: int) -> list[int]:
 def _run_processes(commands: list[list[str]], out: Path, timeout_s: float) -> dict[str, float]:
     """Start ``commands``, wait for ``out`` (the leader's figures), stop all by pid."""
     procs: list[subprocess.Popen[bytes]] = []
+    logs = [out.with_name(f"node-{i + 1}.log") for i in range(len(commands))]
+
+    def tails() -> str:
+        lines = []
+        for path in logs:
+            text = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
+            lines.append(f"{path.name}: {text[-1] if text else '(empty)'}")
+        return "; ".join(lines)
+
     try:
-        for cmd in commands:
-            procs.append(
-                subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            )
+        for cmd, path in zip(commands, logs, strict=True):
+            with path.open("wb") as log_file:
+                procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log_file))
         deadline = time.monotonic() + timeout_s
         while not out.exists():
             if time.monotonic() > deadline:
-                raise RuntimeError(f"no figures within {timeout_s:g} s")
+                raise RuntimeError(f"no figures within {timeout_s:g} s ({tails()})")
             if all(p.poll() is not None for p in procs):
-                raise RuntimeError("every node exited without figures")
+                raise RuntimeError(f"every node exited without figures ({tails()})")
             time.sleep(0.05)
         figures: dict[str, float] = json.loads(out.read_text())
         return figures
@@ -163,7 +171,10 @@ def run(args: argparse.Namespace, report: BenchReport) -> None:
                 )
                 cell.notes.append(NO_FSYNC)
                 for _ in range(args.runs):
-                    cell.add_run(run_pysyncobj(w, seconds, unbatched))
+                    try:
+                        cell.add_run(run_pysyncobj(w, seconds, unbatched))
+                    except RuntimeError as exc:
+                        cell.notes.append(f"a run failed: {exc}")
         cell = report.cell(
             SUITE,
             f"raft embedded n=3 w={w}",
@@ -171,7 +182,10 @@ def run(args: argparse.Namespace, report: BenchReport) -> None:
         )
         cell.notes.append("ReplicatedLog.propose in the leader's process, FileStorage fsync on")
         for _ in range(args.runs):
-            cell.add_run(run_raft(w, seconds))
+            try:
+                cell.add_run(run_raft(w, seconds))
+            except RuntimeError as exc:  # no node produced figures: say so, go on
+                cell.notes.append(f"a run failed: {exc}")
 
 
 # -- one of our nodes, as a process ---------------------------------------------------
@@ -265,8 +279,10 @@ def node_main(argv: list[str]) -> int:
                         await trio.sleep(0.001)
                         break
                     in_flight += 1
-                await freed.wait()
-                freed = trio.Event()
+                if in_flight > 0:  # else a refusal: try again at once (after its sleep)
+                    with trio.move_on_at(stop_at):
+                        await freed.wait()
+                    freed = trio.Event()
             with trio.move_on_after(10.0):  # drain: every proposal answered
                 while in_flight > 0:
                     await freed.wait()
