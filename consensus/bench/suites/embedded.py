@@ -18,7 +18,12 @@ suite stops every process by pid (SIGKILL: nothing is read from them after).
   Not installed: ``report.skip`` with how to install it.
 
 Figures: ``ops_per_s`` (writes/s), ``p50_ms`` ... ``p99.9_ms``, ``errors`` and
-``cpu_us_per_op`` of the leader's process alone.
+``cpu_us_per_op`` of the leader's process alone; ours also ``refused``: proposals the node
+did not take (``NotLeader``, ``ProposalDropped`` with ``Backpressure``: the Raft core
+holds at most ``max_uncommitted_entries`` uncommitted, fewer than ``W = 10000``), which
+the proposer retries. Our nodes' election timeout is ``--embedded-election-ms`` (1000 ms,
+etcd's default; PySyncObj's default is 400-1400 ms; ``consensus serve``'s 100 ms
+lets a leader busy with 10000 proposals on 2 loaded cores lose its leadership).
 """
 
 from __future__ import annotations
@@ -48,6 +53,12 @@ def configure(group: argparse._ArgumentGroup) -> None:
         "--embedded-windows",
         default=None,
         help="proposals in flight, comma-separated [1000,10000; --quick: 1000]",
+    )
+    group.add_argument(
+        "--embedded-election-ms",
+        type=int,
+        default=1000,
+        help="our nodes' election timeout [1000, etcd's default; PySyncObj's is 400-1400]",
     )
 
 
@@ -118,7 +129,7 @@ def run_pysyncobj(window: int, seconds: float, unbatched: bool) -> dict[str, flo
         return _run_processes(commands, out, START_TIMEOUT_S + seconds)
 
 
-def run_raft(window: int, seconds: float) -> dict[str, float]:
+def run_raft(window: int, seconds: float, election_ms: int = 1000) -> dict[str, float]:
     """One run of 3 of our Raft nodes (FileStorage, fsync on); the leader's figures."""
     ports = _free_ports(3)
     with tempfile.TemporaryDirectory(prefix="bench-emb-") as tmp:
@@ -136,6 +147,7 @@ def run_raft(window: int, seconds: float) -> dict[str, float]:
                 str(window),
                 str(seconds),
                 str(out),
+                str(max(3, election_ms // 10)),  # ticks of 10 ms
             ]
             for i in range(3)
         ]
@@ -149,6 +161,7 @@ def run(args: argparse.Namespace, report: BenchReport) -> None:
         windows = [1000] if args.quick else [1000, 10000]
     seconds = float(args.seconds) if args.seconds is not None else (1.0 if args.quick else 3.0)
     base: Params = {"nodes": 3, "env": "local", "op": "put", "seconds": seconds}
+    election_ms = int(getattr(args, "embedded_election_ms", 1000))
     have_pso = importlib.util.find_spec("pysyncobj") is not None
     if not have_pso:
         report.skip(SUITE, "pysyncobj", PYSYNCOBJ_MISSING)
@@ -178,12 +191,23 @@ def run(args: argparse.Namespace, report: BenchReport) -> None:
         cell = report.cell(
             SUITE,
             f"raft embedded n=3 w={w}",
-            {**base, "protocol": "raft", "window": w, "fsync": True, "batched": True},
+            {
+                **base,
+                "protocol": "raft",
+                "window": w,
+                "fsync": True,
+                "batched": True,
+                "election_ms": election_ms,
+            },
         )
-        cell.notes.append("ReplicatedLog.propose in the leader's process, FileStorage fsync on")
+        cell.notes.append(
+            "ReplicatedLog.propose_nowait in the leader's process, FileStorage fsync on; "
+            "refused = proposals not taken (ProposalDropped: the core holds at most "
+            "max_uncommitted_entries uncommitted), retried"
+        )
         for _ in range(args.runs):
             try:
-                cell.add_run(run_raft(w, seconds))
+                cell.add_run(run_raft(w, seconds, election_ms))
             except RuntimeError as exc:  # no node produced figures: say so, go on
                 cell.notes.append(f"a run failed: {exc}")
 
@@ -208,17 +232,19 @@ class _Sink:
 
 
 def node_main(argv: list[str]) -> int:
-    """``node ID PEERS DATA_DIR WINDOW SECONDS OUT``: run node ``ID``; if it leads, drive
-    ``WINDOW`` proposers for ``SECONDS`` and write the figures to ``OUT`` (a follower that
-    becomes leader does the same: the suite takes the first file written)."""
+    """``node ID PEERS DATA_DIR WINDOW SECONDS OUT ELECTION_TICKS``: run node ``ID``; if it
+    leads, keep ``WINDOW`` proposals in flight for ``SECONDS`` and write the figures to
+    ``OUT`` (a follower that becomes leader does the same: the suite takes the first file
+    written). ``ELECTION_TICKS`` of 10 ms."""
     import trio
 
     from consensus.runtime.config import NodeConfig, parse_peer
+    from consensus.runtime.errors import ProposalDropped
     from consensus.runtime.node import Node
 
     from ..latency import Latency
 
-    node_id, peer_text, data_dir, window, seconds, out = argv
+    node_id, peer_text, data_dir, window, seconds, out, election_ticks = argv
     me = int(node_id)
     table = dict(parse_peer(p) for p in peer_text.split(","))
     config = NodeConfig(
@@ -227,6 +253,7 @@ def node_main(argv: list[str]) -> int:
         listen=table[me],
         peers={n: a for n, a in table.items() if n != me},
         data_dir=Path(data_dir),
+        election_ticks=int(election_ticks),
     ).validate()
     node = Node(config, _Sink())
 
@@ -239,7 +266,7 @@ def node_main(argv: list[str]) -> int:
                 await trio.sleep(0.01)  # leadership moves to it
             await trio.sleep(0.2)  # the new leader's no-op commits
             latency = Latency()
-            counts = {"done": 0, "errors": 0}
+            counts = {"done": 0, "errors": 0, "refused": 0}
             value = b"v" * 100
             cpu0 = time.process_time()
             start = time.perf_counter()
@@ -262,7 +289,7 @@ def node_main(argv: list[str]) -> int:
                     self._free()
 
                 def fail(self, error: BaseException) -> None:
-                    counts["errors"] += 1
+                    counts["refused" if isinstance(error, ProposalDropped) else "errors"] += 1
                     self._free()
 
                 def _free(self) -> None:
@@ -275,7 +302,7 @@ def node_main(argv: list[str]) -> int:
                     try:
                         log.propose_nowait(value, Reply())
                     except Exception:  # NotLeader, Backpressure, NodeStopped: not taken
-                        counts["errors"] += 1
+                        counts["refused"] += 1
                         await trio.sleep(0.001)
                         break
                     in_flight += 1
@@ -292,6 +319,7 @@ def node_main(argv: list[str]) -> int:
             figures = {k: v for k, v in latency.figures().items() if k not in ("max_ms", "mean_ms")}
             figures["ops_per_s"] = counts["done"] / elapsed
             figures["errors"] = float(counts["errors"])
+            figures["refused"] = float(counts["refused"])
             figures["cpu_us_per_op"] = cpu * 1e6 / counts["done"] if counts["done"] else 0.0
             tmp = Path(out).with_suffix(".tmp")
             tmp.write_text(json.dumps(figures))
@@ -305,4 +333,6 @@ def node_main(argv: list[str]) -> int:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "node":
         raise SystemExit(node_main(sys.argv[2:]))
-    raise SystemExit("usage: python -m consensus.bench.suites.embedded node ID PEERS DIR W S OUT")
+    raise SystemExit(
+        "usage: python -m consensus.bench.suites.embedded node ID PEERS DIR W S OUT TICKS"
+    )
