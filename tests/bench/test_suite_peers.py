@@ -65,7 +65,7 @@ def test_etcd_target_operations() -> None:
 def test_embedded_raft_quick_run() -> None:
     report = BenchReport(argv=[])
     have_pso = importlib.util.find_spec("pysyncobj") is not None
-    embedded.run(_args(embedded_windows="100", embedded_election_ms=1000), report)
+    embedded.run(_args(embedded_windows="100", embedded_election_ms=300), report)
     names = {c.name for c in report.cells}
     assert "raft embedded n=3 w=100" in names
     if have_pso:
