@@ -3,8 +3,8 @@
 The cluster is what ``jepsen-lite``'s etcd environment starts
 (:func:`jepsen_lite.runner.envs.etcd.open_etcd_cluster`): one ``etcd`` process per member
 on 127.0.0.1, each on its own data dir under a temp dir, fsync on (etcd's default), the
-peer traffic through that environment's proxy (which never cuts anything here). Sessions
-are that environment's clients (:class:`~consensus.client.kv.KvSession` over
+members talking to each other directly (``peer_proxy=False``: no Python proxy in
+between). Sessions are that environment's clients (:class:`~consensus.client.kv.KvSession` over
 :class:`~jepsen_lite.runner.envs.etcd_backend.EtcdBackend`, etcd's v3 JSON API), pinned
 to the members round robin; a write that lands on a follower is forwarded by etcd itself.
 
@@ -100,7 +100,9 @@ class EtcdTarget(Target):
         spec = TestSpec(env="etcd", nodes=self.nodes, options={"log_level": "warn"})
         self._stack = contextlib.AsyncExitStack()
         try:
-            self.cluster = await self._stack.enter_async_context(open_etcd_cluster(spec, self._dir))
+            self.cluster = await self._stack.enter_async_context(
+                open_etcd_cluster(spec, self._dir, peer_proxy=False)
+            )
         except BaseException:
             await self.stop()
             raise

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import shutil
+from pathlib import Path
 
 import pytest
 import trio
 
 from consensus.bench.report import BenchReport
-from consensus.bench.suites import embedded, peers
+from consensus.bench.suites import embedded
+from consensus.cli import main
 
 
 def _args(**extra: object) -> argparse.Namespace:
@@ -22,14 +25,19 @@ def _args(**extra: object) -> argparse.Namespace:
 @pytest.mark.skipif(
     shutil.which("etcd") is None, reason="etcd not installed: apt-get install etcd-server"
 )
-def test_peers_etcd_quick_run() -> None:
-    report = BenchReport(argv=[])
-    peers.run(_args(peers_clients=8, peers_connections=8), report)
-    names = [c.name for c in report.cells]
-    assert names == ["etcd n=3 sequential put", "etcd n=3 closed c=8 put"]
-    for cell in report.cells:
-        assert cell.params["protocol"] == "etcd"
-        assert cell.figures["ops_per_s"] > 0
+def test_peers_etcd_quick_run(tmp_path: Path) -> None:
+    """etcd runs the very matrix of the local suite, with its options, through the CLI."""
+    out = tmp_path / "peers.json"
+    argv = ["bench", "peers", "--quick", "--runs", "1", "--seconds", "0.5"]
+    argv += ["--local-warmup", "0.2", "--local-clients", "8", "--local-rate", "50"]
+    assert main([*argv, "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    names = [c["name"] for c in report["cells"]]
+    assert names == ["etcd n=3 seq put", "etcd n=3 closed c=8 put", "etcd n=3 open r=50 put"]
+    for cell in report["cells"]:
+        assert cell["params"]["protocol"] == "etcd"
+        assert cell["figures"]["ops_per_s"] > 0 and cell["figures"]["errors"] == 0
+    assert report["versions"]["etcd"]
 
 
 @pytest.mark.skipif(

@@ -21,12 +21,14 @@ an operation the protocol lacks (``txn`` on paxos-lwt) is skipped with that reas
 from __future__ import annotations
 
 import argparse
+import functools
+from collections.abc import Callable, Sequence
 
 import trio
 
 from ..local_target import local_target
 from ..report import BenchReport
-from ..target import TargetError
+from ..target import Target, TargetError
 from ..workload import Workload, parse_mix, run_workload
 
 DESCRIPTION = "protocols as real processes with fsync: throughput, latency, CPU, failover"
@@ -75,63 +77,77 @@ def _loops(args: argparse.Namespace) -> list[tuple[str, int, float | None]]:
 
 def run(args: argparse.Namespace, report: BenchReport) -> None:
     mix = parse_mix(args.local_mix)
-    trio.run(_run, args, report, mix)
-
-
-async def _run(args: argparse.Namespace, report: BenchReport, mix: dict[str, float]) -> None:
     node_counts = [3] if args.quick else (args.node_counts or [3, 5])
+    targets = [
+        (protocol, nodes, functools.partial(local_target, protocol, nodes))
+        for protocol in args.protocols
+        for nodes in node_counts
+    ]
+    trio.run(run_matrix, args, report, SUITE, mix, targets)
+
+
+async def run_matrix(
+    args: argparse.Namespace,
+    report: BenchReport,
+    suite: str,
+    mix: dict[str, float],
+    targets: Sequence[tuple[str, int, Callable[[], Target]]],
+) -> None:
+    """Every loop of :func:`_loops` on every target, ``args.runs`` runs a cell, one cluster
+    a target (started here, stopped here by pid). The ``peers`` suite runs this same
+    matrix, with the same ``--local-*`` options, on etcd: one harness for all."""
     seconds = args.seconds if args.seconds is not None else (1.0 if args.quick else 3.0)
     warmup = args.local_warmup if args.local_warmup is not None else (0.3 if args.quick else 1.0)
-    for protocol in args.protocols:
-        for nodes in node_counts:
-            target = local_target(protocol, nodes)
-            missing = sorted(set(mix) - target.ops)
-            if missing:
-                report.skip(SUITE, f"{protocol} n={nodes}", f"{protocol} has no {missing[0]}")
-                continue
-            try:
-                await target.start()
-            except TargetError as exc:
-                report.skip(SUITE, f"{protocol} n={nodes}", str(exc))
-                continue
-            try:
-                for label, clients, rate in _loops(args):
-                    failover = args.local_failover and label.startswith("closed")
-                    cell = report.cell(
-                        SUITE,
-                        f"{protocol} n={nodes} {label} {args.local_mix}",
-                        {
-                            "protocol": protocol,
-                            "nodes": nodes,
-                            "loop": "open" if rate is not None else "closed",
-                            "clients": clients,
-                            "connections": min(clients, args.local_connections),
-                            "rate": rate or 0.0,
-                            "mix": args.local_mix,
-                            "keys": args.local_keys,
-                            "value_size": args.local_value_size,
-                            "seconds": seconds,
-                            "warmup_s": warmup,
-                            "failover": failover,
-                            "durable": True,
-                        },
+    for protocol, nodes, make in targets:
+        target = make()
+        missing = sorted(set(mix) - target.ops)
+        if missing:
+            report.skip(suite, f"{protocol} n={nodes}", f"{protocol} has no {missing[0]}")
+            continue
+        try:
+            await target.start()
+        except TargetError as exc:
+            report.skip(suite, f"{protocol} n={nodes}", str(exc))
+            await target.stop()
+            continue
+        try:
+            for label, clients, rate in _loops(args):
+                failover = args.local_failover and label.startswith("closed")
+                cell = report.cell(
+                    suite,
+                    f"{protocol} n={nodes} {label} {args.local_mix}",
+                    {
+                        "protocol": protocol,
+                        "nodes": nodes,
+                        "loop": "open" if rate is not None else "closed",
+                        "clients": clients,
+                        "connections": min(clients, args.local_connections),
+                        "rate": rate or 0.0,
+                        "mix": args.local_mix,
+                        "keys": args.local_keys,
+                        "value_size": args.local_value_size,
+                        "seconds": seconds,
+                        "warmup_s": warmup,
+                        "failover": failover,
+                        "durable": True,
+                    },
+                )
+                for run_no in range(args.runs):
+                    workload = Workload(
+                        mix=mix,
+                        keys=args.local_keys,
+                        value_size=args.local_value_size,
+                        clients=clients,
+                        connections=args.local_connections,
+                        seconds=seconds,
+                        warmup_s=warmup,
+                        rate=rate,
+                        failover=failover,
+                        seed=run_no + 1,
                     )
-                    for run_no in range(args.runs):
-                        workload = Workload(
-                            mix=mix,
-                            keys=args.local_keys,
-                            value_size=args.local_value_size,
-                            clients=clients,
-                            connections=args.local_connections,
-                            seconds=seconds,
-                            warmup_s=warmup,
-                            rate=rate,
-                            failover=failover,
-                            seed=run_no + 1,
-                        )
-                        try:
-                            cell.add_run(await run_workload(target, workload))
-                        except TargetError as exc:
-                            cell.notes.append(f"run {run_no + 1}: {exc}")
-            finally:
-                await target.stop()
+                    try:
+                        cell.add_run(await run_workload(target, workload))
+                    except TargetError as exc:
+                        cell.notes.append(f"run {run_no + 1}: {exc}")
+        finally:
+            await target.stop()

@@ -421,10 +421,16 @@ def _unwrap(exc: BaseException) -> BaseException:
 
 @contextlib.asynccontextmanager
 async def open_etcd_cluster(
-    spec: TestSpec, run_dir: Path, *, processes: LocalProcesses | None = None
+    spec: TestSpec,
+    run_dir: Path,
+    *,
+    processes: LocalProcesses | None = None,
+    peer_proxy: bool = True,
 ) -> AsyncIterator[EtcdCluster]:
     """Start the etcd cluster of ``spec`` in ``run_dir`` (see the module doc) and stop
-    every process it started when the block ends, however it ends.
+    every process it started when the block ends, however it ends. ``peer_proxy=False``
+    connects the members directly (no partitions then; benchmarks use it so that no
+    Python proxy stands between etcd's members).
     :class:`~jepsen_lite.runner.envs.EnvironmentUnavailable` if etcd is not installed."""
     binary = etcd_binary(spec)
     if binary is None:
@@ -439,7 +445,7 @@ async def open_etcd_cluster(
     try:
         async with trio.open_nursery() as nursery:
             proxy: EtcdPeerProxy | None = None
-            if spec.nodes > 1:
+            if spec.nodes > 1 and peer_proxy:
                 proxy = EtcdPeerProxy(peers)
                 await nursery.start(proxy.serve)
             try:
