@@ -43,7 +43,9 @@ from ..report import BenchReport, Params, package_version
 
 DESCRIPTION = "proposals from inside the leader's process, beside PySyncObj"
 SUITE = "embedded"
-PYSYNCOBJ_MISSING = "pysyncobj not installed: pip install pysyncobj==0.3.17"
+PYSYNCOBJ_MISSING = (
+    "pysyncobj not installed: pip install pysyncobj==0.3.17 (or the bench extra: '.[bench]')"
+)
 NO_FSYNC = "PySyncObj keeps its log in memory and does not fsync; ours fsyncs every batch"
 START_TIMEOUT_S = 30.0
 
