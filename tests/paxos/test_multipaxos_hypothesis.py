@@ -16,6 +16,7 @@ restart nodes, and cut the network.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -136,6 +137,16 @@ class MultiPaxosSafety(RuleBasedStateMachine):
 
 
 MultiPaxosSafety.TestCase.settings = settings(
-    max_examples=300, stateful_step_count=60, deadline=None
+    max_examples=100, stateful_step_count=60, deadline=None
 )
 TestMultiPaxosSafety = MultiPaxosSafety.TestCase
+
+
+class SlowMultiPaxosSafety(MultiPaxosSafety):
+    """The same machine with the full example budget (``-m slow``)."""
+
+
+SlowMultiPaxosSafety.TestCase.settings = settings(
+    max_examples=300, stateful_step_count=60, deadline=None
+)
+TestSlowMultiPaxosSafety = pytest.mark.slow(SlowMultiPaxosSafety.TestCase)

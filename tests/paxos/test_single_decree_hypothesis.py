@@ -180,7 +180,7 @@ class SingleDecreeSafety(RuleBasedStateMachine):
 
 
 SingleDecreeSafety.TestCase.settings = settings(
-    max_examples=300, stateful_step_count=60, deadline=None
+    max_examples=100, stateful_step_count=60, deadline=None
 )
 TestSingleDecreeSafety = SingleDecreeSafety.TestCase
 
@@ -223,13 +223,13 @@ def fuzz(seed: int, steps: int) -> SingleDecreeSafety:
 
 def test_swarm_schedules_never_choose_two_values() -> None:
     chosen_runs = 0
-    for seed in range(1500):
+    for seed in range(500):
         sm = fuzz(seed, steps=100)
         chosen_runs += bool(sm.chosen)
-    assert chosen_runs > 300  # the schedules do reach decisions, not just noise
+    assert chosen_runs > 100  # the schedules do reach decisions, not just noise
 
 
 @pytest.mark.slow
 def test_many_more_swarm_schedules_never_choose_two_values() -> None:
-    for seed in range(1500, 60_000):
+    for seed in range(500, 60_000):
         fuzz(seed, steps=150)

@@ -45,7 +45,9 @@ from consensus.types import Entry, NodeId
 from .harness import Network, decode_entries
 
 STEPS = 60
-EXAMPLES = int(os.environ.get("RAFT_PROPERTY_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("RAFT_PROPERTY_EXAMPLES", "60"))
+"""Default-suite budget; ``TestSlowRaftCluster`` (``-m slow``) runs ``SLOW_EXAMPLES``."""
+SLOW_EXAMPLES = 150
 
 
 def entry_at(core: RaftCore, index: int) -> Entry | None:
@@ -378,6 +380,16 @@ RaftCluster.TestCase.settings = settings(
     max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None
 )
 TestRaftCluster = RaftCluster.TestCase
+
+
+class SlowRaftCluster(RaftCluster):
+    """The same machine with the full example budget (``-m slow``)."""
+
+
+SlowRaftCluster.TestCase.settings = settings(
+    max_examples=SLOW_EXAMPLES, stateful_step_count=STEPS, deadline=None
+)
+TestSlowRaftCluster = pytest.mark.slow(SlowRaftCluster.TestCase)
 
 
 # -- the seeded random walk ---------------------------------------------------------------

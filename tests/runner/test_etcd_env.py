@@ -139,6 +139,8 @@ def test_environment_run_stops_everything_on_error(tmp_path: Path) -> None:
 def test_environment_run_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
     program = textwrap.dedent(
         f"""
+        import signal  # SIGINT is ignored in a background job; the test sends it
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         import trio
         from jepsen_lite.runner.api import TestSpec
         from jepsen_lite.runner.envs.etcd import EtcdEnvironment

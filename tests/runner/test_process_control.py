@@ -106,6 +106,8 @@ async def test_no_process_survives_cancellation(tmp_path: Path) -> None:
 def test_no_process_survives_ctrl_c(tmp_path: Path) -> None:
     program = textwrap.dedent(
         f"""
+        import signal  # SIGINT is ignored in a background job; the test sends it
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         import sys, trio
         from pathlib import Path
         from jepsen_lite.runner.envs.process_control import LocalProcesses
