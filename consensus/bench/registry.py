@@ -16,6 +16,7 @@ Common options every suite reads: ``args.runs`` (repetitions per cell), ``args.q
 
 from __future__ import annotations
 
+import argparse
 import importlib
 from types import ModuleType
 
@@ -40,3 +41,25 @@ def load(name: str) -> ModuleType | None:
         if exc.name == module_name:
             return None
         raise
+
+
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: an integer > 0, else a message naming what was given."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number > 0, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number > 0, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An ``argparse`` type: a finite number > 0, else a message naming what was given."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value

@@ -34,7 +34,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", action="store_true", help="list the suites and exit")
     parser.add_argument("--json", metavar="FILE", help="write every figure as JSON to FILE")
     parser.add_argument("--plot", metavar="FILE.png", help="write a plot of the results")
-    parser.add_argument("--runs", type=int, default=3, help="repetitions per cell (median)")
+    parser.add_argument(
+        "--runs", type=registry.positive_int, default=3, help="repetitions per cell (median)"
+    )
     parser.add_argument("--quick", action="store_true", help="the smallest matrix (smoke run)")
     parser.add_argument(
         "--protocol",
@@ -46,7 +48,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--nodes", dest="node_counts", type=_int_list, default=None, help="e.g. 3,5,7"
     )
-    parser.add_argument("--seconds", type=float, default=None, help="measured time per run")
+    parser.add_argument(
+        "--seconds", type=registry.positive_float, default=None, help="measured time per run"
+    )
     parser.add_argument(
         "--peers", action="store_true", help="add etcd and PySyncObj where installed"
     )
@@ -62,9 +66,6 @@ def run(args: argparse.Namespace) -> int:
             built = "" if registry.load(name) is not None else " (not built yet)"
             print(f"{name:10} {summary}{built}")
         return 0
-    if args.runs < 1:
-        print("consensus bench: --runs must be at least 1", file=sys.stderr)
-        return 2
     for flag, value in (("--json", args.json), ("--plot", args.plot)):
         if value is not None and not Path(value).resolve().parent.is_dir():
             # Said before the run, not after minutes of measuring.

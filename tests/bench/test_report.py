@@ -68,3 +68,21 @@ def test_plot_without_throughput_cells_is_one_line(
     argv = ["bench", "sim", "--quick", "--runs", "1", "--sim-seeds", "1", "--protocol", "raft"]
     assert main([*argv, "--plot", str(tmp_path / "p.png")]) == 3
     assert "no cell of this run has a throughput figure" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--runs", "0"], "argument --runs: expected a whole number > 0, got '0'"),
+        (["--seconds", "-1"], "argument --seconds: expected a number > 0, got '-1'"),
+        (["local", "--local-clients", "0"], "argument --local-clients: expected a whole number"),
+        (["local", "--local-mix", "scan"], "unknown operation 'scan'"),
+    ],
+)
+def test_bad_numbers_and_mixes_are_refused_when_the_command_line_is_read(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", *argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 import trio
 
 from ..local_target import local_target
+from ..registry import positive_float, positive_int
 from ..report import BenchReport
 from ..target import Target, TargetError
 from ..workload import Workload, parse_mix, run_workload
@@ -37,32 +38,50 @@ SUITE = "local"
 
 def configure(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
-        "--local-clients", type=int, default=64, help="sessions of the closed loop (64)"
+        "--local-clients", type=positive_int, default=64, help="sessions of the closed loop (64)"
     )
     group.add_argument(
         "--local-connections",
-        type=int,
+        type=positive_int,
         default=1,
         help="connections the closed loop's sessions share (1)",
     )
     group.add_argument(
-        "--local-rate", type=float, default=200.0, help="offered ops/s of the open loop (200)"
+        "--local-rate",
+        type=positive_float,
+        default=200.0,
+        help="offered ops/s of the open loop (200)",
     )
     group.add_argument(
-        "--local-mix", default="put", help='operation mix: "put", "put=50,get=50", ... (put)'
+        "--local-mix",
+        default="put",
+        type=_mix,
+        help='operation mix: "put", "put=50,get=50", ... (put)',
     )
     group.add_argument(
-        "--local-keys", type=int, default=1000, help="key space (1: contended; 1000)"
+        "--local-keys", type=positive_int, default=1000, help="key space (1: contended; 1000)"
     )
-    group.add_argument("--local-value-size", type=int, default=16, help="value bytes (16)")
+    group.add_argument("--local-value-size", type=positive_int, default=16, help="value bytes (16)")
     group.add_argument(
-        "--local-warmup", type=float, default=None, help="warm-up s per run (1; --quick 0.3)"
+        "--local-warmup",
+        type=positive_float,
+        default=None,
+        help="warm-up s per run (1; --quick 0.3)",
     )
     group.add_argument(
         "--local-failover",
         action="store_true",
         help="kill the leader once per closed-loop run (unavailable_ms)",
     )
+
+
+def _mix(text: str) -> str:
+    """``--local-mix``, checked when the command line is read (kept as the text)."""
+    try:
+        parse_mix(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _loops(args: argparse.Namespace) -> list[tuple[str, int, float | None]]:
