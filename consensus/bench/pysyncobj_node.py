@@ -23,8 +23,8 @@ import threading
 import time
 from pathlib import Path
 
-from pysyncobj import SyncObj, SyncObjConf  # type: ignore[import-untyped]
-from pysyncobj.batteries import ReplDict  # type: ignore[import-untyped]
+from pysyncobj import SyncObj, SyncObjConf
+from pysyncobj.batteries import ReplDict
 
 from .latency import Latency
 
