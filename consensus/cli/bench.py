@@ -8,7 +8,6 @@ from pathlib import Path
 
 from ..bench import registry
 from ..bench.report import BenchReport
-from ..bench.table import print_report
 from ..bench.target import TargetUnavailable
 
 HELP = "benchmark the protocols (and etcd, PySyncObj) side by side in one run"
@@ -99,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
             report.skip(name, name, str(exc))
             print(f"consensus bench: suite {name} skipped: {exc}", file=sys.stderr)
     report.finish()
+    from ..bench.table import print_report  # rich: only when a bench runs, not per command
 
     print_report(report)
     if args.json:

@@ -63,6 +63,7 @@ from ...sim.paxos_spec import MULTIPAXOS_SPEC
 from ...sim.protocols import ProtocolSpec, SimStorage
 from ...sim.raft_spec import RAFT_SPEC
 from ...types import Entry, NodeId, Snapshot
+from ..registry import positive_int
 from ..report import BenchReport, Figures
 
 SUITE = "sim"
@@ -289,23 +290,13 @@ SCENARIO_RUNS: dict[str, Callable[[ProtocolSpec, int, int, int], Figures]] = {
 }
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
-    return value
-
-
 def configure(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
-        "--sim-seeds", type=_positive, default=None, help="seeds per run (default 10; --quick 2)"
+        "--sim-seeds", type=positive_int, default=None, help="seeds per run (default 10; --quick 2)"
     )
     group.add_argument("--sim-seed-base", type=int, default=0, help="first seed of run 0")
     group.add_argument(
-        "--sim-rounds-per-tick", type=_positive, default=5, help="message delays per tick"
+        "--sim-rounds-per-tick", type=positive_int, default=5, help="message delays per tick"
     )
     group.add_argument(
         "--sim-tick-ms", type=float, default=10.0, help="ms per tick, for unavailable_ms"
