@@ -31,6 +31,7 @@ from typing import Generic, Protocol, TypeVar
 
 import attrs
 
+from .membership import ConfChange, Membership
 from .messages import Message
 from .types import Entry, Index, NodeId, ProposalResult, ProposalTicket, ReadState, Snapshot, Term
 
@@ -115,6 +116,12 @@ class Status:
     commit_index: Index
     applied_index: Index
     last_index: Index
+    membership: Membership | None = None
+    """The configuration in effect on this node (None: a core without membership, such
+    as ``paxos-lwt``)."""
+    progress: tuple[tuple[NodeId, Index], ...] = ()
+    """On a leader: ``(member, match index)`` for every member, itself included, sorted
+    by id (the highest index known replicated there); empty elsewhere."""
 
 
 class ProtocolCore(Protocol[HS]):
@@ -144,3 +151,27 @@ class ProtocolCore(Protocol[HS]):
     def advance(self, ready: Ready[HS]) -> None: ...
 
     def status(self) -> Status: ...
+
+
+class ReconfigurableCore(ProtocolCore[HS], Protocol[HS]):
+    """A core whose membership can change at run time (Raft, Multi-Paxos).
+
+    Cores without it (``paxos-lwt``, the unsafe targets) have the fixed membership they
+    were built with; the runtime refuses membership requests for them with a message
+    naming the protocol.
+    """
+
+    def membership(self) -> Membership:
+        """The configuration in effect on this node. Raft: the last CONFIG entry in its log,
+        committed or not (else its snapshot's, else the one it was built with).
+        Multi-Paxos documents its own rule (``docs/paxos.md``)."""
+        ...
+
+    def propose_change(self, change: ConfChange) -> ProposalTicket:
+        """Append a single-step configuration change (see :mod:`consensus.membership`).
+
+        Answered like a proposal: committed iff the entry committed at the ticket's index
+        has its term. Raises ``NotLeader``, ``ProposalDropped``, or ``MembershipError``
+        when the change does not apply, another change is still uncommitted, or a
+        PROMOTE names a learner that has not caught up with the leader's log."""
+        ...

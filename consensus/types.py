@@ -21,10 +21,16 @@ Index = int
 
 
 class EntryKind(enum.IntEnum):
-    """What an entry carries: a client command, or a no-op a new leader commits."""
+    """What an entry carries: a client command, a no-op a new leader commits, or a
+    configuration (data: the whole new :class:`consensus.membership.Membership`, encoded).
+
+    Only NORMAL entries reach the state machine; the driver applies CONFIG entries to the
+    node's membership (address book, status) and answers their proposals like any other.
+    """
 
     NORMAL = 0
     NOOP = 1
+    CONFIG = 2
 
 
 @attrs.frozen(slots=True)
@@ -65,12 +71,17 @@ class HardState:
 class SnapshotMeta:
     """Describes a state-machine image: everything up to and including ``index``.
 
-    ``voters`` is the membership as of ``index``.
+    ``voters`` and ``learners`` are the membership as of ``index`` (the configuration
+    of the last CONFIG entry at or before ``index``); ``addresses`` its address book
+    (``(id, address)`` pairs, sorted; empty where addresses are not known, as in the
+    simulator). Together they are a :class:`consensus.membership.Membership`.
     """
 
     index: Index
     term: Term
     voters: tuple[NodeId, ...]
+    learners: tuple[NodeId, ...] = ()
+    addresses: tuple[tuple[NodeId, str], ...] = ()
 
 
 @attrs.frozen(slots=True)
