@@ -16,12 +16,13 @@ count as errors; ``ops_per_s`` is the operations done over the window, or over t
 from its start to the last of them to finish when that is longer.
 
 Operations (``mix``: ``"put"``, ``"put=50,get=50"``, ...): ``put`` a value of
-``value_size`` bytes; ``get`` (linearizable); ``cas`` expecting the value this session
-last saw for the key (a refused condition is a completed operation, counted in
-``cas_refused``, after which the session reads the key outside timing); ``txn`` compares
-one key with what the session last saw and puts two (that key and the next). Keys are
-drawn uniformly from ``keys`` names: 1 key is every client contending, many keys are
-uncontended.
+``value_size`` bytes; ``get`` (linearizable: a read barrier), ``get-lease`` (from a Raft
+leader's read lease) and ``get-stale`` (the answering node's applied state); ``cas``
+expecting the value this session last saw for the key (a refused condition is a
+completed operation, counted in ``cas_refused``, after which the session reads the key
+outside timing); ``txn`` compares one key with what the session last saw and puts two
+(that key and the next). Keys are drawn uniformly from ``keys`` names: 1 key is every
+client contending, many keys are uncontended.
 
 Figures (:func:`run_workload`): ``ops_per_s``, ``p50_ms`` ... ``p99.9_ms`` (from
 :class:`~consensus.bench.latency.Latency`), ``errors`` (exceptions of any kind),
@@ -48,9 +49,10 @@ import trio
 
 from .latency import Latency
 from .report import Figures
-from .target import BenchSession, Target, TargetError
+from .target import BenchSession, ReadMode, Target, TargetError
 
-OPS: tuple[str, ...] = ("put", "get", "cas", "txn")
+OPS: tuple[str, ...] = ("put", "get", "get-lease", "get-stale", "cas", "txn")
+_READS: dict[str, ReadMode] = {"get": "linearizable", "get-lease": "lease", "get-stale": "stale"}
 
 
 def parse_mix(text: str) -> dict[str, float]:
@@ -128,8 +130,8 @@ class _Actor:
             value = self._value()
             await self.session.put(key, value)
             self.seen[key] = value
-        elif op == "get":
-            self.seen[key] = await self.session.get(key)
+        elif op in _READS:
+            self.seen[key] = await self.session.get(key, _READS[op])
         elif op == "cas":
             value = self._value()
             if await self.session.cas(key, self.seen.get(key), value):
