@@ -94,10 +94,7 @@ def handle_append(core: RaftCore, m: AppendEntries) -> None:
 
 
 def _has_config(m: AppendEntries) -> bool:
-    for e in m.entries:
-        if e.kind is EntryKind.CONFIG:
-            return True
-    return False
+    return any(e.kind is EntryKind.CONFIG for e in m.entries)
 
 
 def handle_snapshot(core: RaftCore, m: InstallSnapshot) -> None:
