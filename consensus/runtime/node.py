@@ -85,11 +85,12 @@ def check_membership(config: NodeConfig, membership: Membership, where: str) -> 
     (``membership``, read from ``where``) contradicts the cluster file (docs/membership.md):
 
     - this node is not a member of it and does not ``join``: it was removed;
-    - none of its voters is a node of the file: the data dir or the file is of another
-      cluster.
+    - the data names other members, the file names other nodes, and not one node is
+      in both: the data dir or the file is of another cluster (or the file predates
+      the replacement of every other node: list the current members in it).
 
-    Anything else (other addresses, nodes added or removed since the file was written)
-    is not a conflict: the data wins over the file.
+    Anything else (other addresses, some nodes added or removed since the file was
+    written) is not a conflict: the data wins over the file.
     """
     me = config.node_id
     file_nodes = sorted({me, *config.peers})
@@ -100,11 +101,14 @@ def check_membership(config: NodeConfig, membership: Membership, where: str) -> 
             f"{file_nodes}; to bring it back, move the data dir aside, start it with --join "
             f"and run `consensus member add {me} ADDR` (or drop it from the cluster file)"
         )
-    if not set(membership.voters) & set(file_nodes):
+    data_others = set(membership.members) - {me}
+    file_others = set(file_nodes) - {me}
+    if data_others and file_others and not data_others & file_others:
         raise StartupError(
-            f"node {me}'s data ({where}) is of another cluster: its configuration "
-            f"{membership.describe()} shares no voter with the cluster file's nodes "
-            f"{file_nodes}; check --config and the data_dir (wrong directory or wrong file)"
+            f"node {me}'s data ({where}) does not belong to this cluster file: its "
+            f"configuration {membership.describe()} shares no other node with the file's "
+            f"nodes {file_nodes}; check --config and data_dir (wrong directory or wrong "
+            f"file), or, if every other node was replaced, list the current members in the file"
         )
 
 
