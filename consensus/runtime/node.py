@@ -186,6 +186,11 @@ class Node:
             )
         except ProtocolUnavailable as exc:
             raise StartupError(str(exc)) from None
+        if config.join and not supports_membership(core):
+            raise StartupError(
+                f"--join: membership changes are not supported by protocol "
+                f"{config.protocol} yet; start node {config.node_id} as a member instead"
+            )
         if supports_membership(core) and data_has_configuration(recovered):
             where = str(config.data_dir) if config.data_dir is not None else "in memory"
             check_membership(config, core.membership(), where)  # type: ignore[attr-defined]

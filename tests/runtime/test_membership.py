@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 
+import attrs
 import pytest
 import trio
 
@@ -18,7 +19,7 @@ from consensus.runtime.errors import MembershipUnsupported
 from consensus.storage.memory import MemoryStorage
 from consensus.types import NodeId
 
-from .harness import Counter, SimCluster
+from .harness import DRIVER, Counter, SimCluster
 
 
 class MemberCluster(SimCluster):
@@ -140,6 +141,33 @@ async def test_restart_recovers_membership(autojump_clock: trio.abc.Clock) -> No
             assert c.logs[n].membership() == m
             assert m.address(4) == "127.0.0.1:9"
         assert (await c.propose(4)) == b"7"
+        nursery.cancel_scope.cancel()
+
+
+async def test_snapshots_carry_the_configuration(autojump_clock: trio.abc.Clock) -> None:
+    driver = attrs.evolve(DRIVER, snapshot_entries=5)
+    async with trio.open_nursery() as nursery:
+        c = MemberCluster(nursery, driver=driver)
+        await c.start_all()
+        await c.propose(1)
+        m = await c.change(ConfChange(ChangeKind.ADD_LEARNER, 4, "127.0.0.1:9"))
+        for _ in range(12):  # past two snapshots: the CONFIG entry is compacted away
+            await c.propose(1)
+        leader = await c.wait_leader()
+        snapshot = c.storage[leader].snapshot()
+        assert snapshot is not None and snapshot.meta.index > 3
+        assert (snapshot.meta.learners, snapshot.meta.addresses) == ((4,), ((4, "127.0.0.1:9"),))
+        c.add_node(4)
+        await c.start(4)  # the learner catches up from a snapshot
+        with trio.fail_after(5):
+            while c.machines[4].total != 13:
+                await trio.sleep(0.01)
+        assert c.logs[4].applied_membership() == m
+        for n in (1, 2, 3, 4):
+            await c.crash(n)
+        for n in (1, 2, 3, 4):
+            await c.start(n)
+            assert c.logs[n].membership() == m
         nursery.cancel_scope.cancel()
 
 
