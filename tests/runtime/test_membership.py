@@ -6,17 +6,21 @@ nodes and check the configuration comes back from their storage; refusals."""
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import attrs
 import pytest
 import trio
 
+from consensus.core import ProtocolCore
 from consensus.errors import NotLeader, ProposalDropped
 from consensus.membership import ChangeKind, ConfChange, Membership, MembershipError
 from consensus.raft import RaftCore
 from consensus.runtime import ReplicatedLog, open_log
 from consensus.runtime.errors import MembershipUnsupported
+from consensus.runtime.protocols import make_core
 from consensus.storage.memory import MemoryStorage
+from consensus.storage.paxos_memory import PaxosMemoryStorage
 from consensus.types import NodeId
 
 from .harness import DRIVER, Counter, SimCluster
@@ -31,14 +35,18 @@ class MemberCluster(SimCluster):
         self.initial = self.ids
 
     def add_node(self, node: NodeId) -> None:
-        self.storage[node] = MemoryStorage()
+        self.storage[node] = MemoryStorage() if self.protocol == "raft" else PaxosMemoryStorage()
 
     async def _run_node(self, node: NodeId, task_status: trio.TaskStatus[None]) -> None:
         storage = self.storage[node]
         recovered = storage.recover()
         self._restarts += 1
         rng = random.Random(self.seed * 1000 + node * 10 + self._restarts)
-        core = RaftCore(node, self.initial, rng, self.raft_config, recovered)
+        core: ProtocolCore[Any]
+        if self.protocol == "raft":
+            core = RaftCore(node, self.initial, rng, self.raft_config, recovered)
+        else:
+            core = make_core(self.protocol, node, self.initial, rng, recovered)
         transport = self.network.endpoint(node)
         machine = self.make_machine()
         with trio.CancelScope() as scope:
@@ -71,9 +79,29 @@ def _voters(log: ReplicatedLog) -> tuple[NodeId, ...]:
     return log.membership().voters
 
 
-async def test_add_promote_remove_keeps_writes_working(autojump_clock: trio.abc.Clock) -> None:
+def _paxos_reconfigurable() -> bool:
+    from consensus.paxos import PaxosCore
+
+    return callable(getattr(PaxosCore, "propose_change", None))
+
+
+PROTOCOLS = [
+    "raft",
+    pytest.param(
+        "multipaxos",
+        marks=pytest.mark.skipif(
+            not _paxos_reconfigurable(), reason="PaxosCore has no membership yet"
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_add_promote_remove_keeps_writes_working(
+    autojump_clock: trio.abc.Clock, protocol: str
+) -> None:
     async with trio.open_nursery() as nursery:
-        c = MemberCluster(nursery)
+        c = MemberCluster(nursery, protocol=protocol)
         await c.start_all()
         await c.propose(1)
         c.add_node(4)
@@ -123,9 +151,10 @@ async def test_remove_the_leader(autojump_clock: trio.abc.Clock) -> None:
         nursery.cancel_scope.cancel()
 
 
-async def test_restart_recovers_membership(autojump_clock: trio.abc.Clock) -> None:
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_restart_recovers_membership(autojump_clock: trio.abc.Clock, protocol: str) -> None:
     async with trio.open_nursery() as nursery:
-        c = MemberCluster(nursery)
+        c = MemberCluster(nursery, protocol=protocol)
         await c.start_all()
         await c.propose(1)
         c.add_node(4)
