@@ -218,7 +218,7 @@ def test_a_catch_up_is_answered_with_the_chosen_run_from_the_asked_slot() -> Non
     ]
 
 
-def test_messages_from_outside_the_voters_are_ignored() -> None:
+def test_messages_from_outside_the_configuration_are_ignored() -> None:
     core = new_core(1)
     core.step(CatchUp(9, 1, 1))
     core.step(Accept(9, 1, Ballot(5, 9), (Entry(1, 5, b"x"),), 0))
