@@ -8,11 +8,13 @@ anything) and checks, incrementally:
   values a node stores (``Ready.entries``) and delivers (``Ready.committed``), and a
   restarted node's recovered chosen values.
 - one value per slot (voted): the votes in ``Ready.hard_state`` deltas are counted per
-  (slot, ballot); one ballot proposes one value per slot, and once a majority of nodes
-  voted for a value in one ballot it is chosen, whether or not anyone learned it yet:
-  it must agree with the recorded value. (The simulator syncs a ``must_sync`` batch before
-  anything else happens to the node, and votes always come with ``must_sync``, so an
-  observed vote is a durable vote.)
+  (slot, ballot); one ballot proposes one value per slot, and once a majority of the
+  voters its leader counts with (the leader's configuration, observed while it leads;
+  learners store votes too but do not count; if its leader was never observed, the
+  voting node's configuration) voted for a value in one ballot it is
+  chosen, whether or not anyone learned it yet: it must agree with the recorded value.
+  (The simulator syncs a ``must_sync`` batch before anything else happens to the node,
+  and votes always come with ``must_sync``, so an observed vote is a durable vote.)
 - delivery in slot order: a node delivers slot i+1 right after slot i (after a restart
   or an installed snapshot, from the snapshot's index, or slot 1).
 - promises never go back: a node's promised ballot never decreases, across restarts too
@@ -70,12 +72,16 @@ class MultiPaxosInvariants:
     def __init__(self) -> None:
         self._chosen: dict[Index, tuple[Entry, str]] = {}
         self._votes: dict[tuple[Index, Ballot], tuple[Entry, set[NodeId]]] = {}
+        self._ballot_voters: dict[Ballot, tuple[NodeId, ...]] = {}
         self._delivered: dict[NodeId, Index] = {}
         self._promised: dict[NodeId, Ballot] = {}
         self._synced_promise: dict[NodeId, Ballot] = {}
 
     def observe(self, node: NodeId, core: Any, ready: Ready[Any]) -> None:
         paxos: PaxosCore = core
+        lead = paxos.lead
+        if lead is not None and lead.ballot not in self._ballot_voters:
+            self._ballot_voters[lead.ballot] = paxos.voters
         for entry in ready.entries:
             self._check_chosen(entry, f"node {node} learned it")
         if ready.snapshot is not None:
@@ -96,9 +102,8 @@ class MultiPaxosInvariants:
             self._check_promise(node, hs.promised, "promised")
             if ready.must_sync:
                 self._synced_promise[node] = hs.promised
-            need = majority(len(paxos.voters))
             for vote in hs.accepted:
-                self._count_vote(node, vote.slot, vote.ballot, vote.entry, need)
+                self._count_vote(node, vote.slot, vote.ballot, vote.entry, paxos.voters)
 
     def restarted(self, node: NodeId, core: Any) -> None:
         paxos: PaxosCore = core
@@ -136,7 +141,12 @@ class MultiPaxosInvariants:
         self._promised[node] = promised
 
     def _count_vote(
-        self, node: NodeId, slot: Index, ballot: Ballot, entry: Entry, need: int
+        self,
+        node: NodeId,
+        slot: Index,
+        ballot: Ballot,
+        entry: Entry,
+        fallback: tuple[NodeId, ...],
     ) -> None:
         key = (slot, ballot)
         seen = self._votes.get(key)
@@ -149,9 +159,13 @@ class MultiPaxosInvariants:
                 f"slot {slot}: ballot {ballot_text(ballot)} proposed {entry_text(seen[0])} and "
                 f"{entry_text(entry)}",
             )
+        # a ballot whose leader was never seen leading (fed by hand): the voter's own view
+        counted = self._ballot_voters.get(ballot, fallback)
+        if node not in counted:
+            return  # a learner's copy: never part of a quorum
         voters = seen[1]
         voters.add(node)
-        if len(voters) == need:
+        if len(voters) == majority(len(counted)):
             self._check_chosen(entry, f"a majority voted for it in ballot {ballot_text(ballot)}")
 
 
