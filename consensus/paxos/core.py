@@ -103,16 +103,12 @@ class PaxosCore:
         config: PaxosConfig | None = None,
         recovered: Recovered[PaxosHardState] | None = None,
     ) -> None:
-        """``voters``: the initial configuration (plain ids: voters only). ``id`` must be a
-        member of it (a voter or a learner). A recovered snapshot's configuration and the
-        recovered chosen CONFIG entries take precedence over it."""
+        """``voters``: the initial configuration (plain ids: voters only). ``id`` need not
+        be in it: a node outside its configuration (a spare about to be added, a removed
+        node) only stores and learns what a leader sends it. A recovered snapshot's
+        configuration and the recovered chosen CONFIG entries take precedence over it."""
         initial = membership.as_membership(voters)
-        if not initial.is_member(id):
-            raise ValueError(
-                f"node {id} is not among the voters {list(initial.voters)} "
-                f"nor the learners {list(initial.learners)}"
-            )
-        if any(not 0 < v < NODE_ID_LIMIT for v in initial.members):
+        if any(not 0 < v < NODE_ID_LIMIT for v in (*initial.members, id)):
             raise ValueError(
                 f"Paxos node ids must be in [1, {NODE_ID_LIMIT}), got {list(initial.members)}"
             )
@@ -300,8 +296,6 @@ class PaxosCore:
             return
         if m.src == self._id:
             return
-        if not (self.config_now.is_member(m.src) or self.configs.latest().is_member(m.src)):
-            return  # a stranger, or a member removed by a change this node knows chosen
         if type(m) is Prepare and not (
             membership.is_voter(self) and self.config_now.is_voter(m.src)
         ):

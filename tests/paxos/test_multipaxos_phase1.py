@@ -218,8 +218,6 @@ def test_status_reports_the_promised_ballot_as_the_term() -> None:
 
 def test_bad_construction_is_refused() -> None:
     rng = random.Random(0)
-    with pytest.raises(ValueError, match=r"node 4 is not among the voters \[1, 2, 3\]"):
-        PaxosCore(4, (1, 2, 3), rng)
     with pytest.raises(ValueError, match="voters must be distinct"):
         PaxosCore(1, (1, 2, 2), rng)
     with pytest.raises(ValueError, match=r"Paxos node ids must be in \[1, 65536\)"):
