@@ -13,6 +13,7 @@ contexts callers choose.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Collection
 
 import attrs
 
@@ -56,10 +57,13 @@ class ReadIndexQueue:
         self._pending[number] = PendingRead(context, index, origin, {self_id}, tick)
         return number.to_bytes(ROUND_BYTES, "big")
 
-    def ack(self, round_context: bytes, voter: NodeId, voters: int) -> list[PendingRead]:
+    def ack(
+        self, round_context: bytes, voter: NodeId, voters: Collection[NodeId]
+    ) -> list[PendingRead]:
         """Record ``voter``'s answer to the heartbeat of ``round_context``; return the reads
         this confirms (in arrival order), removed from the queue. The last one is the
-        round the answer was for, the newest of them (its ``tick`` the latest)."""
+        round the answer was for, the newest of them (its ``tick`` the latest). Only
+        answers (and the leader's own) from ``voters`` count towards their majority."""
         if len(round_context) != ROUND_BYTES:
             return []
         number = int.from_bytes(round_context, "big")
@@ -67,7 +71,7 @@ class ReadIndexQueue:
         if read is None:
             return []
         read.acks.add(voter)
-        if len(read.acks) < majority(voters):
+        if sum(1 for n in read.acks if n in voters) < majority(len(voters)):
             return []
         done: list[PendingRead] = []
         while self._pending:

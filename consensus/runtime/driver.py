@@ -495,7 +495,9 @@ class Driver:
         if not every or self.applied_index - self.snapshot_index < every:
             return
         voters = tuple(getattr(self.core, "voters", ()))
-        meta = SnapshotMeta(self.applied_index, self.applied_term, voters)
+        meta = getattr(self.core, "snapshot_meta", lambda i, t: SnapshotMeta(i, t, voters))(
+            self.applied_index, self.applied_term
+        )  # Raft: the configuration as of the snapshot index (RaftCore.membership_at)
         snapshot = Snapshot(meta, self.state_machine.snapshot())
         compact_in_thread = self.config.compact_in_thread
         if compact_in_thread is None:
