@@ -20,7 +20,17 @@ anything) and checks, incrementally:
 - promises never go back: a node's promised ballot never decreases, across restarts too
   (a restarted node must promise at least what it had synced).
 
-Cost: constant work per vote, per learned value and per delivered entry.
+Membership (``consensus sim --membership``):
+
+- one change in flight: a leader never has two CONFIG entries proposed above its commit
+  index (checked when it proposes one).
+- single-step changes: each CONFIG entry a node delivers (``Ready.committed``) differs
+  by one step from the configuration as of the slot before it on that node (the one
+  values chosen below it, or its snapshot, set there; one-value-per-slot makes that the
+  same on every node).
+
+Cost: constant work per vote, per learned value and per delivered entry (a leader's
+CONFIG proposal costs its in-flight slots).
 """
 
 from __future__ import annotations
@@ -28,16 +38,17 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from ..core import Ready
+from ..core import Ready, Role
+from ..membership import ChangeKind, ConfChange, Membership, MembershipError
 from ..messages import ZERO_BALLOT, Accepted, Ballot, Message, PaxosHardState, Promise
 from ..paxos import PaxosConfig, PaxosCore
 from ..quorum import majority
 from ..storage.base import Recovered
 from ..storage.paxos_memory import PaxosMemoryStorage
 from ..storage.sim_disk import PaxosSimDiskStorage
-from ..types import Entry, Index, NodeId, Snapshot
+from ..types import Entry, EntryKind, Index, NodeId, Snapshot
 from .protocols import ProtocolSpec
-from .violation import APPLY_ORDER, SimViolation
+from .violation import APPLY_ORDER, ONE_CHANGE_IN_FLIGHT, SINGLE_STEP_CHANGE, SimViolation
 
 ONE_VALUE_PER_SLOT = "one-value-per-slot"
 """At most one value is chosen at each slot (Paxos's safety property)."""
@@ -96,6 +107,8 @@ class MultiPaxosInvariants:
                     )
                 last = entry.index
                 self._check_chosen(entry, f"node {node} delivered it")
+                if entry.kind is EntryKind.CONFIG:
+                    self._delivered_config(node, paxos, entry)
             self._delivered[node] = last
         hs: PaxosHardState | None = ready.hard_state
         if hs is not None:
@@ -104,6 +117,8 @@ class MultiPaxosInvariants:
                 self._synced_promise[node] = hs.promised
             for vote in hs.accepted:
                 self._count_vote(node, vote.slot, vote.ballot, vote.entry, paxos.voters)
+                if vote.entry.kind is EntryKind.CONFIG and paxos.role is Role.LEADER:
+                    self._one_change_in_flight(node, paxos)
 
     def restarted(self, node: NodeId, core: Any) -> None:
         paxos: PaxosCore = core
@@ -129,6 +144,33 @@ class MultiPaxosInvariants:
                 ONE_VALUE_PER_SLOT,
                 f"slot {entry.index}: {entry_text(entry)} ({how}) but {entry_text(seen[0])} is "
                 f"chosen ({seen[1]})",
+            )
+
+    def _one_change_in_flight(self, node: NodeId, paxos: PaxosCore) -> None:
+        lead = paxos.lead
+        if lead is None:
+            return
+        pending = [
+            slot
+            for slot, tally in sorted(lead.inflight.items())
+            if tally.entry.kind is EntryKind.CONFIG
+        ]
+        if len(pending) > 1:
+            raise SimViolation(
+                ONE_CHANGE_IN_FLIGHT,
+                f"leader {node} of ballot {ballot_text(lead.ballot)} proposes CONFIG entries "
+                f"at slots {pending} (commit index {paxos.chosen.commit})",
+            )
+
+    def _delivered_config(self, node: NodeId, paxos: PaxosCore, entry: Entry) -> None:
+        new = Membership.decode(entry.data)
+        # the node delivered every slot below (or holds a snapshot standing for them)
+        old = paxos.membership_at(entry.index - 1)
+        if not one_step(old, new):
+            raise SimViolation(
+                SINGLE_STEP_CHANGE,
+                f"node {node} delivered {new.describe()} at slot {entry.index}, more than "
+                f"one step from the configuration delivered before it ({old.describe()})",
             )
 
     def _check_promise(self, node: NodeId, promised: Ballot, how: str) -> None:
@@ -169,6 +211,19 @@ class MultiPaxosInvariants:
             self._check_chosen(entry, f"a majority voted for it in ballot {ballot_text(ballot)}")
 
 
+def one_step(old: Membership, new: Membership) -> bool:
+    """Whether ``new`` is ``old`` after one single-step change (addresses aside)."""
+    for n in sorted(set(old.members) | set(new.members)):
+        for kind in ChangeKind:
+            try:
+                after = old.apply(ConfChange(kind, n))
+            except MembershipError:
+                continue
+            if after.voters == new.voters and after.learners == new.learners:
+                return True
+    return False
+
+
 def _make_core(
     node: NodeId, voters: tuple[NodeId, ...], rng: random.Random, recovered: Any
 ) -> PaxosCore:
@@ -194,4 +249,5 @@ MULTIPAXOS_SPEC = ProtocolSpec(
     make_disk_storage=PaxosSimDiskStorage,
     vouches=_vouches,
     term_text=term_text,
+    reconfigurable=True,
 )
