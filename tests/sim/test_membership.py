@@ -19,8 +19,8 @@ from consensus.membership import ChangeKind, ConfChange, Membership, MembershipE
 from consensus.messages import Message
 from consensus.raft.log import RaftLog
 from consensus.sim.cluster import Cluster
+from consensus.sim.lwt_spec import LWT_SPEC
 from consensus.sim.options import FaultOptions, SimConfig
-from consensus.sim.paxos_spec import MULTIPAXOS_SPEC
 from consensus.sim.raft_spec import RAFT_SPEC, RaftInvariants
 from consensus.sim.simulation import Simulation, run_seed
 from consensus.sim.violation import ONE_CHANGE_IN_FLIGHT, SINGLE_STEP_CHANGE, SimViolation
@@ -98,9 +98,9 @@ def test_sim_snapshots_record_the_configuration_as_of_their_index() -> None:
 
 
 def test_membership_needs_a_reconfigurable_protocol() -> None:
-    with pytest.raises(ValueError, match="protocol multipaxos cannot change its membership"):
-        Simulation(MULTIPAXOS_SPEC, SimConfig(nodes=3, membership=True), 0)
-    assert main(["sim", "--protocol", "multipaxos", "--membership", "--seeds", "0"]) == 2
+    with pytest.raises(ValueError, match="protocol paxos-lwt cannot change its membership"):
+        Simulation(LWT_SPEC, SimConfig(nodes=3, membership=True), 0)
+    assert main(["sim", "--protocol", "paxos-lwt", "--membership", "--seeds", "0"]) == 2
 
 
 def test_membership_option_is_shown_and_replayed(capsys: pytest.CaptureFixture[str]) -> None:
