@@ -232,13 +232,13 @@ class RaftCore:
             raise ProposalDropped(f"leadership transfer to node {self.transfer_target} running")
         log = self.log
         what = change.describe()
-        if log.term(log.committed) != self.term:
+        if not self._committed_in_term():
             raise MembershipError(
                 f"cannot {what} yet: the leader has not committed an entry of its term "
                 f"{self.term} (its no-op); retry shortly"
             )
-        pending = self.config_index()
-        if pending > log.committed:
+        pending = self._uncommitted_change()
+        if pending:
             raise MembershipError(
                 f"cannot {what}: the change at index {pending} "
                 f"({self._membership.describe()}) is not committed yet; one change at a time"
@@ -264,6 +264,17 @@ class RaftCore:
         log.append(entry)
         replication.broadcast_append(self, send_if_empty=False)
         return ProposalTicket(entry.index, entry.term)
+
+    def _committed_in_term(self) -> bool:
+        """Whether an entry of this leader's term has committed (the fix for the
+        single-server bug: before it, an uncommitted change of an earlier leader may
+        still be in the log, and a second change would not overlap with it)."""
+        return self.log.term(self.log.committed) == self.term
+
+    def _uncommitted_change(self) -> Index:
+        """The index of the CONFIG entry in effect if it is not committed yet, else 0."""
+        pending = self.config_index()
+        return pending if pending > self.log.committed else 0
 
     def _set_membership(self, m: Membership) -> None:
         me = self._id
