@@ -29,8 +29,9 @@ async def _retry_change(call: object, *args: object) -> object:
             await trio.sleep(0.05)
 
 
-async def test_join_add_promote_remove_over_tcp() -> None:
-    configs = cluster_configs(3)
+@pytest.mark.parametrize("protocol", ["raft", "multipaxos"])
+async def test_join_add_promote_remove_over_tcp(protocol: str) -> None:
+    configs = cluster_configs(3, protocol=protocol)
     eps = endpoints(configs)
     peer_port, client_port = free_ports(2)
     joiner = build_config(
@@ -40,6 +41,7 @@ async def test_join_add_promote_remove_over_tcp() -> None:
         peers=[f"{c.node_id}={c.listen}" for c in configs],
         client_listen=f"127.0.0.1:{client_port}",
         join=True,
+        protocol=protocol,
     )
     assert joiner.voters == (1, 2, 3)
     async with running_nodes(configs) as nodes, trio.open_nursery() as nursery:
