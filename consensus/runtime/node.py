@@ -166,6 +166,8 @@ class Node:
     async def _run(self, storage: CoreStorage[Any], task_status: trio.TaskStatus[None]) -> None:
         config = self.config
         recovered = storage.recover()
+        if config.join and (config.protocol == "paxos-lwt" or is_unsafe(config.protocol)):
+            raise StartupError(_join_unsupported(config))
         rng = random.Random(self.seed)
         clock = NodeClock()  # the driver's too: a clock fault skews what the core reads
         try:
@@ -187,10 +189,7 @@ class Node:
         except ProtocolUnavailable as exc:
             raise StartupError(str(exc)) from None
         if config.join and not supports_membership(core):
-            raise StartupError(
-                f"--join: membership changes are not supported by protocol "
-                f"{config.protocol} yet; start node {config.node_id} as a member instead"
-            )
+            raise StartupError(_join_unsupported(config))
         if supports_membership(core) and data_has_configuration(recovered):
             where = str(config.data_dir) if config.data_dir is not None else "in memory"
             check_membership(config, core.membership(), where)  # type: ignore[attr-defined]
@@ -319,6 +318,13 @@ class Node:
                     "fields": {"node": self.config.node_id, "transferred_leadership": transferred}
                 },
             )
+
+
+def _join_unsupported(config: NodeConfig) -> str:
+    return (
+        f"--join: membership changes are not supported by protocol {config.protocol} yet; "
+        f"start node {config.node_id} as a member of the cluster file instead"
+    )
 
 
 def _bound(requested: Address, listeners: list[trio.SocketListener]) -> Address:

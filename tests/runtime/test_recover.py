@@ -117,3 +117,9 @@ def test_check_membership_rules() -> None:
     with pytest.raises(StartupError, match="shares no other node"):
         check_membership(_config(1, [7, 8]), Membership.of([1, 2, 3]), "d")
     check_membership(_config(4, [1, 2, 3], join=True), Membership.of([1, 2, 3]), "d")
+
+
+async def test_join_refused_for_a_protocol_without_membership() -> None:
+    config = attrs.evolve(_config(3, [1, 2], join=True), protocol="paxos-lwt")
+    with pytest.raises(StartupError, match="not supported by protocol paxos-lwt yet"):
+        await Node(config, KvStateMachine()).run()
