@@ -18,8 +18,8 @@ OLD = Membership.of([1, 2, 3])
 
 
 def joining(node: NodeId) -> Membership:
-    """Nodes 1-3 form the cluster; node 4 starts as the learner it is about to be."""
-    return OLD if node <= 3 else Membership.of([1, 2, 3], [4])
+    """Every node is built with {1, 2, 3}: node 4 starts outside it, as a spare."""
+    return OLD
 
 
 def add(node: NodeId) -> ConfChange:
