@@ -106,6 +106,8 @@ def recover(
         commit = hs.commit
     finally:
         storage.close()
+    if last == 0:
+        raise Refused(f"data dir {data_dir} of node {node} holds no log: nothing to recover")
     addresses = {n: a for n, a in old.addresses if n in voters}
     try:
         new = Membership.of(voters, (), addresses)
