@@ -60,7 +60,17 @@ from ..messages import (
     ReadForwardReply,
 )
 from ..messages.paxos import NODE_ID_LIMIT
-from ..types import Entry, EntryKind, Index, NodeId, ProposalTicket, ReadState, Snapshot
+from ..types import (
+    Entry,
+    EntryKind,
+    Index,
+    NodeId,
+    ProposalTicket,
+    ReadState,
+    Snapshot,
+    SnapshotMeta,
+    Term,
+)
 from . import election, follower, leader, membership
 from .acceptor_log import AcceptorLog
 from .chosen_log import ChosenLog
@@ -194,6 +204,12 @@ class PaxosCore:
         before it, else the snapshot's or the initial one): what a snapshot at ``index``
         records in its meta. Exact for ``index <= commit``."""
         return self.configs.at(index)
+
+    def snapshot_meta(self, index: Index, term: Term) -> SnapshotMeta:
+        """The meta of a state-machine snapshot at ``index`` (its entry's ``term``): the
+        membership as of ``index`` (what the runtime's driver asks for)."""
+        m = self.configs.at(index)
+        return SnapshotMeta(index, term, m.voters, m.learners, m.addresses)
 
     def propose_change(self, change: ConfChange) -> ProposalTicket:
         """Propose one single-step change (:mod:`consensus.membership`) on the leader.

@@ -288,6 +288,8 @@ def test_restart_rebuilds_the_configuration_from_snapshot_meta_and_config_entrie
     core = core_of(2, ABC, recovered=rec)  # the snapshot and log win over the argument
     assert core.membership() == Membership.of([1, 2, 3, 4])
     assert core.membership_at(6) == WITH_4 and core.membership_at(5) == WITH_4
+    assert core.snapshot_meta(7, 9) == SnapshotMeta(7, 9, (1, 2, 3, 4))
+    assert core.snapshot_meta(6, 9) == SnapshotMeta(6, 9, (1, 2, 3), (4,))
 
 
 def test_compaction_records_the_membership_as_of_the_snapshot_index() -> None:

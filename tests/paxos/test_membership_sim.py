@@ -13,9 +13,14 @@ from consensus.core import Ready
 from consensus.errors import InvariantViolation
 from consensus.membership import Membership
 from consensus.messages import Ballot, PaxosHardState
-from consensus.paxos import PaxosCore, leader
+from consensus.paxos import PaxosCore, leader, membership
 from consensus.sim.options import SimConfig, available_faults
-from consensus.sim.paxos_spec import MULTIPAXOS_SPEC, MultiPaxosInvariants, one_step
+from consensus.sim.paxos_spec import (
+    MULTIPAXOS_SPEC,
+    ONE_VALUE_PER_SLOT,
+    MultiPaxosInvariants,
+    one_step,
+)
 from consensus.sim.simulation import run_seed
 from consensus.sim.violation import ONE_CHANGE_IN_FLIGHT, SINGLE_STEP_CHANGE
 from consensus.types import Entry, EntryKind
@@ -72,6 +77,21 @@ def test_invariant_one_change_in_flight() -> None:
         MultiPaxosInvariants().observe(1, core, rd)
     assert ONE_CHANGE_IN_FLIGHT in str(err.value)
     assert isinstance(rd.hard_state, PaxosHardState) and rd.hard_state.promised == Ballot(1, 1)
+
+
+PLANTED_SEED = 3
+"""The first seed of the membership sweep that catches a leader that does not fetch the
+chosen values below the reported commit index before it leads (seeds 3, 13, 14, 27 and
+46 of 0-49 did, when measured)."""
+
+
+def test_leading_before_fetching_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planted: ``may_win`` always agrees, so a new leader may act on a configuration a
+    fetched CONFIG entry has replaced (here: a change computed from a stale one)."""
+    monkeypatch.setattr(membership, "may_win", lambda core: core.phase1 is not None)
+    r = run_seed(MULTIPAXOS_SPEC, MEMBERSHIP, PLANTED_SEED)
+    assert r.violation is not None
+    assert r.violation.invariant in (SINGLE_STEP_CHANGE, ONE_VALUE_PER_SLOT)
 
 
 @pytest.mark.slow
