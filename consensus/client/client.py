@@ -42,6 +42,9 @@ from .protocol import (
     FaultControlRequest,
     LeaseQueryRequest,
     LocalQueryRequest,
+    MemberChangeRequest,
+    MemberListRequest,
+    MemberReply,
     ProposeRequest,
     QueryRequest,
     RedirectReply,
@@ -65,6 +68,12 @@ class ClientTimeout(ClientError):
 
 class RequestRejected(ClientError):
     """The node refused the request as malformed; retrying will not help."""
+
+
+class ChangeRefused(ClientError):
+    """The cluster refused a membership change (it does not apply now, another change
+    is in flight, the learner is behind, or the protocol cannot change membership);
+    the message says why."""
 
 
 class ConnectionLost(ClientError):
@@ -375,7 +384,9 @@ class Client:
                 target = self._after(target)
                 self.retries += 1
             else:
-                if isinstance(reply, ResultReply | StatusReply) or endpoint is not None:
+                if isinstance(reply, ResultReply | StatusReply | MemberReply) or (
+                    endpoint is not None
+                ):
                     if endpoint is None and not any_node:
                         self.leader = target
                     return reply
@@ -393,6 +404,8 @@ class Client:
                     last = self.last_error = f"{target}: {reply.kind}: {reply.message}"
                     if reply.kind == "bad-request":
                         raise RequestRejected(reply.message)
+                    if reply.kind == "refused":
+                        raise ChangeRefused(reply.message)
                     if reply.kind == "stopped":
                         target = self._after(target)
             now = trio.current_time()
@@ -458,6 +471,34 @@ class Client:
         ``endpoint`` (no redirects); errors as :meth:`fault_control`."""
         reply = await self._call(lambda rid: SnapshotDigestRequest(rid), endpoint=endpoint)
         return _expect_reply(endpoint, reply, SnapshotDigestReply)
+
+    # -- membership (redirected to the leader like writes) -------------------------------
+    async def member_list(self) -> MemberReply:
+        """The configuration in effect on the leader, with its match index per member."""
+        reply = await self._call(lambda rid: MemberListRequest(rid))
+        assert isinstance(reply, MemberReply)
+        return reply
+
+    async def _member_change(self, kind: int, node_id: int, address: str = "") -> MemberReply:
+        reply = await self._call(lambda rid: MemberChangeRequest(rid, kind, node_id, address))
+        assert isinstance(reply, MemberReply)
+        return reply
+
+    async def member_add(self, node_id: int, address: str) -> MemberReply:
+        """Add ``node_id`` as a learner dialled at peer address ``address``; the new
+        configuration once committed. ``ChangeRefused`` says why it does not apply. A
+        retry after a lost reply may meet "already a learner": it took effect."""
+        Address.parse(address)  # ValueError naming a bad one
+        return await self._member_change(1, node_id, address)
+
+    async def member_promote(self, node_id: int) -> MemberReply:
+        """Make learner ``node_id`` a voter (refused while it is behind the leader)."""
+        return await self._member_change(2, node_id)
+
+    async def member_remove(self, node_id: int) -> MemberReply:
+        """Remove member ``node_id`` (voter or learner; the leader too, which then steps
+        down)."""
+        return await self._member_change(3, node_id)
 
 
 _R = TypeVar("_R")

@@ -41,9 +41,13 @@ from .planted import DEFAULT, Found, hunt
 _handle_append = follower.handle_append
 
 SEEDS = range(50)
-FIRST_SEED = {"unsynced-vote": 12, "unsynced-promise": 25, "unconfirmed-reads": 14}
+FIRST_SEED = {"unsynced-vote": 12, "unsynced-promise": 53, "unconfirmed-reads": 14}
 FIRST_SEED |= {"wal-without-crc": 38, "figure8": 15}
-"""The first seed of ``SEEDS`` whose default-sweep run catches each planted bug."""
+"""The first seed of ``SEEDS`` (or of ``HUNT_SEEDS``) whose default-sweep run catches
+each planted bug."""
+HUNT_SEEDS = {"unsynced-promise": range(60)}
+"""Bugs whose first seed is beyond ``SEEDS``: unsynced-promise moved from 25 to 53 when
+a Multi-Paxos candidate started fetching chosen values before taking over (membership)."""
 
 
 def at(bug: str) -> range:
@@ -128,7 +132,7 @@ def test_a_hunt_from_seed_0_first_finds_each_bug_at_its_known_seed(
     spec: ProtocolSpec,
     patch: Callable[[], contextlib.AbstractContextManager[None]] | None,
 ) -> None:
-    assert found(spec, patch).result.seed == FIRST_SEED[bug]
+    assert found(spec, patch, HUNT_SEEDS.get(bug, SEEDS)).result.seed == FIRST_SEED[bug]
 
 
 def test_thrashing_follower_fails_its_seed_with_a_reason() -> None:
