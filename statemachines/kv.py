@@ -138,8 +138,8 @@ class KvStateMachine:
         except DecodeError as exc:
             return _encode_error("bad-command", f"bad command at index {entry.index}: {exc}")
         if command.__class__ is Command:  # the usual entry, first: the same steps as below
-            self.sessions.tick(self._now(command.now_ms))
-            if self._expiries:
+            if self._expiries:  # else ``_apply_command`` ticks first: the same clock
+                self.sessions.tick(self._now(command.now_ms))
                 self._expire_leases()
             return self._apply_command(command)
         if isinstance(command, ClockTick):
