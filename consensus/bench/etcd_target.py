@@ -26,7 +26,15 @@ from jepsen_lite.runner.envs.etcd import EtcdCluster, etcd_binary, open_etcd_clu
 from statemachines.kv_commands import Put, compare
 
 from ..client.kv import KvSession
-from .target import BenchClient, BenchSession, Target, TargetError, TargetUnavailable
+from .target import (
+    BASIC_OPS,
+    BenchClient,
+    BenchSession,
+    ReadMode,
+    Target,
+    TargetError,
+    TargetUnavailable,
+)
 
 ETCD_MISSING = "etcd not found: apt-get install etcd-server"
 
@@ -40,8 +48,9 @@ class EtcdSession(BenchSession):
     async def put(self, key: str, value: bytes) -> None:
         await self.kv.put(key, value)
 
-    async def get(self, key: str) -> bytes | None:
-        return await self.kv.get(key)
+    async def get(self, key: str, consistency: ReadMode = "linearizable") -> bytes | None:
+        """``stale`` is etcd's serializable read; etcd has no lease reads (not in ``ops``)."""
+        return await self.kv.get(key, consistency=consistency)
 
     async def cas(self, key: str, expected: bytes | None, value: bytes) -> bool:
         if expected is None:
@@ -85,10 +94,8 @@ class EtcdClient(BenchClient):
 class EtcdTarget(Target):
     """``nodes`` etcd members on 127.0.0.1 (see the module docstring)."""
 
-    ops = frozenset({"put", "get", "cas", "txn"})
-
     def __init__(self, nodes: int = 3) -> None:
-        super().__init__("etcd", nodes)
+        super().__init__("etcd", nodes, BASIC_OPS | {"get-stale"})
         self.cluster: EtcdCluster | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._dir: Path | None = None

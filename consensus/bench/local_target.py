@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import trio
 
@@ -31,7 +31,7 @@ from statemachines.kv_commands import Put, compare
 from ..client import ClientError, KvClient, KvSession
 from ..client.kv import KvError
 from ..runtime.local import LocalCluster, find_leader, write_cluster_file
-from .target import BenchClient, BenchSession, Target, TargetError
+from .target import BenchClient, BenchSession, ReadMode, Target, TargetError
 
 PROTOCOLS: tuple[str, ...] = ("raft", "multipaxos", "paxos-lwt")
 
@@ -49,9 +49,9 @@ class LocalSession(BenchSession):
         except KvError as exc:
             raise TargetError(str(exc)) from exc
 
-    async def get(self, key: str) -> bytes | None:
+    async def get(self, key: str, consistency: ReadMode = "linearizable") -> bytes | None:
         try:
-            return await self._s.get(key)
+            return await self._s.get(key, consistency=consistency)
         except KvError as exc:
             raise TargetError(str(exc)) from exc
 
@@ -100,8 +100,6 @@ class LocalTarget(Target):
     killed leader is given up on quickly (it bounds how finely unavailability is seen).
     """
 
-    ops: ClassVar[frozenset[str]] = frozenset({"put", "get", "cas", "txn"})
-
     def __init__(
         self,
         protocol: str,
@@ -110,12 +108,19 @@ class LocalTarget(Target):
         data_dir: Path | None = None,
         attempt_timeout_s: float = 0.5,
         log_level: str = "warning",
+        lease_reads: bool = False,
     ) -> None:
         if protocol not in PROTOCOLS or (protocol == "paxos-lwt") != isinstance(self, LwtTarget):
             raise ValueError(
                 f"use local_target() for {protocol!r}; protocols: {', '.join(PROTOCOLS)}"
             )
-        super().__init__(protocol, nodes)
+        ops = {"put", "get", "get-stale", "cas", "txn"}
+        if protocol == "paxos-lwt":
+            ops = {"put", "get", "cas"}
+        elif protocol == "raft" and lease_reads:
+            ops.add("get-lease")
+        super().__init__(protocol, nodes, frozenset(ops))
+        self.lease_reads = lease_reads and protocol == "raft"
         self.protocol = protocol
         self._data_dir = data_dir
         self._tmp: str | None = None
@@ -137,7 +142,12 @@ class LocalTarget(Target):
         else:
             data_dir = self._data_dir
         path = write_cluster_file(
-            data_dir, self.nodes, protocol=self.protocol, cluster_id="bench", durable=True
+            data_dir,
+            self.nodes,
+            protocol=self.protocol,
+            cluster_id="bench",
+            durable=True,
+            extra="lease_reads = true" if self.lease_reads else "",
         )
         self.cluster = LocalCluster(path, log_level=self.log_level)
         self.endpoints = [self.cluster.endpoints[n] for n in sorted(self.cluster.endpoints)]
@@ -226,9 +236,8 @@ class LocalTarget(Target):
 
 
 class LwtTarget(LocalTarget):
-    """``paxos-lwt``: no multi-key transactions."""
-
-    ops: ClassVar[frozenset[str]] = frozenset({"put", "get", "cas"})
+    """``paxos-lwt``: no multi-key transactions, every read a majority round (no lease or
+    stale reads)."""
 
 
 def local_target(protocol: str, nodes: int, **kwargs: Any) -> LocalTarget:

@@ -15,8 +15,9 @@ Contract:
   may share a connection: that is how "64 clients on one connection" is measured.
 - A session's operations raise :class:`TargetError` on a definite failure and any other
   exception on an indefinite one; the harness counts both as errors, never as successes.
-- ``ops`` names the operations the target supports (a subset of ``put``, ``get``, ``cas``,
-  ``txn``); a mix asking for one it lacks is skipped with that reason.
+- ``ops`` names the operations the target supports (a subset of ``put``, ``get``,
+  ``get-lease``, ``get-stale``, ``cas``, ``txn``); a mix asking for one it lacks is
+  skipped with that reason.
 - ``pids()`` maps a label (``"leader"``, ``"follower-2"``, ``"node-3"``) to a live pid,
   for CPU accounting; labels say the role at the time of the call.
 - ``counters()`` returns cumulative per-cluster counters where the target exposes them
@@ -28,7 +29,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import ClassVar
+from typing import Literal
 
 
 class TargetError(Exception):
@@ -40,6 +41,13 @@ class TargetUnavailable(Exception):
     get it. The harness records it as skipped and goes on."""
 
 
+BASIC_OPS = frozenset({"put", "get", "cas", "txn"})
+"""What every key-value target has: puts, linearizable gets, compare-and-set, transactions."""
+
+ReadMode = Literal["linearizable", "lease", "stale"]
+"""How a benchmark ``get`` reads (the workload's ``get``, ``get-lease``, ``get-stale``)."""
+
+
 class BenchSession(abc.ABC):
     """One logical client. Keys are ``str``; values are ``bytes``."""
 
@@ -47,8 +55,11 @@ class BenchSession(abc.ABC):
     async def put(self, key: str, value: bytes) -> None: ...
 
     @abc.abstractmethod
-    async def get(self, key: str) -> bytes | None:
-        """A linearizable read."""
+    async def get(self, key: str, consistency: ReadMode = "linearizable") -> bytes | None:
+        """A read: ``linearizable`` (a read barrier), ``lease`` (served from a Raft
+        leader's read lease, linearizable within the clock-drift bound) or ``stale``
+        (whatever the answering node has applied). A target lists in ``Target.ops`` the
+        modes it has (``get``, ``get-lease``, ``get-stale``); it is asked for no other."""
 
     @abc.abstractmethod
     async def cas(self, key: str, expected: bytes | None, value: bytes) -> bool:
@@ -74,11 +85,10 @@ class BenchClient(abc.ABC):
 class Target(abc.ABC):
     """A running cluster under benchmark (see the module docstring for the contract)."""
 
-    ops: ClassVar[frozenset[str]] = frozenset({"put", "get", "cas", "txn"})
-
-    def __init__(self, name: str, nodes: int) -> None:
+    def __init__(self, name: str, nodes: int, ops: frozenset[str] = BASIC_OPS) -> None:
         self.name = name
         self.nodes = nodes
+        self.ops = ops
 
     @abc.abstractmethod
     async def start(self) -> None: ...

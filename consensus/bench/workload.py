@@ -16,18 +16,21 @@ count as errors; ``ops_per_s`` is the operations done over the window, or over t
 from its start to the last of them to finish when that is longer.
 
 Operations (``mix``: ``"put"``, ``"put=50,get=50"``, ...): ``put`` a value of
-``value_size`` bytes; ``get`` (linearizable); ``cas`` expecting the value this session
-last saw for the key (a refused condition is a completed operation, counted in
-``cas_refused``, after which the session reads the key outside timing); ``txn`` compares
-one key with what the session last saw and puts two (that key and the next). Keys are
-drawn uniformly from ``keys`` names: 1 key is every client contending, many keys are
-uncontended.
+``value_size`` bytes; ``get`` (linearizable: a read barrier), ``get-lease`` (from a Raft
+leader's read lease) and ``get-stale`` (the answering node's applied state); ``cas``
+expecting the value this session last saw for the key (a refused condition is a
+completed operation, counted in ``cas_refused``, after which the session reads the key
+outside timing); ``txn`` compares one key with what the session last saw and puts two
+(that key and the next). Keys are drawn uniformly from ``keys`` names: 1 key is every
+client contending, many keys are uncontended.
 
 Figures (:func:`run_workload`): ``ops_per_s``, ``p50_ms`` ... ``p99.9_ms`` (from
 :class:`~consensus.bench.latency.Latency`), ``errors`` (exceptions of any kind),
 ``cpu_us_per_op`` (CPU time of every process ``target.pids()`` names, from
 ``/proc/PID/stat``, plus this process's ``time.process_time``, per measured op) and
-``cpu_us_per_op_<label>`` per process label and ``cpu_us_per_op_client``; with
+``cpu_us_per_op_<label>`` per process label and ``cpu_us_per_op_client``; ``rss_mib``
+(resident memory of the target's processes at the window's end, summed, from
+``/proc/PID/status``) and ``rss_mib_<label>`` per process; with
 ``failover`` the target's leader is killed in the middle of the window and
 ``unavailable_ms`` is the time from the kill to the first put, issued right after it
 by a probe session, that succeeds; the node is restarted after the window (a failover
@@ -48,9 +51,10 @@ import trio
 
 from .latency import Latency
 from .report import Figures
-from .target import BenchSession, Target, TargetError
+from .target import BenchSession, ReadMode, Target, TargetError
 
-OPS: tuple[str, ...] = ("put", "get", "cas", "txn")
+OPS: tuple[str, ...] = ("put", "get", "get-lease", "get-stale", "cas", "txn")
+_READS: dict[str, ReadMode] = {"get": "linearizable", "get-lease": "lease", "get-stale": "stale"}
 
 
 def parse_mix(text: str) -> dict[str, float]:
@@ -104,6 +108,18 @@ def process_cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_rss_mib(pid: int) -> float | None:
+    """Resident set size of process ``pid`` in MiB (``VmRSS``; None if it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 class _Actor:
     """One session's operations on the workload's keys, with the values it last saw."""
 
@@ -128,8 +144,8 @@ class _Actor:
             value = self._value()
             await self.session.put(key, value)
             self.seen[key] = value
-        elif op == "get":
-            self.seen[key] = await self.session.get(key)
+        elif op in _READS:
+            self.seen[key] = await self.session.get(key, _READS[op])
         elif op == "cas":
             value = self._value()
             if await self.session.cas(key, self.seen.get(key), value):
@@ -268,6 +284,7 @@ async def run_workload(
         await trio.sleep(max(0.0, end - clock()))
         cpu_after = {label: process_cpu_s(pid) for label, pid in pids.items()}
         client_cpu = time.process_time() - client_before
+        rss = {label: process_rss_mib(pid) for label, pid in pids.items()}
         settle()
         with trio.move_on_after(w.drain_s):  # operations begun in the window finish
             await all_done.wait()
@@ -300,6 +317,11 @@ async def run_workload(
                 total += after - before
         figures["cpu_us_per_op_client"] = client_cpu / done * 1e6
         figures["cpu_us_per_op"] = total / done * 1e6
+    known = {label: mib for label, mib in rss.items() if mib is not None}
+    for label, mib in known.items():
+        figures[f"rss_mib_{label}"] = mib
+    if known:
+        figures["rss_mib"] = sum(known.values())
     if unavailable_s is not None:
         figures["unavailable_ms"] = unavailable_s * 1e3
     return figures

@@ -1,6 +1,6 @@
 """Suite ``local``: our protocols as real processes with fsync on, on this host.
 
-Matrix: ``args.protocols`` x node counts (``--nodes``, default 3 and 5; ``--quick``: 3) x
+Matrix: ``args.protocols`` x node counts (``--nodes``; default 3 and 5, ``--quick`` 3) x
 three loops, each with the mix ``--local-mix`` on ``--local-keys`` keys and values of
 ``--local-value-size`` bytes:
 
@@ -16,6 +16,10 @@ of ``--local-warmup`` s per run), for ``args.seconds`` s each (default 3; ``--qu
 With ``--local-failover`` each run of the ``closed`` cell kills the leader halfway
 (``unavailable_ms``; paxos-lwt: node 1) and restarts it after the run. A mix asking for
 an operation the protocol lacks (``txn`` on paxos-lwt) is skipped with that reason.
+Reads: ``get`` is linearizable (a read barrier); ``get-stale`` reads the answering node's
+applied state; ``get-lease`` (Raft only) starts the cluster with ``lease_reads = true`` and
+reads from the leader's lease (and, with leases on, a restarted node ignores votes for an
+election timeout: failover figures of such a run are not comparable with the others').
 """
 
 from __future__ import annotations
@@ -56,7 +60,8 @@ def configure(group: argparse._ArgumentGroup) -> None:
         "--local-mix",
         default="put",
         type=_mix,
-        help='operation mix: "put", "put=50,get=50", ... (put)',
+        help='operation mix of put, get, get-lease, get-stale, cas, txn: "put", '
+        '"put=50,get=50", ... (put)',
     )
     group.add_argument(
         "--local-keys", type=positive_int, default=1000, help="key space (1: contended; 1000)"
@@ -96,9 +101,13 @@ def _loops(args: argparse.Namespace) -> list[tuple[str, int, float | None]]:
 
 def run(args: argparse.Namespace, report: BenchReport) -> None:
     mix = parse_mix(args.local_mix)
-    node_counts = [3] if args.quick else (args.node_counts or [3, 5])
+    node_counts = args.node_counts or ([3] if args.quick else [3, 5])
     targets = [
-        (protocol, nodes, functools.partial(local_target, protocol, nodes))
+        (
+            protocol,
+            nodes,
+            functools.partial(local_target, protocol, nodes, lease_reads="get-lease" in mix),
+        )
         for protocol in args.protocols
         for nodes in node_counts
     ]
