@@ -100,7 +100,12 @@ class _Connection:
     request with its id. So many concurrent callers cost one system call per batch, not
     one per request, and the node reads them all at once. A request that finds nothing
     else in flight on an idle connection is written at once by its own task (no writer
-    task to wake: the one-request-at-a-time case).
+    task to wake: the one-request-at-a-time case). But not right after a read that
+    answered several requests at once (a burst): their tasks are about to send their
+    next requests in this same scheduler pass, and the first of them written alone
+    would reach the leader alone and cost the cluster a replication round (and a
+    fsync on every node) of its own; so in a burst every request goes to the writer
+    task, which sends them together once the woken tasks have run.
 
     Deadlines: one timer task fails the requests whose deadline passed (a heap of
     deadlines), instead of a Trio cancel scope per request, which would cost more than
@@ -115,6 +120,7 @@ class _Connection:
         self._wake = trio.Event()
         self._io = SocketIO.wrap(stream)
         self._writing = False
+        self._burst = False  # the last read answered several requests (class doc)
         self._deadlines: list[tuple[float, int]] = []  # heap; entries of done calls linger
         self._timer_at = math.inf
         self._timer_wake = trio.Event()
@@ -132,7 +138,13 @@ class _Connection:
         pending[rid] = call
         frame = CLIENT_CODEC.encode_frame(request)
         io = self._io
-        if io is not None and len(pending) == 1 and not self._out and not self._writing:
+        if (
+            io is not None
+            and len(pending) == 1
+            and not self._out
+            and not self._writing
+            and not self._burst
+        ):
             try:
                 sent = io.try_send(frame)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -186,6 +198,7 @@ class _Connection:
                     await self._wake.wait()
                     continue
                 out, self._out = self._out, []
+                self._burst = False
                 self._writing = True
                 try:
                     await send_all(b"".join(out))
@@ -206,11 +219,14 @@ class _Connection:
                     break
                 decoder.feed(data)
                 pending = self.pending
+                answered = 0
                 for reply in decoder.records():
                     call = pending.pop(reply.request_id, None)
                     if call is not None:
                         call.reply = reply
                         call.done.set()
+                        answered += 1
+                self._burst = answered > 1
         except DecodeError as exc:
             reason = f"sent a bad frame: {exc}"
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
