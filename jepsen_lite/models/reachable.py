@@ -37,10 +37,13 @@ class _Writes:
         self.bases: set[Value] = {initial}
         self.items: Counter[Value] = Counter()
         self.string_lengths: set[int] = set()
+        self.base_lengths: set[int] = {len(initial)} if isinstance(initial, str) else set()
 
     def add(self, op: Operation) -> None:
         if op.f == "put":
             self.bases.add(op.input)
+            if isinstance(op.input, str):
+                self.base_lengths.add(len(op.input))
         elif op.f == "append":
             self.items[op.input] += 1
             if isinstance(op.input, str) and op.input:
@@ -73,7 +76,10 @@ class _Writes:
         if len(value) * (len(lengths) + 1) > WORK_MAX:
             return None
         # reach[i]: value[:i] is a base followed by appended strings
-        reach = [value[:i] in self.bases for i in range(len(value) + 1)]
+        reach = [False] * (len(value) + 1)
+        for n in self.base_lengths:  # only prefixes as long as some base can be one
+            if n <= len(value) and value[:n] in self.bases:
+                reach[n] = True
         for i in range(len(value) + 1):
             if not reach[i]:
                 continue
