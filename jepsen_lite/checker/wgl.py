@@ -63,6 +63,7 @@ NOT_CHECKED_REASON = "not checked: another key is not linearizable"
 _BUDGET_EVERY = 2048
 _BACKTRACK = -1  # a pseudo entry: this configuration has no candidate left
 _DEAD_END = -2  # a pseudo entry: a pending read cannot be reached any more
+_LOOKAHEAD = 2  # reads called after the first return entry also tested for a dead end
 # How the current configuration's candidates are being tried (kept in each stack frame):
 _FORCED = 0  # a legal read-only operation, which needs no alternative
 _BLOCKER = 1  # first the operation whose return comes first: it must go soonest
@@ -227,6 +228,7 @@ def _search(
     step = model.step
     need = _read_states(model, ops, read_only)
     grow, bases, reset_rank = _growth(model, ops, need, init)
+    lookahead = _LOOKAHEAD if any(b is not None for b in bases) else 0
     pending_resets = (1 << max(reset_rank, default=-1) + 1) - 1  # unlifted resets, by rank
     lazy = lazy_open_ops(model)
     excluded: tuple[int, ...] = ()  # candidates not to try next (lazy open operations)
@@ -265,6 +267,20 @@ def _search(
                             e = _DEAD_END
                             break
                     e = nxt[e]
+                # the same test on the next reads called after the first return entry:
+                # they must be linearized too
+                if e > 0 and not e & 1 and lookahead:
+                    f = nxt[e]
+                    left = lookahead
+                    while f and left:
+                        if f & 1:
+                            b = bases[f >> 1]
+                            if b is not None:
+                                left -= 1
+                                if not b & pending_resets and not grow(state, need[f >> 1]):
+                                    e = _DEAD_END
+                                    break
+                        f = nxt[f]
             if e == _DEAD_END:  # a pending read can no longer be reached: this fails
                 mode = _FORCED
                 e = _BACKTRACK
