@@ -75,20 +75,23 @@ class _Writes:
         lengths = sorted(self.string_lengths)
         if len(value) * (len(lengths) + 1) > WORK_MAX:
             return None
-        # reach[i]: value[:i] is a base followed by appended strings
-        reach = [False] * (len(value) + 1)
+        # reach[i]: value[:i] is a base followed by appended strings; only the reached
+        # positions are visited (found by bytearray.find, not one Python step each)
+        size = len(value)
+        reach = bytearray(size + 1)
         for n in self.base_lengths:  # only prefixes as long as some base can be one
-            if n <= len(value) and value[:n] in self.bases:
-                reach[n] = True
-        for i in range(len(value) + 1):
-            if not reach[i]:
-                continue
-            if i == len(value):
+            if n <= size and value[:n] in self.bases:
+                reach[n] = 1
+        i = reach.find(1)
+        while i >= 0:
+            if i == size:
                 return True
             for n in lengths:
-                if i + n <= len(value) and not reach[i + n] and self.items[value[i : i + n]]:
-                    reach[i + n] = True
-        return reach[len(value)]
+                j = i + n
+                if j <= size and not reach[j] and self.items[value[i:j]]:
+                    reach[j] = 1
+            i = reach.find(1, i + 1)
+        return False
 
 
 def unreachable_kv_read(initial: Value, ops: Sequence[Operation]) -> tuple[int, str] | None:
