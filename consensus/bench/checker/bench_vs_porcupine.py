@@ -15,8 +15,11 @@ as EDN whatever their extension (Porcupine's own kv logs are ``*.txt``) and chec
 with the ``kv`` model, initial value ``""``; ``--model etcd`` reads Jepsen text logs and
 checks them with ``cas-register``. One table row per file: operations, the verdicts, the
 check times (ours: ``CheckResult.time_s``, loading excluded), the ratio ours /
-Porcupine's, the configurations each search cached, and the load average (1 minute) when
-the row was measured: the machine is shared, ratios are the figure to read.
+Porcupine's, the configurations each search cached, CPU times (ours: this process during
+the one-worker check; Porcupine's: its process, start-up and parsing included) and their
+ratio, and the load average (1 minute) when the row was measured: the machine is shared,
+ratios are the figure to read, and on a loaded machine the CPU ratio more than the wall
+one.
 
 Verdicts are compared: ``Ok`` must meet ``linearizable`` and ``Illegal``
 ``not-linearizable``; an ``Unknown`` (time limit) on either side is not a disagreement.
@@ -33,8 +36,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import attrs
@@ -58,20 +63,24 @@ class PorcupineRun:
     verdict: str
     seconds: float
     configs: int
+    cpu_s: float = 0.0  # the process's user + system CPU time, parsing and start-up included
 
 
 def run_porcupine(binary: Path, path: Path, time_limit: float, model: str = "kv") -> PorcupineRun:
     """Run the Porcupine program on ``path`` with its ``model`` (``kv`` or ``etcd``) and
     parse its line; ``ValueError`` naming the file when it printed something else."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [str(binary), "-model", model, "-timeout", f"{time_limit}s", str(path)],
         capture_output=True, text=True, timeout=time_limit + 60, check=False,
     )  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     match = _LINE.search(done.stdout)
     if match is None:
         problem = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise ValueError(f"{binary} on {path.name}: {problem[0]}")
-    return PorcupineRun(match.group(1), float(match.group(3)), int(match.group(4)))
+    return PorcupineRun(match.group(1), float(match.group(3)), int(match.group(4)), cpu)
 
 
 def agree(porcupine: str, ours: Verdict) -> bool:
@@ -111,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# load average before: {_load()}")
     header = (
         "file", "ops", "ours", "porcupine", "ours 1w s", "ours s", "porcupine s",
-        "ratio 1w", "ratio", "our configs", "porcupine configs", "load",
+        "ratio 1w", "ratio", "our configs", "porcupine configs",
+        "ours 1w cpu s", "porcupine cpu s", "cpu ratio 1w", "load",
     )  # fmt: skip
     print("| " + " | ".join(header) + " |")
     print("|---|" + "|".join("---:" for _ in header[1:]) + "|")
@@ -127,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         history = load_history(path, file_format)
-        one = _fastest(args.repeat, model, history, args.time_limit, 1)
-        auto = one if args.no_parallel else _fastest(args.repeat, model, history, args.time_limit)
+        one, one_cpu = _fastest(args.repeat, model, history, args.time_limit, 1)
+        auto = (
+            one if args.no_parallel else _fastest(args.repeat, model, history, args.time_limit)[0]
+        )
         for result in (one, auto):
             if not agree(theirs.verdict, result.verdict):
                 differ.append(f"{path.name} ({result.verdict.value}, Porcupine {theirs.verdict})")
@@ -144,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
             _ratio(auto.time_s, theirs.seconds),
             str(sum(r.explored for r in one.results)),
             str(theirs.configs),
+            f"{one_cpu:.3f}",
+            f"{theirs.cpu_s:.3f}",
+            _ratio(one_cpu, theirs.cpu_s),
             _load().split()[0],
         )
         print("| " + " | ".join(row) + " |", flush=True)
@@ -155,10 +170,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _fastest(
     repeat: int, model: Model, history: History, time_limit: float, workers: int | None = None
-) -> CheckResult:
-    """The fastest of ``repeat`` checks (at least one); ``workers`` ``None``: the default."""
-    runs = (check(model, history, time_limit, workers=workers) for _ in range(max(1, repeat)))
-    return min(runs, key=lambda result: result.time_s)
+) -> tuple[CheckResult, float]:
+    """The fastest of ``repeat`` checks (at least one; ``workers`` ``None``: the default)
+    and the CPU time of this process during it (without the workers' CPU)."""
+    runs = []
+    for _ in range(max(1, repeat)):
+        started = time.process_time()
+        result = check(model, history, time_limit, workers=workers)
+        runs.append((result, time.process_time() - started))
+    return min(runs, key=lambda run: run[0].time_s)
 
 
 def _verdicts(one: Verdict, auto: Verdict) -> str:
