@@ -106,7 +106,9 @@ class SimHost:
     ) -> None:
         cluster = self.cluster
         spec = cluster.spec
-        machine: Any = sim_lwt.machine() if spec.protocol == "paxos-lwt" else cluster.new_machine()
+        machine: Any = (
+            sim_lwt.machine() if spec.protocol == "paxos-lwt" else cluster.new_machine()
+        )
         transport = cluster.network.endpoint(self.node)
         done = self._done = trio.Event()
         snap = recovered.snapshot
