@@ -38,6 +38,7 @@ class _Writes:
         self.items: Counter[Value] = Counter()
         self.string_lengths: set[int] = set()
         self.base_lengths: set[int] = {len(initial)} if isinstance(initial, str) else set()
+        self._sorted_lengths: list[int] | None = None  # string_lengths, sorted (a cache)
 
     def add(self, op: Operation) -> None:
         if op.f == "put":
@@ -46,8 +47,9 @@ class _Writes:
                 self.base_lengths.add(len(op.input))
         elif op.f == "append":
             self.items[op.input] += 1
-            if isinstance(op.input, str) and op.input:
+            if isinstance(op.input, str) and op.input and len(op.input) not in self.string_lengths:
                 self.string_lengths.add(len(op.input))
+                self._sorted_lengths = None
 
     def explains(self, value: Value) -> bool | None:
         """Whether some order of these writes can give ``value`` (``None``: too costly
@@ -72,7 +74,9 @@ class _Writes:
         return False
 
     def _explains_string(self, value: str) -> bool | None:
-        lengths = sorted(self.string_lengths)
+        lengths = self._sorted_lengths
+        if lengths is None:
+            lengths = self._sorted_lengths = sorted(self.string_lengths)
         if len(value) * (len(lengths) + 1) > WORK_MAX:
             return None
         # reach[i]: value[:i] is a base followed by appended strings; only the reached
