@@ -42,6 +42,7 @@ are dancing-links pointer swaps. The time and memory budgets are checked every
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import time
 from collections.abc import Callable, Generator, Sequence
@@ -61,6 +62,8 @@ NOT_CHECKED_REASON = "not checked: another key is not linearizable"
 
 _BUDGET_EVERY = 2048
 _BACKTRACK = -1  # a pseudo entry: this configuration has no candidate left
+_DEAD_END = -2  # a pseudo entry: a pending read cannot be reached any more
+_LOOKAHEAD = 2  # reads called after the first return entry also tested for a dead end
 # How the current configuration's candidates are being tried (kept in each stack frame):
 _FORCED = 0  # a legal read-only operation, which needs no alternative
 _BLOCKER = 1  # first the operation whose return comes first: it must go soonest
@@ -224,6 +227,9 @@ def _search(
     lifted = [False] * len(ops)
     step = model.step
     need = _read_states(model, ops, read_only)
+    grow, bases, reset_rank = _growth(model, ops, need, init)
+    lookahead = _LOOKAHEAD if any(b is not None for b in bases) else 0
+    pending_resets = (1 << max(reset_rank, default=-1) + 1) - 1  # unlifted resets, by rank
     lazy = lazy_open_ops(model)
     excluded: tuple[int, ...] = ()  # candidates not to try next (lazy open operations)
     cache: set[tuple[int, int, int, State, tuple[int, ...]]] = set()
@@ -249,11 +255,36 @@ def _search(
                     e = nxt[e]
             else:  # the same, with the states the reads are legal in known beforehand
                 while e & 1:
-                    n = need[e >> 1]
-                    if n is not _NOT_READ and (n is _ANYWHERE or n == state):
-                        break
+                    i = e >> 1
+                    n = need[i]
+                    if n is not _NOT_READ:
+                        if n is _ANYWHERE or n == state:
+                            break
+                        # dead end: no reset left that could be the read's base, and the
+                        # state cannot grow into its value (see _growth)
+                        b = bases[i]
+                        if b is not None and not b & pending_resets and not grow(state, n):
+                            e = _DEAD_END
+                            break
                     e = nxt[e]
-            if e & 1:
+                # the same test on the next reads called after the first return entry:
+                # they must be linearized too
+                if e > 0 and not e & 1 and lookahead:
+                    f = nxt[e]
+                    left = lookahead
+                    while f and left:
+                        if f & 1:
+                            b = bases[f >> 1]
+                            if b is not None:
+                                left -= 1
+                                if not b & pending_resets and not grow(state, need[f >> 1]):
+                                    e = _DEAD_END
+                                    break
+                        f = nxt[f]
+            if e == _DEAD_END:  # a pending read can no longer be reached: this fails
+                mode = _FORCED
+                e = _BACKTRACK
+            elif e & 1:
                 mode = _FORCED
             elif not e:  # no return entry left: every remaining operation is open
                 return _Outcome(Verdict.LINEARIZABLE, len(cache), best)
@@ -328,6 +359,8 @@ def _search(
                     base = new_base
                     opened = new_opened
                     lifted[i] = True
+                    if reset_rank[i] >= 0:
+                        pending_resets &= ~(1 << reset_rank[i])
                     p = prv[e]  # lift: unlink the call ...
                     q = nxt[e]
                     nxt[p] = q
@@ -372,6 +405,8 @@ def _search(
             e, state, window, base, opened, mode, first_ret, blocker, excluded = stack.pop()
             i = e >> 1
             lifted[i] = False
+            if reset_rank[i] >= 0:
+                pending_resets |= 1 << reset_rank[i]
             if finite[i] >= 0:  # unlift, in the reverse order of lifting
                 r = e + 1
                 nxt[prv[r]] = r
@@ -535,6 +570,69 @@ def _read_states(
             exact, state = legal_in(op)
             need[i] = state if exact else _ANYWHERE
     return need
+
+
+def _growth(
+    model: Model, ops: Sequence[Operation], need: list[object] | None, init: State
+) -> tuple[Callable[[State, State], bool], list[int | None], list[int]]:
+    """The *dead-end* test of growing states, from the model's optional ``resets(op)`` and
+    ``can_grow_to(state, value)`` (see ``KvModel``): ``(grow, bases, reset_rank)``.
+
+    The contract: a reset (``resets(op)``, a ``put``) is legal in every state and leads to
+    the same state from every state; any other operation only keeps or grows the state,
+    so ``grow(s, v)`` false implies ``grow(step(s, op), v)`` false. ``reset_rank[i]``
+    numbers the resets (-1: not one). ``bases[i]``, for a read ``i`` that must be
+    linearized (it returned, its value is known), is a bitmask of the resets that could be
+    the last reset linearized before it and whose state can grow into its value: invoked
+    before the read returned, and not followed by another reset that was invoked after
+    this one returned and returned before the read was invoked (that one would come
+    between them). So while the read is pending, if none of ``bases[i]`` is still to be
+    linearized and the current state cannot grow into the read's value, no completion
+    exists: whatever reset comes last before the read is not a base, and without one the
+    state only grows from here. ``None``: never a dead end (not such a read, or the model
+    has no test)."""
+    n = len(ops)
+    grow = getattr(model, "can_grow_to", None)
+    resets = getattr(model, "resets", None)
+    reset_rank = [-1] * n
+    bases: list[int | None] = [None] * n
+    if grow is None or resets is None or need is None:
+        return (lambda _s, _v: True), bases, reset_rank
+    chosen = sorted((op.call, i) for i, op in enumerate(ops) if resets(op))
+    never = 1 << 62
+    calls = [call for call, _ in chosen]
+    rets: list[int] = []
+    for _, i in chosen:
+        ret = ops[i].ret
+        rets.append(never if ret is None else ret)
+    states = [model.step(init, ops[i])[1] for _, i in chosen]
+    for rank, (_, i) in enumerate(chosen):
+        reset_rank[i] = rank
+    # latest call among the resets returned by time t: resets sorted by return
+    by_ret = sorted(range(len(chosen)), key=rets.__getitem__)
+    ret_sorted = [rets[k] for k in by_ret]
+    latest_call: list[int] = []
+    for k in by_ret:
+        latest_call.append(max(calls[k], latest_call[-1]) if latest_call else calls[k])
+    longest = max((r - c for c, r in zip(calls, rets, strict=True) if r != never), default=0)
+    opens = [k for k, r in enumerate(rets) if r == never]
+    for i, op in enumerate(ops):
+        value = need[i]
+        if value is _NOT_READ or value is _ANYWHERE or op.ret is None:
+            continue
+        done = bisect.bisect_left(ret_sorted, op.call)  # resets returned before the call
+        floor = latest_call[done - 1] if done else -1  # a base returned at or after this
+        mask = 0
+        k = bisect.bisect_left(calls, op.ret) - 1  # invoked before the read returned
+        while k >= 0 and calls[k] + longest >= floor:
+            if rets[k] >= floor and grow(states[k], value):
+                mask |= 1 << k
+            k -= 1
+        for k in opens:
+            if calls[k] < op.ret and grow(states[k], value):
+                mask |= 1 << k
+        bases[i] = mask
+    return grow, bases, reset_rank
 
 
 def _blocker(nxt: list[int]) -> int:

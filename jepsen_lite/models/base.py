@@ -16,7 +16,12 @@ operation cannot change the state (so an ``info`` one constrains nothing and is 
 name a read of one partition that no order of the writes before it can explain (index and
 reason: a proof of non-linearizability that spares the search, see
 :mod:`jepsen_lite.models.reachable`; it must never name a read that some linearization
-explains).
+explains). ``resets(op)`` and ``can_grow_to(state, value)`` together let the search drop a
+configuration as soon as a pending read can no longer be reached (see ``KvModel``): a reset
+must be legal in every state and lead to one state from every state, every other
+operation must keep or grow the state (``can_grow_to(s, v)`` false implies it false for
+every state that operation leads to from ``s``), and ``can_grow_to`` may answer true when
+unsure but never false for a value that operations other than resets can reach.
 """
 
 from __future__ import annotations

@@ -55,6 +55,22 @@ class KvModel(KeyedModel):
         out = op.output
         return (False, None) if out is UNKNOWN else (True, out)
 
+    def resets(self, op: Operation) -> bool:
+        """Whether ``op`` may replace the value rather than grow it: a ``put``. Every other
+        operation leaves the state as it is (``get``) or extends it (``append``)."""
+        return op.f == "put"
+
+    def can_grow_to(self, state: State, value: State) -> bool:
+        """Whether operations that do not reset (``append``/``get``) can take ``state`` to
+        ``value``: a string or list only grows at its end, so ``state`` must be a prefix of
+        ``value``. ``True`` when unsure (a missing value, other types): the search treats
+        ``False`` as a proof that a pending read is unreachable, so it must be exact."""
+        if isinstance(state, str):
+            return isinstance(value, str) and value.startswith(state)
+        if isinstance(state, tuple):
+            return isinstance(value, tuple) and value[: len(state)] == state
+        return True
+
     def unreachable(self, key: Value, ops: Sequence[Operation]) -> tuple[int, str] | None:
         """A read no order of the writes before it explains (see :mod:`.reachable`)."""
         if not self.prove_unreachable:

@@ -37,14 +37,19 @@ class _Writes:
         self.bases: set[Value] = {initial}
         self.items: Counter[Value] = Counter()
         self.string_lengths: set[int] = set()
+        self.base_lengths: set[int] = {len(initial)} if isinstance(initial, str) else set()
+        self._sorted_lengths: list[int] | None = None  # string_lengths, sorted (a cache)
 
     def add(self, op: Operation) -> None:
         if op.f == "put":
             self.bases.add(op.input)
+            if isinstance(op.input, str):
+                self.base_lengths.add(len(op.input))
         elif op.f == "append":
             self.items[op.input] += 1
-            if isinstance(op.input, str) and op.input:
+            if isinstance(op.input, str) and op.input and len(op.input) not in self.string_lengths:
                 self.string_lengths.add(len(op.input))
+                self._sorted_lengths = None
 
     def explains(self, value: Value) -> bool | None:
         """Whether some order of these writes can give ``value`` (``None``: too costly
@@ -69,20 +74,28 @@ class _Writes:
         return False
 
     def _explains_string(self, value: str) -> bool | None:
-        lengths = sorted(self.string_lengths)
+        lengths = self._sorted_lengths
+        if lengths is None:
+            lengths = self._sorted_lengths = sorted(self.string_lengths)
         if len(value) * (len(lengths) + 1) > WORK_MAX:
             return None
-        # reach[i]: value[:i] is a base followed by appended strings
-        reach = [value[:i] in self.bases for i in range(len(value) + 1)]
-        for i in range(len(value) + 1):
-            if not reach[i]:
-                continue
-            if i == len(value):
+        # reach[i]: value[:i] is a base followed by appended strings; only the reached
+        # positions are visited (found by bytearray.find, not one Python step each)
+        size = len(value)
+        reach = bytearray(size + 1)
+        for n in self.base_lengths:  # only prefixes as long as some base can be one
+            if n <= size and value[:n] in self.bases:
+                reach[n] = 1
+        i = reach.find(1)
+        while i >= 0:
+            if i == size:
                 return True
             for n in lengths:
-                if i + n <= len(value) and not reach[i + n] and self.items[value[i : i + n]]:
-                    reach[i + n] = True
-        return reach[len(value)]
+                j = i + n
+                if j <= size and not reach[j] and self.items[value[i:j]]:
+                    reach[j] = 1
+            i = reach.find(1, i + 1)
+        return False
 
 
 def unreachable_kv_read(initial: Value, ops: Sequence[Operation]) -> tuple[int, str] | None:

@@ -81,7 +81,9 @@ def test_porcupine_style_edn_with_a_key_field_checks_per_key(
 
 
 def test_a_resumed_search_finds_the_same_counterexample() -> None:
-    history = pair_events(hard_kv_events(SMALL, random.Random(2)))
+    # seed 5: about 6,000 configurations, so the search is suspended and resumed many
+    # times (seed 2 took 439 since the dead-end test, too few to be suspended at all)
+    history = pair_events(hard_kv_events(SMALL, random.Random(5)))
     partition = next(p for p in prepare(SEARCH_ONLY, history) if p.key == "k0")
     whole = check_partition(SEARCH_ONLY, partition)
     search = PartitionSearch(SEARCH_ONLY, partition)
