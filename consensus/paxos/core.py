@@ -54,16 +54,26 @@ from ..messages import (
     ReadForward,
     ReadForwardReply,
 )
-from ..messages.paxos import NODE_ID_LIMIT
+from ..messages.paxos import (
+    NODE_ID_LIMIT,
+    PaxosTimeoutNow,
+    PrePrepare,
+    PrePromise,
+    SnapshotChunk,
+    SnapshotChunkRequest,
+)
 from ..types import Entry, NodeId, ProposalTicket, ReadState, Snapshot
-from . import election, follower, leader
+from . import election, follower, leader, preprepare, snapshot_chunks, transfer
 from .acceptor_log import AcceptorLog
 from .chosen_log import ChosenLog
 from .config import PaxosConfig
 from .leader import LeaderState
 from .outbox import Outbox
+from .preprepare import Probe
 from .proposer import RangePhaseOne
 from .reads import ForwardedReads, ReadRounds
+from .snapshot_chunks import Incoming
+from .transfer import TransferState
 
 if TYPE_CHECKING:
     import random
@@ -74,15 +84,20 @@ _HANDLERS: dict[type, _Handler] = {
     Accept: follower.on_accept,
     Commit: follower.on_commit,
     PaxosHeartbeat: follower.on_heartbeat,
-    CatchUp: follower.on_catch_up,
+    CatchUp: snapshot_chunks.on_catch_up,
     Chosen: follower.on_chosen,
     ChosenSnapshot: follower.on_chosen_snapshot,
     ReadForwardReply: follower.on_read_reply,
     Promise: election.on_promise,
     Nack: election.on_nack,
     Accepted: leader.on_accepted,
-    PaxosHeartbeatAck: leader.on_heartbeat_ack,
+    PaxosHeartbeatAck: transfer.on_heartbeat_ack,
     ReadForward: leader.on_read_forward,
+    PaxosTimeoutNow: transfer.on_timeout_now,
+    PrePrepare: preprepare.on_pre_prepare,
+    PrePromise: preprepare.on_pre_promise,
+    SnapshotChunk: snapshot_chunks.on_chunk,
+    SnapshotChunkRequest: snapshot_chunks.on_chunk_request,
 }
 
 
@@ -130,6 +145,9 @@ class PaxosCore:
         self.catchup_wait = 0
         self.election_elapsed = 0
         self.randomized_election_ticks = self.config.election_ticks
+        self.transfer: TransferState | None = None  # leader: a leadership transfer running
+        self.probe: Probe | None = None  # the pre-vote guard's probe in progress
+        self.incoming: Incoming | None = None  # a chunked snapshot being reassembled
         self.forwarded = ForwardedReads(
             self.config.max_pending_reads, 2 * self.config.election_ticks
         )
@@ -153,7 +171,7 @@ class PaxosCore:
             last = max(last, self.lead.next_slot - 1)
         return Status(
             id=self._id,
-            role=self.role,
+            role=Role.PRE_CANDIDATE if self.probe is not None else self.role,
             term=self.acceptor.promised.as_term(),
             leader=self.leader,
             commit_index=self.chosen.commit,
@@ -184,6 +202,8 @@ class PaxosCore:
             leader.abort_reads(self)
         self.lead = None
         self.phase1 = None
+        self.transfer = None
+        self.probe = None
         self.election_elapsed = 0
         self.reset_election_timer()
 
@@ -228,12 +248,14 @@ class PaxosCore:
         if self.catchup_wait > 0:
             self.catchup_wait -= 1
         self.dropped_reads.extend(self.forwarded.tick())
+        if self.transfer is not None:
+            transfer.tick(self)
         self._tick_role()
 
     def _tick_election(self) -> None:
         self.election_elapsed += 1
         if self.election_elapsed >= self.randomized_election_ticks:
-            election.campaign(self)
+            preprepare.on_election_timeout(self)
 
     # -- messages -------------------------------------------------------------------------
     def send(self, msg: PaxosMessage) -> None:
@@ -273,12 +295,15 @@ class PaxosCore:
     def propose(self, data: bytes) -> ProposalTicket:
         """Put ``data`` in the next slot; only the distinguished proposer takes proposals.
 
-        Raises ``NotLeader`` on other roles, ``ProposalDropped`` when
-        ``max_uncommitted_entries`` slots above the commit index are already taken.
+        Raises ``NotLeader`` on other roles, ``ProposalDropped`` during a leadership
+        transfer or when ``max_uncommitted_entries`` slots above the commit index are
+        already taken.
         """
         lead = self.lead
         if self.role is not Role.LEADER or lead is None:
             raise NotLeader(self.leader)
+        if self.transfer is not None:
+            raise ProposalDropped(f"leadership transfer to node {self.transfer.target} running")
         uncommitted = lead.next_slot - 1 - self.chosen.commit
         if uncommitted >= self.config.max_uncommitted_entries:
             raise ProposalDropped(
@@ -301,6 +326,14 @@ class PaxosCore:
             self.send(ReadForward(self._id, self.leader, context))
         else:
             self.dropped_reads.append(context)
+
+    def transfer_leadership(self, to: NodeId) -> None:
+        """Hand leadership to ``to``, as :meth:`RaftCore.transfer_leadership` does: stop
+        taking proposals, bring ``to`` up to date, then order it to start phase 1 at once
+        (``PaxosTimeoutNow``); abandoned after ``election_ticks`` ticks. Raises
+        ``NotLeader`` off the leader, ``ValueError`` if ``to`` is not a voter. See
+        :mod:`.transfer`."""
+        transfer.start(self, to)
 
     def compact(self, snapshot: Snapshot) -> None:
         """The driver took ``snapshot`` of the state machine at an applied index: keep it
