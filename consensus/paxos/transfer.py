@@ -106,11 +106,12 @@ def on_heartbeat_ack(core: PaxosCore, m: PaxosHeartbeatAck) -> None:
 
 def on_timeout_now(core: PaxosCore, m: PaxosTimeoutNow) -> None:
     """The target: campaign at once (no probe), above the ordering leader's ballot, with
-    ``transfer`` Prepares. Ignored when the ballot is stale (an older leader's, or a
-    duplicate after this node already campaigned) or when this node leads."""
+    ``transfer`` Prepares. Only the leader this node follows can order it: ignored from
+    any other node (an older leader, say), below the promised ballot, or on a node that is
+    not a follower (a duplicate after it already campaigned, say)."""
     if m.ballot.node != m.src or m.ballot < core.acceptor.promised:
         return
-    if core.role is Role.LEADER:
+    if core.role is not Role.FOLLOWER or core.leader != m.src:
         return
     core.seen = max(core.seen, m.ballot)
     election.campaign(core, transfer=True)

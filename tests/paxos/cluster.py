@@ -20,7 +20,13 @@ Drop = Callable[[Message], bool]
 
 
 class PaxosCluster:
-    def __init__(self, nodes: int = 3, seed: int = 0, config: PaxosConfig | None = None) -> None:
+    def __init__(
+        self,
+        nodes: int = 3,
+        seed: int = 0,
+        config: PaxosConfig | None = None,
+        snapshot_every: int = 0,
+    ) -> None:
         self.mailbox: list[Message] = []
         spec = MULTIPAXOS_SPEC
         if config is not None:
@@ -32,7 +38,12 @@ class PaxosCluster:
 
             spec = attrs.evolve(spec, make_core=make_core)
         self.sim = Cluster(
-            spec, nodes, random.Random(seed), self.mailbox.append, record_applied=True
+            spec,
+            nodes,
+            random.Random(seed),
+            self.mailbox.append,
+            record_applied=True,
+            snapshot_every_entries=snapshot_every,
         )
         self.delivered = 0
 
