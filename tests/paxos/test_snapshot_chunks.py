@@ -195,3 +195,49 @@ def test_a_lagging_node_catches_up_on_a_many_chunk_snapshot_under_faults(seed: i
     c.sim.propose(1, b"after")
     c.tick_all(3)
     assert c.applied(3)[-1].data == b"after"
+
+
+# -- the simulator, every fault, snapshots of 6 chunks --------------------------------------------
+class _CountingCore(PaxosCore):
+    """Counts the snapshots received from peers (all of them came in chunks)."""
+
+    installs = 0
+
+    def install_snapshot(self, snapshot: Snapshot) -> None:
+        _CountingCore.installs += 1
+        super().install_snapshot(snapshot)
+
+
+def chunked_sweep(seeds: range, nodes: int) -> tuple[list[str], int]:
+    """Simulator seeds (every fault) with 2-byte chunks; the failures and the installs."""
+    import attrs
+
+    from consensus.sim.options import SimConfig, available_faults
+    from consensus.sim.paxos_spec import MULTIPAXOS_SPEC
+    from consensus.sim.simulation import run_seed
+
+    config = PaxosConfig(snapshot_chunk_bytes=2)  # the simulator's 12-byte image: 6 chunks
+    spec = attrs.evolve(
+        MULTIPAXOS_SPEC,
+        make_core=lambda node, voters, rng, rec: _CountingCore(node, voters, rng, config, rec),
+    )
+    faults = frozenset(available_faults(disk=True))
+    before = _CountingCore.installs
+    failures = []
+    for seed in seeds:
+        result = run_seed(spec, SimConfig(nodes=nodes, faults=faults), seed)
+        if result.violation is not None:
+            failures.append(f"seed {seed}: {result.violation.describe()}")
+        elif result.acked == 0:
+            failures.append(f"seed {seed}: nothing acknowledged")
+    return failures, _CountingCore.installs - before
+
+
+def test_a_simulated_seed_with_snapshots_in_six_chunks() -> None:
+    assert chunked_sweep(range(8, 9), nodes=3) == ([], 4)  # seed 8 compacts every 13 entries
+
+
+@pytest.mark.slow
+def test_three_hundred_simulated_seeds_with_snapshots_in_six_chunks() -> None:
+    failures, installs = chunked_sweep(range(0, 300), nodes=3)
+    assert failures == [] and installs > 0
