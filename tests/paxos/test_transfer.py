@@ -132,6 +132,27 @@ def test_transfer_to_a_lagging_follower_gives_it_every_chosen_value() -> None:
     assert c.applied(2) == c.applied(1) == c.applied(3)
 
 
+def test_transfer_to_a_follower_that_needs_a_chunked_snapshot() -> None:
+    c = PaxosCluster(config=PaxosConfig(snapshot_chunk_bytes=2), snapshot_every=5)
+    c.elect(1)
+    for i in range(12):
+        c.sim.propose(1, b"v%d" % i)
+        c.run(drop=isolate(3))
+    c.tick_all(1, drop=isolate(3))
+    assert c.core(1).chosen.base >= 10  # node 3 can only catch up from the snapshot
+    c.core(1).transfer_leadership(3)
+    for _ in range(c.core(1).config.election_ticks - 1):
+        c.tick_all()
+        if c.core(3).status().role is Role.LEADER:
+            break
+    new = c.core(3)
+    assert new.status().role is Role.LEADER
+    assert new.chosen.base >= 10 and new.chosen.commit >= 12
+    c.sim.propose(3, b"after")
+    c.tick_all(2)
+    assert c.applied(1)[-1].data == c.applied(2)[-1].data == b"after"
+
+
 def test_transfer_to_a_dead_node_times_out_and_the_leader_resumes() -> None:
     c = PaxosCluster()
     c.elect(1)
