@@ -72,6 +72,22 @@ def test_the_target_is_not_ordered_before_it_reported_every_chosen_value() -> No
     assert of_type(out(take(core)), PaxosTimeoutNow) == [PaxosTimeoutNow(1, 2, ballot)]
 
 
+def test_the_targets_latest_report_counts_even_when_lower() -> None:
+    # A commit index is not synced: after a restart a node may report a lower one.
+    core = new_core(1)
+    make_leader(core)
+    ballot = core.own_ballot()
+    for i in range(2):
+        core.propose(b"v%d" % i)
+    core.step(Accepted(3, 1, ballot, (1, 2)))
+    take(core)
+    core.step(PaxosHeartbeatAck(2, 1, ballot, 2))
+    core.step(PaxosHeartbeatAck(2, 1, ballot, 0))  # node 2 restarted
+    assert core.lead is not None and core.lead.peer_commit[2] == 0
+    core.transfer_leadership(2)
+    assert not of_type(out(take(core)), PaxosTimeoutNow)
+
+
 def test_the_target_campaigns_at_once_without_a_probe_with_transfer_prepares() -> None:
     core = new_core(2)  # pre_prepare is on by default
     leader_ballot = Ballot(3, 1)

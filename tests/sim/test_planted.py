@@ -41,9 +41,14 @@ from .planted import DEFAULT, Found, hunt
 _handle_append = follower.handle_append
 
 SEEDS = range(50)
-FIRST_SEED = {"unsynced-vote": 12, "unsynced-promise": 25, "unconfirmed-reads": 14}
+FIRST_SEED = {"unsynced-vote": 12, "unsynced-promise": 148, "unconfirmed-reads": 14}
 FIRST_SEED |= {"wal-without-crc": 38, "figure8": 15}
 """The first seed of ``SEEDS`` whose default-sweep run catches each planted bug."""
+HUNT_SEEDS = {"unsynced-promise": range(150)}
+"""Bugs the slow hunt looks for beyond ``SEEDS``. Multi-Paxos's pre-vote guard
+(``PaxosConfig.pre_prepare``) leaves a cluster campaigning only when its leader is gone,
+so an unsynced promise rarely meets a competing ballot: first found at seed 148 (25
+before the guard)."""
 
 
 def at(bug: str) -> range:
@@ -128,7 +133,7 @@ def test_a_hunt_from_seed_0_first_finds_each_bug_at_its_known_seed(
     spec: ProtocolSpec,
     patch: Callable[[], contextlib.AbstractContextManager[None]] | None,
 ) -> None:
-    assert found(spec, patch).result.seed == FIRST_SEED[bug]
+    assert found(spec, patch, HUNT_SEEDS.get(bug, SEEDS)).result.seed == FIRST_SEED[bug]
 
 
 def test_thrashing_follower_fails_its_seed_with_a_reason() -> None:
