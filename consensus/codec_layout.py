@@ -258,11 +258,18 @@ class RecordLayout:
             if _is_scalar(tp) or _is_scalar(_optional_of(tp)):
                 _check_scalar(src, 1, tp, var, where)
                 continue
+            inner = _optional_of(tp)
+            indent = 1
+            if inner is not None:
+                # ``X | None`` of a non-scalar: the None test inline (a one-of record
+                # such as ``Write`` has several such fields, all but one None).
+                src.add(1, f"if {var} is not None:")
+                indent, tp = 2, inner
             back = src.name(self._back(tp), "back")
-            src.add(1, "try:")
-            src.add(2, f"{var} = {back}({var})")
-            src.add(1, "except DecodeError as exc:")
-            src.add(2, f"raise DecodeError(f'{where}: {{exc}}') from None")
+            src.add(indent, "try:")
+            src.add(indent + 1, f"{var} = {back}({var})")
+            src.add(indent, "except DecodeError as exc:")
+            src.add(indent + 1, f"raise DecodeError(f'{where}: {{exc}}') from None")
         src.add(1, "try:")
         src.add(2, f"return {cls}({', '.join(names)})")
         src.add(1, "except ValueError as exc:  # the record's own validation")

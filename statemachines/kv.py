@@ -137,6 +137,11 @@ class KvStateMachine:
             command = KV_CODEC.decode(entry.data)
         except DecodeError as exc:
             return _encode_error("bad-command", f"bad command at index {entry.index}: {exc}")
+        if command.__class__ is Command:  # the usual entry, first: the same steps as below
+            if self._expiries:  # else ``_apply_command`` ticks first: the same clock
+                self.sessions.tick(self._now(command.now_ms))
+                self._expire_leases()
+            return self._apply_command(command)
         if isinstance(command, ClockTick):
             if self._leader_clock:
                 step = min(max(command.elapsed_ms, 0), self.config.clock_step_max_ms)
@@ -201,11 +206,13 @@ class KvStateMachine:
 
     def _write(self, op: Any) -> Any:
         """Check then apply one write; ``_Refused`` (nothing applied) if it breaks a rule."""
-        if isinstance(op, Put):
-            self._check_key(op.key)
-            self._check_value(op.value)
+        if op.__class__ is Put:
+            key, value = op.key, op.value
+            if len(key) * 4 > self.config.key_bytes_max:  # else at most 4 bytes a character
+                self._check_key(key)
+            self._check_value(value)
             self.revision += 1
-            return PutResult(self.revision, self._put(op.key, op.value))
+            return PutResult(self.revision, self._put(key, value))
         if isinstance(op, Delete):
             self._check_key(op.key)
             if op.key not in self.data:
@@ -453,7 +460,8 @@ class KvStateMachine:
     ) -> KeyValue | None:
         """Write ``key``; attached to ``lease`` (0: to none; a plain put detaches it)."""
         rev = self.revision if revision is None else revision
-        self._detach(key)
+        if self._key_lease:  # else no key has a lease to detach from
+            self._detach(key)
         if lease:
             self._key_lease[key] = lease
             self.leases[lease].keys.add(key)

@@ -21,6 +21,7 @@ SHOWN: tuple[tuple[str, str], ...] = (
     ("round_trips_per_op", "RTT/op"),
     ("fsyncs_per_op", "fsyncs/op"),
     ("cpu_us_per_op", "CPU us/op"),
+    ("rss_mib", "RSS MiB"),
     ("unavailable_ms", "unavail ms"),
     ("appends_per_s", "appends/s"),  # storage
     ("syncs_per_s", "syncs/s"),

@@ -28,7 +28,9 @@ Figures (:func:`run_workload`): ``ops_per_s``, ``p50_ms`` ... ``p99.9_ms`` (from
 :class:`~consensus.bench.latency.Latency`), ``errors`` (exceptions of any kind),
 ``cpu_us_per_op`` (CPU time of every process ``target.pids()`` names, from
 ``/proc/PID/stat``, plus this process's ``time.process_time``, per measured op) and
-``cpu_us_per_op_<label>`` per process label and ``cpu_us_per_op_client``; with
+``cpu_us_per_op_<label>`` per process label and ``cpu_us_per_op_client``; ``rss_mib``
+(resident memory of the target's processes at the window's end, summed, from
+``/proc/PID/status``) and ``rss_mib_<label>`` per process; with
 ``failover`` the target's leader is killed in the middle of the window and
 ``unavailable_ms`` is the time from the kill to the first put, issued right after it
 by a probe session, that succeeds; the node is restarted after the window (a failover
@@ -104,6 +106,18 @@ def process_cpu_s(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_rss_mib(pid: int) -> float | None:
+    """Resident set size of process ``pid`` in MiB (``VmRSS``; None if it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 class _Actor:
@@ -270,6 +284,7 @@ async def run_workload(
         await trio.sleep(max(0.0, end - clock()))
         cpu_after = {label: process_cpu_s(pid) for label, pid in pids.items()}
         client_cpu = time.process_time() - client_before
+        rss = {label: process_rss_mib(pid) for label, pid in pids.items()}
         settle()
         with trio.move_on_after(w.drain_s):  # operations begun in the window finish
             await all_done.wait()
@@ -302,6 +317,11 @@ async def run_workload(
                 total += after - before
         figures["cpu_us_per_op_client"] = client_cpu / done * 1e6
         figures["cpu_us_per_op"] = total / done * 1e6
+    known = {label: mib for label, mib in rss.items() if mib is not None}
+    for label, mib in known.items():
+        figures[f"rss_mib_{label}"] = mib
+    if known:
+        figures["rss_mib"] = sum(known.values())
     if unavailable_s is not None:
         figures["unavailable_ms"] = unavailable_s * 1e3
     return figures

@@ -24,6 +24,8 @@ SUBCOMMANDS: dict[str, str] = {
     "kv": "talk to a cluster's key-value store",
     "status": "print each node's role, term, leader, commit and applied index",
     "bench": "benchmark the protocols and peers side by side",
+    "member": "list, add, promote or remove cluster members",
+    "recover": "disaster recovery: restart a cluster from one surviving node's data",
 }
 
 

@@ -61,6 +61,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "kept as a target for jepsen-lite (never for real data)",
     )
     parser.add_argument(
+        "--join",
+        action="store_true",
+        help="join a running cluster: start as a non-member (empty data dir) until "
+        "`consensus member add` adds this node (docs/membership.md)",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
 
@@ -80,6 +86,7 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
         tls_key=args.tls_key,
         tick_ms=args.tick_ms,
         election_ticks=args.election_ticks,
+        join=getattr(args, "join", False) or None,
     )
 
 

@@ -122,6 +122,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="virtual seconds of faults per seed, before the heal phase (default: 10)",
     )
+    parser.add_argument(
+        "--membership",
+        action="store_true",
+        help="membership nemesis: 2 spare nodes, and the leader is asked to add, promote, "
+        "remove and replace nodes while the faults run (raft)",
+    )
     parser.add_argument("--trace", metavar="FILE", help="write one line per event to FILE")
     parser.add_argument("--quiet", action="store_true", help="print totals and violations only")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
@@ -138,6 +144,9 @@ LEGEND = "\n".join(
         "  budgets fail a seed that stops making progress (no-progress, budget-exceeded).",
         "fault abbreviations (each seed enables a random subset of --faults):",
         *(f"  {name:<15} {meaning}" for name, meaning in FAULT_LEGEND),
+        "--membership also checks: at most one uncommitted change in a leader's log, every "
+        "committed",
+        "  configuration one step from the one before; convergence is over the final members.",
     )
 )
 
@@ -155,14 +164,20 @@ def replay_command(args: argparse.Namespace, seed: int) -> str:
     return (
         f"consensus sim --protocol {args.protocol} --nodes {args.nodes} --seeds {seed} "
         f"--faults {args.faults_text} --time {args.time:g}"
+        + (" --membership" if getattr(args, "membership", False) else "")
     )
 
 
 def _seed_line(r: SimResult) -> str:
     status = "ok" if r.violation is None else "VIOLATION"
+    changes = (
+        f"  changes {r.changes} (refused {r.changes_refused})"
+        if r.faults.membership_every_us
+        else ""
+    )
     return (
         f"seed {r.seed}: {status}  commits {r.commits}  elections {r.elections}  "
-        f"messages {r.messages}  events {r.events}  faults {r.faults.describe()}"
+        f"messages {r.messages}  events {r.events}{changes}  faults {r.faults.describe()}"
     )
 
 
@@ -183,6 +198,9 @@ def _seed_json(r: SimResult, args: argparse.Namespace) -> dict[str, Any]:
         "faults": r.faults.describe(),
         "snapshot_every_entries": r.snapshot_every_entries,
     }
+    if r.faults.membership_every_us:
+        out["changes"] = r.changes
+        out["changes_refused"] = r.changes_refused
     if r.violation is not None:
         out["violation"] = {
             "invariant": r.violation.invariant,
@@ -209,7 +227,20 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     args.faults_text = faults_text(faults, available)
-    config = SimConfig(nodes=args.nodes, duration_us=round(args.time * 1_000_000), faults=faults)
+    membership = bool(getattr(args, "membership", False))
+    if membership and not spec.reconfigurable:
+        print(
+            f"consensus sim: error: argument --membership: protocol {spec.name} cannot "
+            "change its membership",
+            file=sys.stderr,
+        )
+        return 2
+    config = SimConfig(
+        nodes=args.nodes,
+        duration_us=round(args.time * 1_000_000),
+        faults=faults,
+        membership=membership,
+    )
     trace: TextIO | None = None
     if args.trace:
         try:
@@ -264,6 +295,7 @@ def run(args: argparse.Namespace) -> int:
             "nodes": args.nodes,
             "faults": args.faults_text,
             "time_s": args.time,
+            "membership": membership,
             "totals": totals,
             "violations": [_seed_json(r, args) for r in failed],
         }

@@ -1,4 +1,5 @@
-"""``consensus status``: each node's role, term, leader, commit and applied index."""
+"""``consensus status``: each node's role, term, leader, commit and applied index, and
+the configuration (voters, learners) with each member's match index from the leader."""
 
 from __future__ import annotations
 
@@ -56,12 +57,32 @@ async def collect(endpoints: list[str], timeout_s: float, tls: Any = None) -> li
                 "commit_index": st.commit_index,
                 "applied_index": st.applied_index,
                 "protocol": st.protocol,
+                "voters": list(st.voters),
+                "learners": list(st.learners),
+                "match_index": {str(p.node_id): p.match_index for p in st.progress},
             }
 
         async with trio.open_nursery() as nursery:
             for i, endpoint in enumerate(endpoints):
                 nursery.start_soon(one, i, endpoint)
     return rows
+
+
+def configuration_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The configuration as the leader reports it (else as the first node that reports
+    one), with each member's match index from the leader."""
+    reporting = [r for r in rows if r.get("voters")]
+    if not reporting:
+        return []
+    leaders = [r for r in reporting if r["role"] == "leader"]
+    r = leaders[0] if leaders else reporting[0]
+    text = f"configuration (from node {r['id']}): voters {r['voters']}"
+    if r["learners"]:
+        text += f" learners {r['learners']}"
+    lines = [text]
+    if r["match_index"]:
+        lines.append("match index: " + "  ".join(f"{n}={i}" for n, i in r["match_index"].items()))
+    return lines
 
 
 def _cell(value: Any) -> str:
@@ -94,4 +115,6 @@ def run(args: argparse.Namespace) -> int:
         widths = [max(len(row[c]) for row in table) for c in range(len(header))]
         for row in table:
             print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        for line in configuration_lines(rows):
+            print(line)
     return 0 if all(r["role"] != "unreachable" for r in rows) else 1

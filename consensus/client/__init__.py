@@ -4,6 +4,7 @@ The wire protocol is in :mod:`.protocol`.
 """
 
 from .blocking import BlockingKvClient as BlockingKvClient
+from .client import ChangeRefused as ChangeRefused
 from .client import Client as Client
 from .client import ClientError as ClientError
 from .client import ClientTimeout as ClientTimeout
@@ -16,6 +17,7 @@ from .kv import WatchCompacted as WatchCompacted
 
 __all__ = [
     "BlockingKvClient",
+    "ChangeRefused",
     "Client",
     "ClientError",
     "ClientTimeout",

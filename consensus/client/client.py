@@ -42,6 +42,9 @@ from .protocol import (
     FaultControlRequest,
     LeaseQueryRequest,
     LocalQueryRequest,
+    MemberChangeRequest,
+    MemberListRequest,
+    MemberReply,
     ProposeRequest,
     QueryRequest,
     RedirectReply,
@@ -65,6 +68,12 @@ class ClientTimeout(ClientError):
 
 class RequestRejected(ClientError):
     """The node refused the request as malformed; retrying will not help."""
+
+
+class ChangeRefused(ClientError):
+    """The cluster refused a membership change (it does not apply now, another change
+    is in flight, the learner is behind, or the protocol cannot change membership);
+    the message says why."""
 
 
 class ConnectionLost(ClientError):
@@ -91,7 +100,12 @@ class _Connection:
     request with its id. So many concurrent callers cost one system call per batch, not
     one per request, and the node reads them all at once. A request that finds nothing
     else in flight on an idle connection is written at once by its own task (no writer
-    task to wake: the one-request-at-a-time case).
+    task to wake: the one-request-at-a-time case). But not right after a read that
+    answered several requests at once (a burst): their tasks are about to send their
+    next requests in this same scheduler pass, and the first of them written alone
+    would reach the leader alone and cost the cluster a replication round (and a
+    fsync on every node) of its own; so in a burst every request goes to the writer
+    task, which sends them together once the woken tasks have run.
 
     Deadlines: one timer task fails the requests whose deadline passed (a heap of
     deadlines), instead of a Trio cancel scope per request, which would cost more than
@@ -106,6 +120,7 @@ class _Connection:
         self._wake = trio.Event()
         self._io = SocketIO.wrap(stream)
         self._writing = False
+        self._burst = False  # the last read answered several requests (class doc)
         self._deadlines: list[tuple[float, int]] = []  # heap; entries of done calls linger
         self._timer_at = math.inf
         self._timer_wake = trio.Event()
@@ -123,7 +138,13 @@ class _Connection:
         pending[rid] = call
         frame = CLIENT_CODEC.encode_frame(request)
         io = self._io
-        if io is not None and len(pending) == 1 and not self._out and not self._writing:
+        if (
+            io is not None
+            and len(pending) == 1
+            and not self._out
+            and not self._writing
+            and not self._burst
+        ):
             try:
                 sent = io.try_send(frame)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -177,6 +198,7 @@ class _Connection:
                     await self._wake.wait()
                     continue
                 out, self._out = self._out, []
+                self._burst = False
                 self._writing = True
                 try:
                     await send_all(b"".join(out))
@@ -197,11 +219,14 @@ class _Connection:
                     break
                 decoder.feed(data)
                 pending = self.pending
+                answered = 0
                 for reply in decoder.records():
                     call = pending.pop(reply.request_id, None)
                     if call is not None:
                         call.reply = reply
                         call.done.set()
+                        answered += 1
+                self._burst = answered > 1
         except DecodeError as exc:
             reason = f"sent a bad frame: {exc}"
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
@@ -375,7 +400,9 @@ class Client:
                 target = self._after(target)
                 self.retries += 1
             else:
-                if isinstance(reply, ResultReply | StatusReply) or endpoint is not None:
+                if isinstance(reply, ResultReply | StatusReply | MemberReply) or (
+                    endpoint is not None
+                ):
                     if endpoint is None and not any_node:
                         self.leader = target
                     return reply
@@ -393,6 +420,8 @@ class Client:
                     last = self.last_error = f"{target}: {reply.kind}: {reply.message}"
                     if reply.kind == "bad-request":
                         raise RequestRejected(reply.message)
+                    if reply.kind == "refused":
+                        raise ChangeRefused(reply.message)
                     if reply.kind == "stopped":
                         target = self._after(target)
             now = trio.current_time()
@@ -458,6 +487,34 @@ class Client:
         ``endpoint`` (no redirects); errors as :meth:`fault_control`."""
         reply = await self._call(lambda rid: SnapshotDigestRequest(rid), endpoint=endpoint)
         return _expect_reply(endpoint, reply, SnapshotDigestReply)
+
+    # -- membership (redirected to the leader like writes) -------------------------------
+    async def member_list(self) -> MemberReply:
+        """The configuration in effect on the leader, with its match index per member."""
+        reply = await self._call(lambda rid: MemberListRequest(rid))
+        assert isinstance(reply, MemberReply)
+        return reply
+
+    async def _member_change(self, kind: int, node_id: int, address: str = "") -> MemberReply:
+        reply = await self._call(lambda rid: MemberChangeRequest(rid, kind, node_id, address))
+        assert isinstance(reply, MemberReply)
+        return reply
+
+    async def member_add(self, node_id: int, address: str) -> MemberReply:
+        """Add ``node_id`` as a learner dialled at peer address ``address``; the new
+        configuration once committed. ``ChangeRefused`` says why it does not apply. A
+        retry after a lost reply may meet "already a learner": it took effect."""
+        Address.parse(address)  # ValueError naming a bad one
+        return await self._member_change(1, node_id, address)
+
+    async def member_promote(self, node_id: int) -> MemberReply:
+        """Make learner ``node_id`` a voter (refused while it is behind the leader)."""
+        return await self._member_change(2, node_id)
+
+    async def member_remove(self, node_id: int) -> MemberReply:
+        """Remove member ``node_id`` (voter or learner; the leader too, which then steps
+        down)."""
+        return await self._member_change(3, node_id)
 
 
 _R = TypeVar("_R")

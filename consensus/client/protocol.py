@@ -1,7 +1,7 @@
 """The client protocol: CBOR frames between clients and a node's client port.
 
 Records use their own :class:`~consensus.codec.Codec` (type ids 160-191, of which
-160-166 and 170-175 are taken, so a client talking to a peer port, or a peer to a client
+160-168 and 170-176 are taken, so a client talking to a peer port, or a peer to a client
 port, fails to decode at once). A client
 may pipeline many requests on one connection; every reply echoes its request's
 ``request_id``. Requests:
@@ -23,12 +23,21 @@ may pipeline many requests on one connection; every reply echoes its request's
 - :class:`SnapshotDigestRequest` (test clusters only): the applied index and the
   SHA-256 of the state machine's snapshot; answered with :class:`SnapshotDigestReply`.
 
-The last two are served only by a node started with ``consensus serve
+- :class:`MemberListRequest`: the cluster's configuration as the leader sees it
+  (redirected to the leader like a write); answered with :class:`MemberReply`, whose
+  members carry the leader's match index for each.
+- :class:`MemberChangeRequest`: one single-step change (``kind`` a
+  :class:`~consensus.membership.ChangeKind` value: add a learner at ``address``,
+  promote, remove), answered with :class:`MemberReply` once the change committed;
+  ``ErrorReply`` kind ``refused`` when it does not apply (the message says why) or the
+  protocol cannot change membership.
+
+The fault-injection requests are served only by a node started with ``consensus serve
 --allow-fault-injection``; any other node answers them with ``ErrorReply`` kind
 ``bad-request``.
 
-``ErrorReply.kind`` is one of :data:`ERROR_KINDS`; all but ``bad-request`` are worth
-retrying (with the same command bytes, so the state machine deduplicates).
+``ErrorReply.kind`` is one of :data:`ERROR_KINDS`; all but ``bad-request`` and
+``refused`` are worth retrying (with the same command bytes, so the state machine deduplicates).
 """
 
 from __future__ import annotations
@@ -100,6 +109,40 @@ class SnapshotDigestRequest:
 
 
 @attrs.frozen(slots=True)
+class MemberListRequest:
+    request_id: int
+
+
+@attrs.frozen(slots=True)
+class MemberChangeRequest:
+    """``kind``: ``ChangeKind`` value (1 add learner, 2 promote, 3 remove); ``address``:
+    the peer address (``HOST:PORT``) a new learner is dialled at ("" otherwise)."""
+
+    request_id: int
+    kind: int
+    node_id: int
+    address: str = ""
+
+
+@attrs.frozen(slots=True)
+class MemberInfo:
+    """One member: ``role`` "voter" or "learner"; ``address`` its peer address when the
+    configuration records one ("" otherwise: the cluster file's); ``match_index`` the
+    leader's highest index known replicated there (None when not known)."""
+
+    node_id: int
+    role: str
+    address: str
+    match_index: int | None
+
+
+@attrs.frozen(slots=True)
+class MatchIndex:
+    node_id: int
+    match_index: int
+
+
+@attrs.frozen(slots=True)
 class ResultReply:
     request_id: int
     result: bytes
@@ -133,6 +176,21 @@ class StatusReply:
     applied_index: int
     last_index: int
     protocol: str
+    voters: tuple[int, ...] = ()
+    """The configuration in effect on the node (empty: a protocol without membership)."""
+    learners: tuple[int, ...] = ()
+    progress: tuple[MatchIndex, ...] = ()
+    """From the leader only: each member's match index."""
+
+
+@attrs.frozen(slots=True)
+class MemberReply:
+    """The configuration the leader ``leader_id`` has in effect (after the change, for a
+    :class:`MemberChangeRequest`), members sorted by id."""
+
+    request_id: int
+    leader_id: int
+    members: tuple[MemberInfo, ...]
 
 
 @attrs.frozen(slots=True)
@@ -162,6 +220,7 @@ ERROR_KINDS = (
     "timeout",  # outcome unknown: retry with the same command
     "unknown",  # outcome unknown: retry with the same command
     "stopped",  # node shutting down: try another node
+    "refused",  # a membership change that does not apply here and now: see the message
     "bad-request",  # the request itself is wrong: do not retry
 )
 
@@ -173,9 +232,17 @@ Request = (
     | StatusRequest
     | FaultControlRequest
     | SnapshotDigestRequest
+    | MemberListRequest
+    | MemberChangeRequest
 )
 Reply = (
-    ResultReply | RedirectReply | ErrorReply | StatusReply | FaultControlReply | SnapshotDigestReply
+    ResultReply
+    | RedirectReply
+    | ErrorReply
+    | StatusReply
+    | FaultControlReply
+    | SnapshotDigestReply
+    | MemberReply
 )
 
 CLIENT_CODEC = Codec(
@@ -187,12 +254,15 @@ CLIENT_CODEC = Codec(
         164: FaultControlRequest,
         165: SnapshotDigestRequest,
         166: LeaseQueryRequest,
+        167: MemberListRequest,
+        168: MemberChangeRequest,
         170: ResultReply,
         171: RedirectReply,
         172: ErrorReply,
         173: StatusReply,
         174: FaultControlReply,
         175: SnapshotDigestReply,
+        176: MemberReply,
     },
     frame_bytes_max=CLIENT_FRAME_BYTES_MAX,
 )

@@ -45,6 +45,8 @@ class PaxosConfig:
       rides on the leader's next Accept or heartbeat (at most ``heartbeat_ticks`` later),
       as in Raft, which saves a message per follower per command; clients are answered
       by the leader, which knows at once.
+    - ``learner_max_lag``: ``propose_change`` refuses to PROMOTE a learner whose last
+      reported commit index is more than this many slots behind the leader's.
     """
 
     election_ticks: int = attrs.field(default=10, validator=_positive)
@@ -57,6 +59,7 @@ class PaxosConfig:
     max_committed_per_ready: int = attrs.field(default=4096, validator=_positive)
     max_pending_reads: int = attrs.field(default=4096, validator=_positive)
     announce_commit: bool = False
+    learner_max_lag: int = attrs.field(default=64, validator=attrs.validators.ge(0))
     snapshot_chunk_bytes: int = attrs.field(default=256 * 1024, validator=_positive)
 
     def __attrs_post_init__(self) -> None:

@@ -24,7 +24,11 @@ Contract choices (documented in ``docs/paxos.md``):
 - On restart the node re-delivers committed entries from its snapshot (or slot 1) on.
 - ``compact(snapshot)``: the driver snapshotted the state machine at an applied index;
   the core forgets the chosen values it covers and sends the snapshot
-  (``ChosenSnapshot``) to nodes that ask for them.
+  in chunks (``SnapshotChunk``, :mod:`.snapshot_chunks`) to nodes that ask for them.
+- Membership (:mod:`.membership`): the configuration travels in the log as CONFIG
+  entries, changed stop-the-world; ``membership()``, ``propose_change()``,
+  ``membership_at()``. Learners store the leader's proposals and learn chosen values but
+  never promise, never count towards a quorum and never campaign.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core import Ready, Recovered, Role, Status
 from ..errors import InvariantViolation, NotLeader, ProposalDropped
+from ..membership import ConfChange, Membership
 from ..messages import (
     ZERO_BALLOT,
     Accept,
@@ -62,12 +67,23 @@ from ..messages.paxos import (
     SnapshotChunk,
     SnapshotChunkRequest,
 )
-from ..types import Entry, NodeId, ProposalTicket, ReadState, Snapshot
-from . import election, follower, leader, preprepare, snapshot_chunks, transfer
+from ..types import (
+    Entry,
+    EntryKind,
+    Index,
+    NodeId,
+    ProposalTicket,
+    ReadState,
+    Snapshot,
+    SnapshotMeta,
+    Term,
+)
+from . import election, follower, leader, membership, preprepare, snapshot_chunks, transfer
 from .acceptor_log import AcceptorLog
 from .chosen_log import ChosenLog
 from .config import PaxosConfig
 from .leader import LeaderState
+from .membership import ConfigHistory, PendingChange
 from .outbox import Outbox
 from .preprepare import Probe
 from .proposer import RangePhaseOne
@@ -107,26 +123,39 @@ class PaxosCore:
     def __init__(
         self,
         id: NodeId,
-        voters: Sequence[NodeId],
+        voters: Sequence[NodeId] | Membership,
         rng: random.Random,
         config: PaxosConfig | None = None,
         recovered: Recovered[PaxosHardState] | None = None,
     ) -> None:
-        if id not in voters:
-            raise ValueError(f"node {id} is not among the voters {sorted(voters)}")
-        if len(set(voters)) != len(voters):
-            raise ValueError(f"voters must be distinct, got {list(voters)}")
-        if any(not 0 < v < NODE_ID_LIMIT for v in voters):
-            raise ValueError(f"Paxos node ids must be in [1, {NODE_ID_LIMIT}), got {voters}")
+        """``voters``: the initial configuration (plain ids: voters only). ``id`` need not
+        be in it: a node outside its configuration (a spare about to be added, a removed
+        node) only stores and learns what a leader sends it. A recovered snapshot's
+        configuration and the recovered chosen CONFIG entries take precedence over it."""
+        initial = membership.as_membership(voters)
+        if any(not 0 < v < NODE_ID_LIMIT for v in (*initial.members, id)):
+            raise ValueError(
+                f"Paxos node ids must be in [1, {NODE_ID_LIMIT}), got {list(initial.members)}"
+            )
         self._id = id
-        self.voters: tuple[NodeId, ...] = tuple(sorted(voters))
-        self.peers: tuple[NodeId, ...] = tuple(v for v in self.voters if v != id)
         self.rng = rng
         self.config = config or PaxosConfig()
         rec = recovered or Recovered()
         hs = rec.hard_state or PaxosHardState()
         base = rec.snapshot.meta.index if rec.snapshot is not None else 0
         self.chosen = ChosenLog(base, rec.entries)
+        if rec.snapshot is not None:
+            initial = membership.of_meta(rec.snapshot.meta)
+        self.configs = ConfigHistory(base, initial)
+        for entry in rec.entries:
+            self.configs.learn(entry)
+        self.config_now = Membership((id,))  # replaced at once by refresh()
+        self.voters: tuple[NodeId, ...] = ()
+        self.peers: tuple[NodeId, ...] = ()  # every other member: replication, heartbeats
+        self.voter_peers: tuple[NodeId, ...] = ()  # every other voter: phase 1
+        membership.refresh(self)
+        self.pending_change: PendingChange | None = None
+        self.campaign_voters: tuple[NodeId, ...] = ()
         self.snapshot: Snapshot | None = rec.snapshot  # the latest, sent to laggards
         self.pending_snapshot: Snapshot | None = None  # received, for the driver to install
         if self.chosen.commit < hs.commit:
@@ -177,7 +206,42 @@ class PaxosCore:
             commit_index=self.chosen.commit,
             applied_index=self.chosen.applied,
             last_index=last,
+            membership=membership.current(self),
+            progress=membership.progress(self),
         )
+
+    # -- membership (ReconfigurableCore) --------------------------------------------------
+    def membership(self) -> Membership:
+        """On the leader, the configuration governing its next unproposed slot (its change
+        in flight included); elsewhere ``config(commit + 1)``, the one governing the first
+        slot this node has not learned (see :mod:`.membership`)."""
+        return membership.current(self)
+
+    def membership_at(self, index: Index) -> Membership:
+        """The configuration as of slot ``index`` (the last CONFIG entry chosen at or
+        before it, else the snapshot's or the initial one): what a snapshot at ``index``
+        records in its meta. Exact for ``index <= commit``."""
+        return self.configs.at(index)
+
+    def snapshot_meta(self, index: Index, term: Term) -> SnapshotMeta:
+        """The meta of a state-machine snapshot at ``index`` (its entry's ``term``): the
+        membership as of ``index`` (what the runtime's driver asks for)."""
+        m = self.configs.at(index)
+        return SnapshotMeta(index, term, m.voters, m.learners, m.addresses)
+
+    def propose_change(self, change: ConfChange) -> ProposalTicket:
+        """Propose one single-step change (:mod:`consensus.membership`) on the leader.
+
+        The change goes into the next slot ``s`` once every slot below ``s`` is chosen
+        (the drain) and, until it is chosen, the leader takes nothing else. Answered like a
+        proposal: ``ProposalTicket(s, ballot)``. Raises ``NotLeader`` off the leader,
+        ``ProposalDropped`` under back-pressure, ``MembershipError`` when the change does
+        not apply to the current configuration, another change is in flight, or a PROMOTE
+        names a learner more than ``learner_max_lag`` slots behind the leader's commit.
+        """
+        if self.transfer is not None:
+            raise ProposalDropped(f"leadership transfer to node {self.transfer.target} running")
+        return membership.propose_change(self, change)
 
     def own_ballot(self) -> Ballot:
         """The ballot this node proposes in (candidate or leader), else the zero ballot."""
@@ -201,6 +265,7 @@ class PaxosCore:
         if self.role is Role.LEADER:
             leader.abort_reads(self)
         self.lead = None
+        self.pending_change = None
         self.phase1 = None
         self.transfer = None
         self.probe = None
@@ -236,7 +301,7 @@ class PaxosCore:
             raise InvariantViolation(
                 f"node {self._id} won {p1.ballot} but promised {self.acceptor.promised}"
             )
-        reads = ReadRounds(self._id, len(self.voters), self.config.max_pending_reads)
+        reads = ReadRounds(self._id, self.voters, self.config.max_pending_reads)
         self.phase1 = None
         self.lead = LeaderState(p1.ballot, fetch_until, frontier, reads)
         self.role = Role.LEADER
@@ -255,7 +320,10 @@ class PaxosCore:
     def _tick_election(self) -> None:
         self.election_elapsed += 1
         if self.election_elapsed >= self.randomized_election_ticks:
-            preprepare.on_election_timeout(self)
+            if membership.is_voter(self):
+                preprepare.on_election_timeout(self)  # probe, then phase 1
+            else:  # learners and removed nodes never run phase 1
+                self.election_elapsed = 0
 
     # -- messages -------------------------------------------------------------------------
     def send(self, msg: PaxosMessage) -> None:
@@ -266,8 +334,12 @@ class PaxosCore:
         m = message
         if not isinstance(m, PaxosMessage) or m.dst != self._id:
             return
-        if m.src == self._id or m.src not in self.voters:
+        if m.src == self._id:
             return
+        if type(m) is Prepare and not (
+            membership.is_voter(self) and self.config_now.is_voter(m.src)
+        ):
+            return  # only voters promise, and only to voters (removed nodes cannot disrupt)
         handler = _HANDLERS.get(type(m))
         if handler is not None:
             handler(self, m)
@@ -283,6 +355,8 @@ class PaxosCore:
         before = self.chosen.commit
         if not self.chosen.learn(entry):
             return
+        if entry.kind is EntryKind.CONFIG:
+            self.configs.learn(entry)
         if self.role is Role.LEADER and not leader.on_learned(self, entry):
             self.become_follower(None)  # a higher ballot chose values: deposed
         if self.chosen.commit > before:
@@ -290,6 +364,7 @@ class PaxosCore:
             self.known_commit = max(self.known_commit, self.chosen.commit)
             if self.role is Role.LEADER and self.config.announce_commit:
                 leader.announce(self)
+            membership.on_commit(self)
 
     # -- client requests ----------------------------------------------------------------
     def propose(self, data: bytes) -> ProposalTicket:
@@ -304,6 +379,7 @@ class PaxosCore:
             raise NotLeader(self.leader)
         if self.transfer is not None:
             raise ProposalDropped(f"leadership transfer to node {self.transfer.target} running")
+        membership.refuse_proposal(self)
         uncommitted = lead.next_slot - 1 - self.chosen.commit
         if uncommitted >= self.config.max_uncommitted_entries:
             raise ProposalDropped(
@@ -341,6 +417,9 @@ class PaxosCore:
         if snapshot.meta.index <= self.chosen.base:
             return
         self.chosen.compact(snapshot.meta.index)
+        # the meta records the membership as of its index as this node knows it
+        snapshot = Snapshot(membership.snapshot_meta(self, snapshot.meta), snapshot.data)
+        self.configs.rebase(snapshot.meta.index, membership.of_meta(snapshot.meta))
         self.snapshot = snapshot
 
     def install_snapshot(self, snapshot: Snapshot) -> None:
@@ -349,10 +428,12 @@ class PaxosCore:
         if self.role is Role.LEADER and not leader.may_install(self, index):
             self.become_follower(None)  # it covers our own proposals: deposed
         self.chosen.install(index)
+        self.configs.rebase(index, membership.of_meta(snapshot.meta))
         self.acceptor.forget_through(self.chosen.commit)
         self.known_commit = max(self.known_commit, self.chosen.commit)
         self.snapshot = snapshot
         self.pending_snapshot = snapshot
+        membership.on_commit(self)
 
     # -- Ready ----------------------------------------------------------------------------
     def _hard_state_changed(self) -> bool:

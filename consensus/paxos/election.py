@@ -28,7 +28,7 @@ from ..errors import InvariantViolation
 from ..messages import Nack, Prepare, Promise
 from ..quorum import VoteResult
 from ..types import Entry, EntryKind
-from . import leader
+from . import leader, membership
 from .proposer import RangePhaseOne, next_ballot
 
 if TYPE_CHECKING:
@@ -46,8 +46,9 @@ def campaign(core: PaxosCore, transfer: bool = False) -> None:
     first = core.chosen.commit + 1
     p1 = RangePhaseOne(ballot, core.voters, first)
     core.phase1 = p1
+    core.campaign_voters = core.voters  # the quorum of config(first): see membership.may_win
     p1.promised(core.id, core.chosen.commit, core.acceptor.votes_from(first))
-    for peer in core.peers:
+    for peer in core.voter_peers:
         core.send(Prepare(core.id, peer, ballot, first, transfer))
     if p1.result() is VoteResult.WON:
         win(core)
@@ -84,18 +85,23 @@ def win(core: PaxosCore) -> None:
     p1 = core.phase1
     if p1 is None or p1.result() is not VoteResult.WON:
         raise InvariantViolation("win() without a won phase 1")
+    if not membership.may_win(core):
+        return  # fetching chosen values first, or started over with a new configuration
     ballot = p1.ballot
     chosen = core.chosen
     fetch_until = max(p1.max_commit, chosen.commit)
     frontier = max(p1.frontier(), fetch_until)
     core.become_leader(fetch_until=fetch_until, frontier=frontier)
     noop_term = ballot.as_term()
-    for slot in range(fetch_until + 1, frontier + 1):
+    stop = membership.frontier_stop(core, p1.votes, fetch_until + 1, frontier)
+    for slot in range(fetch_until + 1, stop + 1):
         if chosen.knows(slot):
             continue
         vote = p1.votes.get(slot)
         entry = vote.entry if vote is not None else Entry(slot, noop_term, b"", EntryKind.NOOP)
         leader.propose_entry(core, entry)
+    if core.role is not Role.LEADER:
+        return  # a lone voter chose its adopted change at once and moved on
     if p1.max_commit_node is not None and fetch_until > chosen.commit:
         leader.note_peer_commit(core, p1.max_commit_node, p1.max_commit)
     leader.broadcast_heartbeat(core)

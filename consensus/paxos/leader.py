@@ -179,7 +179,8 @@ def tick(core: PaxosCore) -> None:
     cfg = core.config
     if lead.quorum_elapsed >= cfg.election_ticks:
         lead.quorum_elapsed = 0
-        if cfg.check_quorum and len(lead.active) + 1 < majority(len(core.voters)):
+        heard = len(lead.active.intersection(core.voters))  # learners answer too
+        if cfg.check_quorum and heard + 1 < majority(len(core.voters)):
             core.become_follower(None)
             return
         lead.active.clear()

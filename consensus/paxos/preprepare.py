@@ -72,7 +72,7 @@ def start(core: PaxosCore) -> None:
     probe = Probe(ballot, VoteTally(core.voters))
     core.probe = probe
     probe.tally.record(core.id, True)
-    for peer in core.peers:
+    for peer in core.voter_peers:
         core.send(PrePrepare(core.id, peer, ballot))
     _count(core, probe)
 

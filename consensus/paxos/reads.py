@@ -15,6 +15,8 @@ leader changes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import attrs
 
 from ..quorum import majority
@@ -29,11 +31,23 @@ class PendingRead:
 
 
 class ReadRounds:
-    __slots__ = ("_acks", "_current", "_limit", "_need", "_round", "_self", "_waiting")
+    __slots__ = (
+        "_acks",
+        "_current",
+        "_limit",
+        "_need",
+        "_round",
+        "_self",
+        "_voters",
+        "_waiting",
+    )
 
-    def __init__(self, self_id: NodeId, voters: int, limit: int) -> None:
+    def __init__(self, self_id: NodeId, voters: Iterable[NodeId], limit: int) -> None:
+        """Only answers of ``voters`` count (a learner's acknowledgement vouches for no
+        quorum)."""
         self._self = self_id
-        self._need = majority(voters)
+        self._voters = frozenset(voters)
+        self._need = majority(len(self._voters))
         self._limit = limit
         self._round = 0
         self._current: list[PendingRead] = []
@@ -66,7 +80,7 @@ class ReadRounds:
 
     def ack(self, voter: NodeId, context: bytes) -> list[PendingRead]:
         """Count ``voter``'s answer; the reads the round confirms once a majority did."""
-        if not self._current or context != self.context():
+        if not self._current or context != self.context() or voter not in self._voters:
             return []
         self._acks.add(voter)
         return self.confirm_if_quorum()

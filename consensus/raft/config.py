@@ -12,6 +12,11 @@ def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> 
         raise ValueError(f"RaftConfig.{attribute.name} must be >= 1, got {value}")
 
 
+def _non_negative(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 0:
+        raise ValueError(f"RaftConfig.{attribute.name} must be >= 0, got {value}")
+
+
 @attrs.frozen(slots=True)
 class RaftConfig:
     """Timing is in ticks; sizes in entries, messages or bytes.
@@ -43,6 +48,9 @@ class RaftConfig:
       fraction slower or faster than another's. The lease lasts
       :attr:`lease_ticks` = ``floor((election_ticks - 1) * (1 - lease_drift_max))``
       ticks of the leader from the start of the heartbeat round a quorum acknowledged.
+    - ``max_promote_lag``: a PROMOTE change (:meth:`RaftCore.propose_change`) is refused
+      while the learner's match index is more than this many entries behind the leader's
+      last index (a voter that cannot keep up would stall commits).
     """
 
     election_ticks: int = attrs.field(default=10, validator=_positive)
@@ -58,6 +66,7 @@ class RaftConfig:
     max_pending_reads: int = attrs.field(default=4096, validator=_positive)
     lease_reads: bool = False
     lease_drift_max: float = 0.1
+    max_promote_lag: int = attrs.field(default=64, validator=_non_negative)
 
     @property
     def lease_ticks(self) -> int:

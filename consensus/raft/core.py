@@ -20,6 +20,19 @@ restart is forgotten otherwise). What it assumes: tick rates within the drift bo
 each other, and a leader's ticks that keep up with its clock (a paused leader process
 resumes believing its lease still runs).
 
+Membership (single-server changes, dissertation chapter 4; see ``docs/raft.md``): the
+configuration in effect is the last CONFIG entry in the log, committed or not, else the
+snapshot's, else the one the core was built with; it reverts when that entry is truncated
+away. A node that is not a voter in it (a learner, a joiner not yet added, a removed node)
+never campaigns, but still follows a leader of a current term and still answers vote
+requests by the usual rules (a learner promoted in the candidate's log, not yet in its
+own, must be able to vote, or a one-voter cluster that promotes a second could deadlock;
+etcd/raft lets learners vote for the same reason). Messages are not filtered by
+membership: Raft's rules are safe whoever sends them, and a leader added after a node
+was built must still reach it. The leader appends a change only after an entry of its
+term has committed and while no other change is uncommitted; a leader that removes
+itself leads until that entry commits among the new voters, then steps down.
+
 Proposals and reads on a non-leader are refused with ``NotLeader(leader_hint)``, never
 forwarded (the client library follows the hint). Read-index requests on a follower *are*
 forwarded to the leader, since a read is harmless to repeat.
@@ -32,6 +45,7 @@ from typing import TYPE_CHECKING
 
 from ..core import Ready, Recovered, Role, Status
 from ..errors import InvariantViolation, NotLeader, ProposalDropped
+from ..membership import ChangeKind, ConfChange, Membership, MembershipError
 from ..messages import (
     AppendEntries,
     Heartbeat,
@@ -53,6 +67,7 @@ from ..types import (
     ProposalTicket,
     ReadState,
     Snapshot,
+    SnapshotMeta,
     Term,
 )
 from . import election, follower, replication
@@ -77,18 +92,31 @@ class RaftCore:
     def __init__(
         self,
         id: NodeId,
-        voters: Sequence[NodeId],
+        voters: Sequence[NodeId] | Membership,
         rng: random.Random,
         config: RaftConfig | None = None,
         recovered: Recovered[HardState] | None = None,
     ) -> None:
-        if id not in voters:
-            raise ValueError(f"node {id} is not among the voters {sorted(voters)}")
-        if len(set(voters)) != len(voters):
-            raise ValueError(f"voters must be distinct, got {list(voters)}")
+        """``voters``: the configuration to start from when neither the recovered log nor
+        its snapshot names one (a bare id sequence means no learners). ``id`` need not be
+        a member: a node joining a cluster is built with the cluster's voters."""
+        if isinstance(voters, Membership):
+            initial = voters
+        else:
+            if len(set(voters)) != len(voters):
+                raise ValueError(f"voters must be distinct, got {list(voters)}")
+            initial = Membership.of(voters)
         self._id = id
-        self.voters: tuple[NodeId, ...] = tuple(sorted(voters))
-        self.peers: tuple[NodeId, ...] = tuple(v for v in self.voters if v != id)
+        self.initial_membership = initial
+        """The configuration this core was built with (before its log and snapshot)."""
+        self.voters: tuple[NodeId, ...] = ()
+        """The voters of the configuration in effect (see the module docstring)."""
+        self.peers: tuple[NodeId, ...] = ()
+        """Every other member (voters and learners): whom a leader replicates to."""
+        self.voter_peers: tuple[NodeId, ...] = ()
+        """Every other voter: whom a candidate asks for votes."""
+        self.is_voter = False
+        self._membership = initial
         self.rng = rng
         self.config = config or RaftConfig()
         rec = recovered or Recovered()
@@ -116,6 +144,16 @@ class RaftCore:
         self.reads = ReadIndexQueue()
         self.reads_before_commit: list[tuple[bytes, NodeId]] = []
         self.transfer_target: NodeId | None = None
+        # membership: the base (snapshot's, else initial) and the CONFIG entries after it
+        self._base_membership = initial
+        if rec.snapshot is not None:
+            self._base_membership = _meta_membership(rec.snapshot.meta, initial)
+        self._configs: list[tuple[Index, Membership]] = [
+            (e.index, Membership.decode(e.data)) for e in rec.entries if e.kind is EntryKind.CONFIG
+        ]
+        self.config_at: Index = self._configs[-1][0] if self._configs else 0
+        """The index of the CONFIG entry in effect (0: snapshot's or initial)."""
+        self._set_membership(self._configs[-1][1] if self._configs else self._base_membership)
         # candidate state
         self.votes = election.empty_tally(self)
         # follower state
@@ -145,10 +183,154 @@ class RaftCore:
             commit_index=self.log.committed,
             applied_index=self.log.applied,
             last_index=self.log.last_index(),
+            membership=self._membership,
+            progress=(
+                tuple(sorted((n, pr.match) for n, pr in self.progress.items()))
+                if self.role is Role.LEADER
+                else ()
+            ),
         )
 
     def quorum_size(self) -> int:
         return len(self.voters) // 2 + 1
+
+    # -- membership -----------------------------------------------------------------------
+    def membership(self) -> Membership:
+        """The configuration in effect (see the module docstring)."""
+        return self._membership
+
+    def config_index(self) -> Index:
+        """The index of the CONFIG entry in effect; 0 when the configuration comes from
+        the snapshot or the constructor (also kept in ``config_at``)."""
+        return self.config_at
+
+    def membership_at(self, index: Index) -> Membership:
+        """The configuration as of ``index``: that of the last CONFIG entry at or before
+        it, else the snapshot's (also for an index the snapshot covers), else the
+        initial one. What a snapshot taken at ``index`` must record."""
+        for at, membership in reversed(self._configs):
+            if at <= index:
+                return membership
+        return self._base_membership
+
+    def snapshot_meta(self, index: Index, term: Term) -> SnapshotMeta:
+        """The meta of a snapshot of the state machine at (``index``, ``term``), with the
+        configuration as of ``index`` (:meth:`membership_at`)."""
+        m = self.membership_at(index)
+        return SnapshotMeta(index, term, m.voters, m.learners, m.addresses)
+
+    def propose_change(self, change: ConfChange) -> ProposalTicket:
+        """Append a single-step configuration change; it takes effect here at once.
+
+        Raises ``NotLeader`` off the leader; ``ProposalDropped`` during a leadership
+        transfer or past ``max_uncommitted_entries``; ``MembershipError`` when the leader
+        has not yet committed an entry of its term, another change is uncommitted, the
+        change does not apply to the configuration in effect, or a PROMOTE names a
+        learner more than ``RaftConfig.max_promote_lag`` entries behind.
+        """
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader)
+        if self.transfer_target is not None:
+            raise ProposalDropped(f"leadership transfer to node {self.transfer_target} running")
+        log = self.log
+        what = change.describe()
+        if not self._committed_in_term():
+            raise MembershipError(
+                f"cannot {what} yet: the leader has not committed an entry of its term "
+                f"{self.term} (its no-op); retry shortly"
+            )
+        pending = self._uncommitted_change()
+        if pending:
+            raise MembershipError(
+                f"cannot {what}: the change at index {pending} "
+                f"({self._membership.describe()}) is not committed yet; one change at a time"
+            )
+        new = self._membership.apply(change)
+        if change.kind is ChangeKind.PROMOTE:
+            match = self.progress[change.node].match
+            lag = log.last_index() - match
+            if lag > self.config.max_promote_lag:
+                raise MembershipError(
+                    f"cannot {what}: it is {lag} entries behind the leader (match {match}, "
+                    f"last {log.last_index()}; max_promote_lag={self.config.max_promote_lag})"
+                )
+        uncommitted = log.last_index() - log.committed
+        if uncommitted >= self.config.max_uncommitted_entries:
+            raise ProposalDropped(
+                f"{uncommitted} entries await commit (max_uncommitted_entries="
+                f"{self.config.max_uncommitted_entries})"
+            )
+        entry = Entry(log.last_index() + 1, self.term, new.encode(), EntryKind.CONFIG)
+        self._configs.append((entry.index, new))
+        self.config_at = entry.index
+        self._set_membership(new)  # new members' progress starts at this entry
+        log.append(entry)
+        replication.broadcast_append(self, send_if_empty=False)
+        return ProposalTicket(entry.index, entry.term)
+
+    def _committed_in_term(self) -> bool:
+        """Whether an entry of this leader's term has committed (the fix for the
+        single-server bug: before it, an uncommitted change of an earlier leader may
+        still be in the log, and a second change would not overlap with it)."""
+        return self.log.term(self.log.committed) == self.term
+
+    def _uncommitted_change(self) -> Index:
+        """The index of the CONFIG entry in effect if it is not committed yet, else 0."""
+        pending = self.config_index()
+        return pending if pending > self.log.committed else 0
+
+    def _set_membership(self, m: Membership) -> None:
+        me = self._id
+        self._membership = m
+        self.voters = m.voters
+        self.peers = tuple(n for n in m.members if n != me)
+        self.voter_peers = tuple(n for n in m.voters if n != me)
+        self.is_voter = me in m.voters
+        if self.role is Role.LEADER:
+            # A lease was confirmed by a quorum of the old voters only: start over.
+            self.lease_start = None
+            cfg = self.config
+            progress = self.progress
+            for n in self.peers:
+                if n not in progress:
+                    progress[n] = Progress(self.log.last_index() + 1, cfg.max_inflight_msgs)
+            for n in [n for n in progress if n != me and not m.is_member(n)]:
+                del progress[n]
+
+    def _refresh_membership(self) -> None:
+        self.config_at = self._configs[-1][0] if self._configs else 0
+        m = self._configs[-1][1] if self._configs else self._base_membership
+        if m is not self._membership:
+            self._set_membership(m)
+
+    def resync_configs(self, from_index: Index) -> None:
+        """The log may have changed from ``from_index`` on (appended or truncated):
+        rebuild the CONFIG entries tracked from there and the configuration in effect."""
+        configs = [c for c in self._configs if c[0] < from_index]
+        log = self.log
+        for index in range(max(from_index, log.first_index()), log.last_index() + 1):
+            e = log.entry(index)
+            if e.kind is EntryKind.CONFIG:
+                configs.append((index, Membership.decode(e.data)))
+        self._configs = configs
+        self._refresh_membership()
+
+    def restored_snapshot(self, meta: SnapshotMeta) -> None:
+        """The log was replaced by ``meta``'s boundary (InstallSnapshot): its
+        configuration is now the one in effect."""
+        self._base_membership = _meta_membership(meta, self._base_membership)
+        self._configs = []
+        self._refresh_membership()
+
+    def _check_removed(self) -> None:
+        """A leader that is no longer a voter steps down once its removal committed."""
+        if (
+            self.role is Role.LEADER
+            and not self.is_voter
+            and self.config_index() <= (self.log.committed)
+        ):
+            replication.broadcast_heartbeat(self, None)  # the followers learn the commit
+            self.become_follower(self.term, None)
 
     # -- role transitions ---------------------------------------------------------------
     def _reset(self, term: Term) -> None:
@@ -209,8 +391,8 @@ class RaftCore:
         self._tick_role = self._tick_heartbeat
         last = self.log.last_index()
         cfg = self.config
-        self.progress = {v: Progress(last + 1, cfg.max_inflight_msgs) for v in self.voters}
-        me = self.progress[self._id]
+        self.progress = {v: Progress(last + 1, cfg.max_inflight_msgs) for v in self.peers}
+        me = self.progress[self._id] = Progress(last + 1, cfg.max_inflight_msgs)
         me.recent_active = True
         me.become_replicate()
         # The leader's own copy counts towards commit only once it is persisted.
@@ -226,9 +408,13 @@ class RaftCore:
         if self.boot_ticks_left:
             self.boot_ticks_left -= 1
         self._tick_role()
+        if not self.is_voter and self.role is Role.LEADER:
+            self._check_removed()
 
     def _tick_election(self) -> None:
         self.election_elapsed += 1
+        if not self.is_voter:
+            return  # a learner, a joiner or a removed node never campaigns
         if self.election_elapsed >= self.randomized_election_ticks:
             self.election_elapsed = 0
             election.start(self, transfer=False)
@@ -256,7 +442,7 @@ class RaftCore:
     def step(self, message: Message) -> None:
         if not isinstance(message, RaftMessage) or message.dst != self._id:
             return
-        if message.src not in self.voters or message.src == self._id:
+        if message.src == self._id:
             return
         m = message
         if m.term > self.term:
@@ -287,6 +473,8 @@ class RaftCore:
             election.handle_vote_request(self, m)
             return
         self._step_role(self, m)
+        if not self.is_voter and self.role is Role.LEADER:
+            self._check_removed()
 
     def _in_lease(self) -> bool:
         """Whether vote requests (other than a transfer's) are ignored: with check-quorum,
@@ -310,7 +498,7 @@ class RaftCore:
             return False
         if self.transfer_target is not None:
             return False
-        if len(self.voters) == 1:
+        if self.voters == (self._id,):
             return True
         start = self.lease_start
         return start is not None and self.ticks < start + cfg.lease_ticks
@@ -401,7 +589,8 @@ class RaftCore:
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader)
         if to not in self.voters:
-            raise ValueError(f"cannot transfer leadership to node {to}: not a voter")
+            role = " (a learner)" if self._membership.is_member(to) else ""
+            raise ValueError(f"cannot transfer leadership to node {to}: not a voter{role}")
         if to == self._id:
             return
         self.transfer_target = to
@@ -417,6 +606,9 @@ class RaftCore:
             return
         self.log.compact(meta.index, meta.term)
         self.snapshot = snapshot
+        self._base_membership = self.membership_at(meta.index)
+        self._configs = [c for c in self._configs if c[0] > meta.index]
+        self._refresh_membership()
 
     def forwarded_reads_drop(self) -> None:
         if self.forwarded_reads:
@@ -494,6 +686,8 @@ class RaftCore:
             log.stable_to(last.index, last.term)
             if self.role is Role.LEADER:
                 replication.self_persisted(self)
+                if not self.is_voter:
+                    self._check_removed()
         if ready.committed:
             log.applied_to(ready.committed[-1].index)
         if ready.messages:
@@ -509,3 +703,10 @@ class RaftCore:
                 f"node {self._id}: applied {log.applied} <= committed {log.committed} "
                 f"<= last {log.last_index()} does not hold"
             )
+
+
+def _meta_membership(meta: SnapshotMeta, fallback: Membership) -> Membership:
+    """The configuration a snapshot records (``fallback`` for a meta without voters)."""
+    if not meta.voters:
+        return fallback
+    return Membership(meta.voters, meta.learners, meta.addresses)

@@ -48,7 +48,7 @@ def campaign(core: RaftCore, pre_vote: bool, transfer: bool) -> None:
     if _count(core):
         return
     last_index, last_term = core.log.last_index(), core.log.last_term()
-    for peer in core.peers:
+    for peer in core.voter_peers:
         core.send(RequestVote(core.id, peer, term, last_index, last_term, pre_vote, transfer))
 
 

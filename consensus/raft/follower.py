@@ -16,10 +16,12 @@ from ..messages import (
     ReadIndexResponse,
     TimeoutNow,
 )
-from ..types import ReadState, Snapshot
+from ..types import EntryKind, ReadState, Snapshot
 
 if TYPE_CHECKING:
     from .core import RaftCore
+
+_CONFIG = EntryKind.CONFIG
 
 
 def step_follower(core: RaftCore, m: RaftMessage) -> None:
@@ -35,6 +37,8 @@ def step_follower(core: RaftCore, m: RaftMessage) -> None:
         _heard_from_leader(core, m.src)
         handle_snapshot(core, m)
     elif isinstance(m, TimeoutNow):
+        if not core.is_voter:
+            return  # leadership is never transferred to a non-voter
         from . import election
 
         election.campaign(core, pre_vote=False, transfer=True)
@@ -77,6 +81,10 @@ def handle_append(core: RaftCore, m: AppendEntries) -> None:
         return
     last_new = log.try_append(m.prev_index, m.prev_term, m.entries)
     if last_new is not None:
+        if core.config_at > m.prev_index or (m.entries and _has_config(m)):
+            # A CONFIG entry was appended, or one may have been truncated away: the
+            # configuration in effect follows the log (module docstring of .core).
+            core.resync_configs(m.prev_index + 1)
         log.commit_to(min(m.commit, last_new))
         core.send(AppendEntriesResponse(core.id, m.src, core.term, True, last_new))
         return
@@ -85,6 +93,13 @@ def handle_append(core: RaftCore, m: AppendEntries) -> None:
     core.send(
         AppendEntriesResponse(core.id, m.src, core.term, False, m.prev_index, hint_index, hint_term)
     )
+
+
+def _has_config(m: AppendEntries) -> bool:
+    for e in m.entries:  # noqa: SIM110 - a plain loop: this runs for every append
+        if e.kind is _CONFIG:
+            return True
+    return False
 
 
 def handle_snapshot(core: RaftCore, m: InstallSnapshot) -> None:
@@ -119,6 +134,7 @@ def handle_snapshot(core: RaftCore, m: InstallSnapshot) -> None:
         log.restore(meta)
         core.pending_snapshot = snapshot
         core.snapshot = snapshot
+        core.restored_snapshot(meta)
     core.send(
         InstallSnapshotResponse(core.id, m.src, core.term, meta.index, True, len(buf), done=True)
     )

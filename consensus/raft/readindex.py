@@ -13,6 +13,7 @@ contexts callers choose.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Collection
 
 import attrs
 
@@ -47,27 +48,39 @@ class ReadIndexQueue:
         return len(self._pending)
 
     def add(
-        self, context: bytes, index: Index, origin: NodeId, self_id: NodeId, tick: int = 0
+        self,
+        context: bytes,
+        index: Index,
+        origin: NodeId,
+        self_id: NodeId,
+        tick: int = 0,
+        self_votes: bool = True,
     ) -> bytes:
         """Queue a read, its round started at the leader's tick count ``tick``; returns
-        the heartbeat context that confirms it."""
+        the heartbeat context that confirms it. ``self_votes``: the leader is a voter (a
+        leader removing itself is not), so its own acknowledgement counts."""
         number = self._next_round
         self._next_round += 1
-        self._pending[number] = PendingRead(context, index, origin, {self_id}, tick)
+        acks = {self_id} if self_votes else set()
+        self._pending[number] = PendingRead(context, index, origin, acks, tick)
         return number.to_bytes(ROUND_BYTES, "big")
 
-    def ack(self, round_context: bytes, voter: NodeId, voters: int) -> list[PendingRead]:
+    def ack(
+        self, round_context: bytes, voter: NodeId, voters: Collection[NodeId]
+    ) -> list[PendingRead]:
         """Record ``voter``'s answer to the heartbeat of ``round_context``; return the reads
         this confirms (in arrival order), removed from the queue. The last one is the
-        round the answer was for, the newest of them (its ``tick`` the latest)."""
+        round the answer was for, the newest of them (its ``tick`` the latest). Only
+        answers (and the leader's own) from ``voters`` count towards their majority."""
         if len(round_context) != ROUND_BYTES:
             return []
         number = int.from_bytes(round_context, "big")
         read = self._pending.get(number)
         if read is None:
             return []
-        read.acks.add(voter)
-        if len(read.acks) < majority(voters):
+        if voter in voters:
+            read.acks.add(voter)
+        if len(read.acks) < majority(len(voters)):
             return []
         done: list[PendingRead] = []
         while self._pending:

@@ -2,7 +2,10 @@
 
 Commit rule (paper section 5.4.2, Figure 8): the leader commits index N only when a
 majority has matched N *and* the entry at N is of the leader's current term; earlier
-entries are committed indirectly with it.
+entries are committed indirectly with it. The majority is of the voters of the
+configuration in effect (the leader itself counts only if it is one); learners receive
+the log, heartbeats and snapshots like followers but never count towards commit,
+read-index confirmation or check-quorum.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ def step_leader(core: RaftCore, m: RaftMessage) -> None:
                 pr.inflight.popleft()
             send_append(core, m.src, send_if_empty=stalled)
         if m.context is not None:
-            confirmed = core.reads.ack(m.context, m.src, len(core.voters))
+            confirmed = core.reads.ack(m.context, m.src, core.voters)
             if confirmed:
                 core.renew_lease(confirmed[-1].tick)
             for read in confirmed:
@@ -196,10 +199,12 @@ def reply_stale(core: RaftCore, m: RaftMessage) -> None:
 
 
 def quorum_active(core: RaftCore) -> bool:
-    """Check-quorum: did a majority (counting us) answer since the last check? Resets."""
+    """Check-quorum: did a majority of the voters (counting us, if we are one) answer
+    since the last check? Learners do not count. Resets."""
     active = 0
-    for voter, pr in core.progress.items():
-        if voter == core.id or pr.recent_active:
+    voters = core.voters
+    for node, pr in core.progress.items():
+        if (node == core.id or pr.recent_active) and node in voters:
             active += 1
         pr.recent_active = False
     return active >= core.quorum_size()
@@ -225,13 +230,15 @@ def leader_read(core: RaftCore, context: bytes, origin: NodeId) -> None:
         else:
             core.reads_before_commit.append((context, origin))
         return
-    if len(core.voters) == 1:
+    if core.voters == (core.id,):
         _answer_read(core, context, core.log.committed, origin)
         return
     if len(core.reads) >= core.config.max_pending_reads:
         core.fail_read(context, origin)
         return
-    round_context = core.reads.add(context, core.log.committed, origin, core.id, core.ticks)
+    round_context = core.reads.add(
+        context, core.log.committed, origin, core.id, core.ticks, core.is_voter
+    )
     broadcast_heartbeat(core, round_context)
 
 

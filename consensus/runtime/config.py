@@ -26,6 +26,9 @@ The TOML file describes the whole cluster; ``--id`` picks the node::
     peer = "127.0.0.1:7001"      # the address peers dial
     client = "127.0.0.1:8001"    # the client port (optional)
     data_dir = "data/1"          # optional; relative paths are relative to the file
+    join = true                  # optional: not in the initial configuration; the node
+                                 # starts as a joiner until `consensus member add` (see
+                                 # docs/membership.md)
 
 Relative paths in the file are resolved against the file's directory. Any problem raises
 :class:`ConfigError` with a message that names the file, key or value at fault.
@@ -74,10 +77,22 @@ class NodeConfig:
     state_machine: Mapping[str, Any] = attrs.field(factory=dict)
     """The cluster file's ``[kv]`` table as written: settings of the state machine, which
     this layer does not interpret (``consensus serve`` builds its ``KvConfig`` from it)."""
+    join: bool = False
+    """This node joins a running cluster (``--join``, or ``join = true`` in its
+    ``[[nodes]]`` table): it is not in the initial configuration and starts as a
+    non-member until the leader adds it (see docs/membership.md)."""
+    joiners: frozenset[NodeId] = frozenset()
+    """Other nodes of the file marked ``join = true``: not in the initial configuration."""
 
     @property
     def voters(self) -> tuple[NodeId, ...]:
-        return tuple(sorted({self.node_id, *self.peers}))
+        """The initial voters (used only while the data holds no configuration): every
+        node of the file (or ``--peer``) but the joiners, this one included unless it
+        joins."""
+        nodes = {self.node_id, *self.peers} - set(self.joiners)
+        if self.join:
+            nodes.discard(self.node_id)
+        return tuple(sorted(nodes))
 
     def validate(self) -> NodeConfig:
         if self.node_id < 1:
@@ -86,6 +101,11 @@ class NodeConfig:
             raise ConfigError("cluster id must not be empty")
         if self.node_id in self.peers:
             raise ConfigError(f"node {self.node_id} is listed as its own peer")
+        if not self.voters:
+            raise ConfigError(
+                f"no initial voters: every node is marked join (node {self.node_id} "
+                "needs at least one peer that is a member already)"
+            )
         if self.protocol not in PROTOCOL_NAMES and not is_unsafe(self.protocol):
             raise ConfigError(
                 f"unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOL_NAMES)}"
@@ -165,6 +185,7 @@ def load_cluster_file(path: Path, node_id: NodeId | None) -> dict[str, Any]:
         raise ConfigError(f"{where}: say which node this is with --id")
     peers: dict[NodeId, Address] = {}
     clients: dict[NodeId, str] = {}
+    joiners: set[NodeId] = set()
     me: dict[str, Any] | None = None
     for i, node in enumerate(nodes):
         at = f"{where}: nodes[{i}]"
@@ -181,6 +202,8 @@ def load_cluster_file(path: Path, node_id: NodeId | None) -> dict[str, Any]:
         if client is not None:
             parse_address(client, f"{at}.client")
             clients[nid] = client
+        if _get(node, "join", bool, at):
+            joiners.add(nid)
         if nid == node_id:
             me = node
     if me is None:
@@ -193,6 +216,8 @@ def load_cluster_file(path: Path, node_id: NodeId | None) -> dict[str, Any]:
         "listen": peers.pop(node_id),
         "peers": peers,
         "client_endpoints": clients,
+        "join": node_id in joiners,
+        "joiners": frozenset(joiners - {node_id}),
     }
     if node_id in clients:
         values["client_listen"] = parse_address(clients[node_id], f"{where}: client")
@@ -253,6 +278,7 @@ def build_config(
     election_ticks: int | None = None,
     heartbeat_ticks: int | None = None,
     lease_reads: bool | None = None,
+    join: bool | None = None,
 ) -> NodeConfig:
     """Merge the cluster file (if any) with command-line values (which win)."""
     values: dict[str, Any] = {}
@@ -276,6 +302,7 @@ def build_config(
         ("election_ticks", election_ticks),
         ("heartbeat_ticks", heartbeat_ticks),
         ("lease_reads", lease_reads),
+        ("join", join or None),
     ):
         if value is not None:
             values[key] = value

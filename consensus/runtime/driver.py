@@ -35,6 +35,7 @@ import trio
 
 from ..core import ProtocolCore, Ready, Role, Status
 from ..errors import ConsensusError, NotLeader, ProposalDropped
+from ..membership import ConfChange, Membership, MembershipError
 from ..storage.base import CoreStorage
 from ..transport.base import Transport
 from ..types import (
@@ -124,6 +125,27 @@ class NodeStatus:
     applied_index: Index
     last_index: Index
     snapshot_index: Index
+    membership: Membership | None = None
+    """The configuration in effect on this node (the core's: its latest, committed or
+    not); None for a core without membership."""
+    applied_membership: Membership | None = None
+    """The configuration as of the applied index (the last committed CONFIG entry
+    applied here, or the snapshot's)."""
+    progress: tuple[tuple[NodeId, Index], ...] = ()
+    """On a leader: ``(member, match index)`` for every member (see ``Status``)."""
+
+
+def snapshot_membership(meta: SnapshotMeta) -> Membership:
+    """The configuration a snapshot's meta records."""
+    return Membership(meta.voters, meta.learners, meta.addresses)
+
+
+def supports_membership(core: object) -> bool:
+    """Whether ``core`` implements ``ReconfigurableCore`` (``membership`` and
+    ``propose_change``)."""
+    return callable(getattr(core, "membership", None)) and callable(
+        getattr(core, "propose_change", None)
+    )
 
 
 class _ReadRound:
@@ -195,6 +217,15 @@ class Driver:
         self._failure: Exception | None = None  # raised by the core in a delivery callback
         self._stopped: BaseException | None = None
         self._running = False
+        self.reconfigurable = supports_membership(core)
+        """The core implements ``ReconfigurableCore`` (membership changes at run time)."""
+        self.applied_membership: Membership | None = self._membership_at(self.applied_index)
+        """The configuration as of ``applied_index``: updated as CONFIG entries are
+        applied and snapshots installed (None for a core without membership)."""
+        self.on_membership: list[Callable[[], None]] = []
+        """Called (in the Ready loop's task) when ``applied_membership`` changes, or a
+        change was just proposed here (the node then updates its peer address book from
+        :meth:`membership` and ``applied_membership``)."""
 
     # -- running ------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -444,7 +475,7 @@ class Driver:
         for entry in entries:
             if entry.index <= self.applied_index:
                 continue
-            result = apply(entry) if entry.kind == EntryKind.NORMAL else b""
+            result = apply(entry) if entry.kind == EntryKind.NORMAL else self._apply_other(entry)
             self.applied_index = entry.index
             self.applied_term = entry.term
             pending = proposals.pop(entry.index, None)
@@ -463,6 +494,76 @@ class Driver:
                 self._publish(entry)
         self._applied_waits.release(self.applied_index)
 
+    def _apply_other(self, entry: Entry) -> bytes:
+        """A NOOP or CONFIG entry: never for the state machine. A CONFIG entry becomes
+        the applied membership (its proposer gets the encoded configuration back)."""
+        if entry.kind != EntryKind.CONFIG:
+            return b""
+        try:
+            membership = Membership.decode(entry.data)
+        except MembershipError as exc:
+            log.error(
+                "undecodable configuration entry",
+                extra={"fields": {"node": self.core.id, "index": entry.index, "error": str(exc)}},
+            )
+            return b""
+        self._set_applied_membership(membership, entry.index)
+        return entry.data
+
+    def _set_applied_membership(self, membership: Membership, index: Index) -> None:
+        if membership == self.applied_membership:
+            return
+        self.applied_membership = membership
+        log.info(
+            "membership applied",
+            extra={
+                "fields": {
+                    "node": self.core.id,
+                    "index": index,
+                    "voters": list(membership.voters),
+                    "learners": list(membership.learners),
+                }
+            },
+        )
+        if not membership.is_member(self.core.id) and self.reconfigurable:
+            log.warning(
+                "this node is no longer a member of the cluster",
+                extra={"fields": {"node": self.core.id, "membership": membership.describe()}},
+            )
+        self._membership_changed()
+
+    def _membership_changed(self) -> None:
+        for hook in list(self.on_membership):
+            try:
+                hook()
+            except Exception as exc:  # an address-book problem must not stop the node
+                log.warning(
+                    "membership hook failed",
+                    extra={"fields": {"node": self.core.id, "error": f"{exc!r}"}},
+                )
+
+    def _membership_at(self, index: Index) -> Membership | None:
+        """The configuration as of ``index`` (the core's ``membership_at`` when it has
+        one, else its current one); None for a core without membership."""
+        if not self.reconfigurable:
+            return None
+        at = getattr(self.core, "membership_at", None)
+        if at is not None:
+            try:
+                found: Membership = at(index)
+                return found
+            except (ValueError, LookupError):
+                pass
+        current: Membership = self.core.membership()  # type: ignore[attr-defined]
+        return current
+
+    def membership(self) -> Membership | None:
+        """The core's configuration (latest, committed or not); None without membership."""
+        if not self.reconfigurable:
+            return None
+        current: Membership = self.core.membership()  # type: ignore[attr-defined]
+        return current
+
     def _install(self, snapshot: Snapshot) -> None:
         meta = snapshot.meta
         if meta.index <= self.applied_index:
@@ -470,6 +571,8 @@ class Driver:
         self.state_machine.restore(snapshot.data)
         self.applied_index = self.snapshot_index = meta.index
         self.applied_term = meta.term
+        if self.reconfigurable:
+            self._set_applied_membership(snapshot_membership(meta), meta.index)
         for index in [i for i in self._proposals if i <= meta.index]:
             self._proposals.pop(index)[1].fail(
                 OutcomeUnknown(
@@ -494,8 +597,18 @@ class Driver:
         every = self.config.snapshot_entries
         if not every or self.applied_index - self.snapshot_index < every:
             return
-        voters = tuple(getattr(self.core, "voters", ()))
-        meta = SnapshotMeta(self.applied_index, self.applied_term, voters)
+        as_of = self._membership_at(self.applied_index) if self.reconfigurable else None
+        if as_of is not None:
+            meta = SnapshotMeta(
+                self.applied_index,
+                self.applied_term,
+                as_of.voters,
+                as_of.learners,
+                as_of.addresses,
+            )
+        else:
+            voters = tuple(getattr(self.core, "voters", ()))
+            meta = SnapshotMeta(self.applied_index, self.applied_term, voters)
         snapshot = Snapshot(meta, self.state_machine.snapshot())
         compact_in_thread = self.config.compact_in_thread
         if compact_in_thread is None:
@@ -574,6 +687,27 @@ class Driver:
                 if old is not None:  # an earlier proposal at this index lost its place
                     old[1].fail(ProposalDropped(f"entry {ticket.index} was overwritten"))
                 self._proposals[ticket.index] = (ticket.term, resolver)
+
+    def propose_change_nowait(self, change: ConfChange, resolver: Resolver[bytes]) -> None:
+        """Propose a configuration change; ``resolver`` gets the encoded new
+        configuration once its CONFIG entry is applied here (or the error). Raises at
+        once: ``NodeStopped``, ``NotLeader``, ``MembershipError`` (the core's refusal;
+        ``MembershipUnsupported`` for a core without membership) or
+        ``ProposalDropped``. Proposals still waiting to be handed over go first, so
+        the change lands after them."""
+        self._check_running()
+        if not self.reconfigurable:
+            from .errors import MembershipUnsupported
+
+            raise MembershipUnsupported(type(self.core).__name__)
+        self._hand_over_proposals()
+        ticket: ProposalTicket = self.core.propose_change(change)  # type: ignore[attr-defined]
+        old = self._proposals.get(ticket.index)
+        if old is not None:
+            old[1].fail(ProposalDropped(f"entry {ticket.index} was overwritten"))
+        self._proposals[ticket.index] = (ticket.term, resolver)
+        self._wake.set()
+        self._membership_changed()  # dial a new learner now, not only once it commits
 
     # -- reads --------------------------------------------------------------------------
     async def read_barrier(self) -> Index:
@@ -672,6 +806,9 @@ class Driver:
             applied_index=self.applied_index,
             last_index=st.last_index,
             snapshot_index=self.snapshot_index,
+            membership=st.membership,
+            applied_membership=self.applied_membership,
+            progress=st.progress,
         )
 
     def is_leader(self) -> bool:

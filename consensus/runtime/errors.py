@@ -8,11 +8,15 @@
 - :class:`OutcomeUnknown`: the node lost track of a proposal (a snapshot from the
   leader replaced the log around it); it may or may not have been applied.
 - :class:`NodeStopped`: the node is shutting down or stopped.
+- ``MembershipError`` (from :mod:`consensus.membership`): a membership change does not
+  apply (the message says why); :class:`MembershipUnsupported` (one of them): the
+  protocol cannot change its membership at all.
 """
 
 from __future__ import annotations
 
 from ..errors import ConsensusError, NotLeader, ProposalDropped
+from ..membership import MembershipError
 
 
 class Backpressure(ProposalDropped):
@@ -31,8 +35,19 @@ class NodeStopped(ConsensusError):
     """The node is stopping or has stopped; nothing more is served here."""
 
 
+class MembershipUnsupported(MembershipError):
+    """The node's protocol core cannot change its membership (``paxos-lwt``, the unsafe
+    targets, or a core without ``ReconfigurableCore`` yet)."""
+
+    def __init__(self, protocol: str) -> None:
+        self.protocol = protocol
+        super().__init__(f"membership changes are not supported by protocol {protocol} yet")
+
+
 __all__ = [
     "Backpressure",
+    "MembershipError",
+    "MembershipUnsupported",
     "NodeStopped",
     "NotLeader",
     "OutcomeUnknown",

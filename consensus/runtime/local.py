@@ -4,6 +4,10 @@ benchmarks.
 :func:`write_cluster_file` picks free ports and writes ``DIR/cluster.toml``;
 :class:`LocalCluster` starts one ``consensus serve`` process per node (logging to
 ``DIR/node-ID.log``), waits for their client ports, and can kill, restart and stop them.
+It can also grow the cluster: :meth:`LocalCluster.start_joiner` appends a ``join = true``
+node to ``cluster.toml`` and starts it as a joiner; ``member_add`` / ``member_promote`` /
+``member_remove`` change the membership through the client protocol; ``stop_node`` stops
+one node process by its pid.
 """
 
 from __future__ import annotations
@@ -16,11 +20,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import trio
 
 from ..storage.fs import OsFileSystem
 from ..storage.fs._os import OsFileLock
 from ..storage.wal.data_dir import lock_holder
 from .config import ConfigError, build_config, read_toml
+
+if TYPE_CHECKING:
+    from ..client.protocol import MemberReply
 
 CLUSTER_FILE = "cluster.toml"
 CLUSTER_LOCK = "cluster.lock"
@@ -240,6 +250,95 @@ class LocalCluster:
                 )
                 where = f"last lines of {self.log_path(node)}" if lines else "its log is empty"
                 raise RuntimeError(f"{why}; {where}:\n{tail}" if lines else f"{why}; {where}")
+
+    def peer_address(self, node: int) -> str:
+        """The peer address of ``node`` as the cluster file gives it."""
+        doc = read_toml(self.cluster_file, str(self.cluster_file))
+        for entry in doc.get("nodes", []):
+            if isinstance(entry, dict) and entry.get("id") == node:
+                return str(entry["peer"])
+        raise KeyError(f"node {node} is not in {self.cluster_file}")
+
+    def add_node_to_file(self, node: int, host: str = "127.0.0.1") -> str:
+        """Append node ``node`` (``join = true``, free ports of ``host``, a data dir when
+        the other nodes have one) to the cluster file; return its peer address. The
+        running nodes do not read it: the data wins (they learn the node's address from
+        the ``member add`` that adds it)."""
+        if node in self.endpoints:
+            raise ValueError(f"node {node} is already in {self.cluster_file}")
+        peer_port, client_port = free_ports(2, host)
+        durable = "data_dir" in self.cluster_file.read_text()
+        lines = [
+            "",
+            "[[nodes]]",
+            f"id = {node}",
+            f'peer = "{host}:{peer_port}"',
+            f'client = "{host}:{client_port}"',
+            f'data_dir = "node-{node}"' if durable else "",
+            "join = true",
+            "",
+        ]
+        with open(self.cluster_file, "a") as f:
+            f.write("\n".join(lines))
+        self.endpoints[node] = f"{host}:{client_port}"
+        return f"{host}:{peer_port}"
+
+    def start_joiner(self, node: int, timeout_s: float = 15.0) -> subprocess.Popen[bytes]:
+        """Add ``node`` to the cluster file as a joiner, start its process and wait for its
+        client port. It is not a member until :meth:`member_add`."""
+        self.add_node_to_file(node)
+        proc = self.start(node)
+        self.wait_ready([node], timeout_s)
+        return proc
+
+    async def _member(self, action: str, node: int, timeout_s: float) -> MemberReply:
+        from ..client import ChangeRefused, Client
+
+        endpoints = [e for n, e in sorted(self.endpoints.items()) if self._running(n)]
+        with trio.fail_after(timeout_s):
+            async with Client(endpoints, timeout_s=timeout_s) as client:
+                while True:
+                    try:
+                        if action == "add":
+                            return await client.member_add(node, self.peer_address(node))
+                        if action == "promote":
+                            return await client.member_promote(node)
+                        return await client.member_remove(node)
+                    except ChangeRefused as exc:
+                        # not yet: a new leader's no-op, a learner still catching up
+                        if "yet" not in str(exc) and "behind" not in str(exc):
+                            raise
+                    await trio.sleep(0.05)
+
+    def _running(self, node: int) -> bool:
+        proc = self.processes.get(node)
+        return proc is not None and proc.poll() is None
+
+    async def member_add(self, node: int, timeout_s: float = 15.0) -> MemberReply:
+        """Add ``node`` as a learner at its peer address (retried while the cluster is
+        not ready for it); ``ChangeRefused`` when it does not apply."""
+        return await self._member("add", node, timeout_s)
+
+    async def member_promote(self, node: int, timeout_s: float = 15.0) -> MemberReply:
+        """Promote learner ``node`` (retried while it catches up)."""
+        return await self._member("promote", node, timeout_s)
+
+    async def member_remove(self, node: int, timeout_s: float = 15.0) -> MemberReply:
+        """Remove member ``node``."""
+        return await self._member("remove", node, timeout_s)
+
+    def stop_node(self, node: int, timeout_s: float = 5.0) -> int | None:
+        """SIGTERM node ``node``'s process by its pid, wait, SIGKILL if it lingers;
+        return its exit code."""
+        proc = self.processes[node]
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+        return proc.returncode
 
     def kill(self, node: int, sig: int = signal.SIGKILL) -> None:
         proc = self.processes[node]

@@ -9,13 +9,16 @@
         answer = log.query_local(request)             # stale: state_machine.query, no barrier
         async with log.committed() as entries: ...    # applied entries, as they come
         log.status()                                  # role, term, leader, indexes
+        await log.change_membership(change)           # a ConfChange; the new Membership
+        log.membership()                              # the configuration in effect
         await log.shutdown()                          # hand over leadership, then stop
 
 Errors (see :mod:`consensus.runtime.errors`): ``NotLeader(hint)`` and
 ``ProposalDropped`` (including ``Backpressure``) mean "not taken, retry"; ``Timeout``
 means the deadline passed (a proposal may still commit); ``OutcomeUnknown`` and
-``NodeStopped`` say what they say. Every call also honours the caller's own Trio cancel
-scopes and deadlines.
+``NodeStopped`` say what they say; ``MembershipError`` is a refused membership change
+(``MembershipUnsupported`` for a protocol that cannot change membership). Every call
+also honours the caller's own Trio cancel scopes and deadlines.
 """
 
 from __future__ import annotations
@@ -29,14 +32,15 @@ import trio
 
 from ..client.protocol import Consistency
 from ..core import ProtocolCore
+from ..membership import ConfChange, Membership
 from ..storage.base import CoreStorage
 from ..transport.base import Transport
 from ..types import Entry, Index, Snapshot
 from .clock import NodeClock
 from .driver import Driver, DriverConfig, NodeStatus
-from .errors import Timeout
+from .errors import MembershipUnsupported, Timeout
 from .statemachine import StateMachine
-from .waiters import Resolver
+from .waiters import Resolver, Waiter
 
 log = logging.getLogger("consensus.runtime")
 
@@ -129,6 +133,39 @@ class ReplicatedLog:
         channel = self._driver.subscribe()
         with channel:
             yield channel
+
+    async def change_membership(
+        self, change: ConfChange, *, timeout_s: float | None = None
+    ) -> Membership:
+        """Propose one single-step configuration change; return the new configuration
+        once its CONFIG entry committed and was applied here.
+
+        Raises at once ``NotLeader(hint)``, ``MembershipError`` with the core's reason
+        (the change does not apply, another change is in flight, a learner to promote
+        is behind), ``MembershipUnsupported`` for a protocol without membership changes;
+        later ``ProposalDropped`` (leadership lost before it committed: retry) or
+        ``Timeout`` (it may still commit).
+        """
+        if not self._driver.reconfigurable:
+            raise MembershipUnsupported(self.protocol)
+        waiter: Waiter[bytes] = Waiter()
+        self._driver.propose_change_nowait(change, waiter)
+        data = await self._within(
+            timeout_s, f"membership change ({change.describe()})", waiter.wait()
+        )
+        return Membership.decode(data)
+
+    def membership(self) -> Membership:
+        """The configuration in effect on this node (the core's latest, committed or
+        not); ``MembershipUnsupported`` for a protocol without membership."""
+        current = self._driver.membership()
+        if current is None:
+            raise MembershipUnsupported(self.protocol)
+        return current
+
+    def applied_membership(self) -> Membership | None:
+        """The configuration as of the applied index (None without membership)."""
+        return self._driver.applied_membership
 
     def is_leader(self) -> bool:
         """Whether this node's core currently believes it leads."""

@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import trio
 
+from ..membership import Membership
 from ..storage.base import CoreStorage, StorageError
 from ..storage.lwt_memory import LwtMemoryStorage
 from ..storage.memory import MemoryStorage
@@ -25,10 +26,11 @@ from ..storage.wal.file_storage import FileStorage
 from ..storage.wal.lwt_file_storage import LwtFileStorage
 from ..storage.wal.paxos_file_storage import PaxosFileStorage
 from ..transport.tcp import Address, TcpTransport, bind_listeners, open_tcp_transport
+from ..types import EntryKind
 from ..unsafe import is_unsafe
 from .clock import NodeClock, run_clock_ticks
 from .config import NodeConfig
-from .driver import DriverConfig
+from .driver import DriverConfig, supports_membership
 from .log import ReplicatedLog, open_log
 from .lwt_log import LwtLog
 from .protocols import CoreTiming, ProtocolUnavailable, make_core
@@ -69,6 +71,47 @@ def open_storage(config: NodeConfig) -> tuple[CoreStorage[Any], bool]:
     return storage, True
 
 
+def data_has_configuration(recovered: Any) -> bool:
+    """Whether recovered state names a configuration of its own: a snapshot (its meta
+    records one) or a CONFIG entry. Empty data (a new node) does not."""
+    if getattr(recovered, "snapshot", None) is not None:
+        return True
+    entries = getattr(recovered, "entries", ())
+    return any(getattr(e, "kind", None) == EntryKind.CONFIG for e in entries)
+
+
+def check_membership(config: NodeConfig, membership: Membership, where: str) -> None:
+    """Refuse to start (``StartupError``) when the configuration recovered from the data
+    (``membership``, read from ``where``) contradicts the cluster file (docs/membership.md):
+
+    - this node is not a member of it and does not ``join``: it was removed;
+    - the data names other members, the file names other nodes, and not one node is
+      in both: the data dir or the file is of another cluster (or the file predates
+      the replacement of every other node: list the current members in it).
+
+    Anything else (other addresses, some nodes added or removed since the file was
+    written) is not a conflict: the data wins over the file.
+    """
+    me = config.node_id
+    file_nodes = sorted({me, *config.peers})
+    if not membership.is_member(me) and not config.join:
+        raise StartupError(
+            f"node {me} was removed from the cluster: its data ({where}) says "
+            f"{membership.describe()}, while the cluster file lists it among nodes "
+            f"{file_nodes}; to bring it back, move the data dir aside, start it with --join "
+            f"and run `consensus member add {me} ADDR` (or drop it from the cluster file)"
+        )
+    data_others = set(membership.members) - {me}
+    file_others = set(file_nodes) - {me}
+    if data_others and file_others and not data_others & file_others:
+        raise StartupError(
+            f"node {me}'s data ({where}) does not belong to this cluster file: its "
+            f"configuration {membership.describe()} shares no other node with the file's "
+            f"nodes {file_nodes}; check --config and data_dir (wrong directory or wrong "
+            f"file), or, if every other node was replaced, list the current members in the file"
+        )
+
+
 async def _bind(address: Address, what: str) -> list[trio.SocketListener]:
     try:
         return await bind_listeners(address)
@@ -106,6 +149,7 @@ class Node:
         self.peer_address: Address | None = None
         self.client_address: Address | None = None
         self.durable = False
+        self._file_peers: dict[int, Address] = {}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         storage, self.durable = open_storage(self.config)
@@ -122,6 +166,8 @@ class Node:
     async def _run(self, storage: CoreStorage[Any], task_status: trio.TaskStatus[None]) -> None:
         config = self.config
         recovered = storage.recover()
+        if config.join and (config.protocol == "paxos-lwt" or is_unsafe(config.protocol)):
+            raise StartupError(_join_unsupported(config))
         rng = random.Random(self.seed)
         clock = NodeClock()  # the driver's too: a clock fault skews what the core reads
         try:
@@ -142,6 +188,11 @@ class Node:
             )
         except ProtocolUnavailable as exc:
             raise StartupError(str(exc)) from None
+        if config.join and not supports_membership(core):
+            raise StartupError(_join_unsupported(config))
+        if supports_membership(core) and data_has_configuration(recovered):
+            where = str(config.data_dir) if config.data_dir is not None else "in memory"
+            check_membership(config, core.membership(), where)  # type: ignore[attr-defined]
         try:
             server_tls = config.tls.server_context() if config.tls else None
         except ValueError as exc:
@@ -163,6 +214,7 @@ class Node:
             listeners=peer_listeners,
         ) as transport:
             self.transport = transport
+            self._file_peers = dict(config.peers)
             snapshot = getattr(recovered, "snapshot", None)
             async with open_log(
                 core,
@@ -176,6 +228,9 @@ class Node:
                 log_class=LwtLog if config.protocol == "paxos-lwt" else None,
             ) as replicated:
                 self.log = replicated
+                if replicated.driver.reconfigurable:
+                    replicated.driver.on_membership.append(self.sync_peers)
+                    self.sync_peers()
                 async with trio.open_nursery() as nursery:
                     if client_listeners is not None:
                         self.server = ClientServer(
@@ -213,6 +268,46 @@ class Node:
                     task_status.started()
                     await trio.sleep_forever()
 
+    def sync_peers(self) -> None:
+        """Make the transport's address book the members of the node's configurations
+        (the latest one, committed or not, and the applied one): dial new members, drop
+        removed ones. Addresses come from the configuration (the data wins), else from
+        the cluster file; a member with neither is logged and left out."""
+        if self.log is None or self.transport is None:
+            return
+        driver = self.log.driver
+        latest = driver.membership()
+        applied = driver.applied_membership
+        if latest is None:
+            return
+        known: dict[int, Address] = dict(self._file_peers)
+        wanted = set(latest.members) | set(applied.members if applied is not None else ())
+        for m in (applied, latest):
+            if m is None:
+                continue
+            for n, text in m.addresses:
+                try:
+                    known[n] = Address.parse(text)
+                except ValueError:
+                    log.warning(
+                        "bad member address",
+                        extra={"fields": {"node": self.config.node_id, "peer": n, "address": text}},
+                    )
+        wanted.discard(self.config.node_id)
+        transport = self.transport
+        for n in sorted(wanted):
+            address = known.get(n)
+            if address is None:
+                log.warning(
+                    "no address for member",
+                    extra={"fields": {"node": self.config.node_id, "peer": n}},
+                )
+                continue
+            transport.add_peer(n, address)
+        for n in transport.peer_addresses():
+            if n not in wanted:
+                transport.remove_peer(n)
+
     async def stop(self, *, transfer_timeout_s: float = 2.0) -> None:
         """Hand over leadership (if leader), then stop everything."""
         if self.log is not None:
@@ -223,6 +318,13 @@ class Node:
                     "fields": {"node": self.config.node_id, "transferred_leadership": transferred}
                 },
             )
+
+
+def _join_unsupported(config: NodeConfig) -> str:
+    return (
+        f"--join: membership changes are not supported by protocol {config.protocol} yet; "
+        f"start node {config.node_id} as a member of the cluster file instead"
+    )
 
 
 def _bound(requested: Address, listeners: list[trio.SocketListener]) -> Address:

@@ -40,6 +40,11 @@ from ..client.protocol import (
     FaultControlRequest,
     LeaseQueryRequest,
     LocalQueryRequest,
+    MatchIndex,
+    MemberChangeRequest,
+    MemberInfo,
+    MemberListRequest,
+    MemberReply,
     ProposeRequest,
     QueryRequest,
     RedirectReply,
@@ -52,6 +57,7 @@ from ..client.protocol import (
 )
 from ..codec import DecodeError, FrameDecoder
 from ..errors import ConsensusError, NotLeader, ProposalDropped
+from ..membership import ChangeKind, ConfChange, Membership, MembershipError
 from ..transport.sockio import SocketIO
 from ..types import NodeId
 from .errors import Backpressure, NodeStopped, OutcomeUnknown, Timeout
@@ -320,6 +326,10 @@ class ClientServer:
             conn.reply(self.status_reply(request.request_id))
         elif isinstance(request, FaultControlRequest | SnapshotDigestRequest):
             conn.reply(self.fault_reply(request))
+        elif isinstance(request, MemberListRequest):
+            conn.reply(self.member_list_reply(request.request_id))
+        elif isinstance(request, MemberChangeRequest):
+            nursery.start_soon(self._member_change, request, conn)
         else:
             conn.reply(ErrorReply(0, "bad-request", f"{type(request).__name__} is not a request"))
 
@@ -352,8 +362,55 @@ class ClientServer:
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             done.cancel()
 
+    def member_reply(self, rid: int, membership: Membership) -> MemberReply:
+        """``membership`` with this node's (a leader's) match index for each member."""
+        st = self.log.status()
+        match = dict(st.progress)
+        members = [
+            MemberInfo(
+                n,
+                "voter" if membership.is_voter(n) else "learner",
+                membership.address(n) or "",
+                match.get(n),
+            )
+            for n in membership.members
+        ]
+        return MemberReply(rid, st.id, tuple(members))
+
+    def member_list_reply(self, rid: int) -> Reply:
+        """The leader's configuration in effect; a redirect from any other node."""
+        try:
+            membership = self.log.membership()
+        except MembershipError as exc:
+            return ErrorReply(rid, "refused", str(exc))
+        st = self.log.status()
+        if st.role != "leader":
+            return self.error_reply(rid, NotLeader(st.leader))
+        return self.member_reply(rid, membership)
+
+    async def _member_change(self, request: MemberChangeRequest, conn: _Connection) -> None:
+        rid = request.request_id
+        try:
+            change = ConfChange(ChangeKind(request.kind), request.node_id, request.address)
+        except (ValueError, MembershipError) as exc:
+            conn.reply(ErrorReply(rid, "bad-request", f"bad membership change: {exc}"))
+            return
+        try:
+            membership = await self.log.change_membership(
+                change, timeout_s=self.limits.request_timeout_s
+            )
+        except MembershipError as exc:
+            conn.reply(ErrorReply(rid, "refused", str(exc)))
+        except ConsensusError as exc:
+            conn.reply(self.error_reply(rid, exc))
+        else:
+            log.info("membership changed", extra={"fields": {"change": change.describe()}})
+            conn.reply(self.member_reply(rid, membership))
+
     def error_reply(self, rid: int, exc: BaseException) -> Reply:
         """The reply for a request that failed with ``exc``."""
+        if isinstance(exc, MembershipError):
+            return ErrorReply(rid, "refused", str(exc))
         if isinstance(exc, NotLeader):
             hint = exc.leader_hint
             return RedirectReply(rid, hint, self.client_endpoints.get(hint, "") if hint else "")
@@ -428,4 +485,7 @@ class ClientServer:
             applied_index=st.applied_index,
             last_index=st.last_index,
             protocol=self.log.protocol,
+            voters=st.membership.voters if st.membership is not None else (),
+            learners=st.membership.learners if st.membership is not None else (),
+            progress=tuple(MatchIndex(n, i) for n, i in st.progress),
         )

@@ -27,6 +27,14 @@ A crashed node keeps only its storage's synced state (``storage.crash()``); its 
 state machine and pending requests are gone. ``restart`` rebuilds the core from
 ``storage.recover()`` with a fresh random stream derived from the cluster's.
 
+Membership (``spares`` > 0): nodes ``nodes+1..nodes+spares`` start as non-members with
+empty storage (their cores are built with the initial voters, their own id outside
+them); :meth:`Cluster.propose_change` asks a node's core (a
+:class:`~consensus.core.ReconfigurableCore`) for a configuration change, and
+:meth:`Cluster.members` tells who is in the configuration the cluster converges on.
+State-machine snapshots record the configuration as of their index
+(``core.membership_at(index)``, for a core that has it).
+
 The simulator drives a Cluster from its event queue; the Hypothesis state machine in
 ``tests/sim`` drives the same class one rule at a time.
 """
@@ -38,8 +46,9 @@ from collections.abc import Callable, Iterator
 
 import attrs
 
-from ..core import ProtocolCore, Ready, Role
+from ..core import ProtocolCore, Ready, ReconfigurableCore, Role
 from ..errors import ConsensusError
+from ..membership import ConfChange, Membership
 from ..messages import Message
 from ..storage.base import StorageError
 from ..types import NodeId, ProposalTicket, Snapshot, SnapshotMeta, Term
@@ -86,7 +95,8 @@ class Host:
 
 
 class Cluster:
-    """Nodes ``1..nodes`` of protocol ``spec``.
+    """Nodes ``1..nodes`` of protocol ``spec`` (the initial voters), plus ``spares``
+    non-members ``nodes+1..nodes+spares`` that a membership change may add.
 
     ``send`` receives every message a node emits. ``snapshot_every_entries`` > 0 makes each
     node snapshot its state machine whenever it has applied that many entries since its
@@ -107,11 +117,17 @@ class Cluster:
         record_applied: bool = False,
         make_storage: Callable[[], SimStorage] | None = None,
         tune: Callable[[object], None] | None = None,
+        spares: int = 0,
     ) -> None:
         if nodes < 1:
             raise ValueError(f"a cluster needs at least one node, got {nodes}")
+        if spares < 0:
+            raise ValueError(f"spares must be >= 0, got {spares}")
         self.spec = spec
         self.voters: tuple[NodeId, ...] = tuple(range(1, nodes + 1))
+        """The initial voters (every core is built with them)."""
+        self.nodes: tuple[NodeId, ...] = tuple(range(1, nodes + spares + 1))
+        """Every node id of the run: the initial voters and the spares."""
         self.history = history or History(spec.term_text)
         self.invariants = invariants or spec.make_invariants()
         self._rng = rng
@@ -136,9 +152,11 @@ class Cluster:
         """Told when a node's storage raised ``StorageError``, just before the node stops
         (a failed fsync is never retried: only a restart brings the node back)."""
         self.storage_failures = 0
+        self.new_leader: Callable[[NodeId], None] | None = None
+        """Told when a node is first seen leading a term (after its durable batch)."""
         self._proposed_hook = getattr(self.invariants, "proposed", None)
         new_storage = make_storage or spec.make_storage
-        self.hosts: list[Host] = [Host(n, new_storage(), record_applied) for n in self.voters]
+        self.hosts: list[Host] = [Host(n, new_storage(), record_applied) for n in self.nodes]
         self.elections = 0
         self.messages = 0
         self.readies = 0
@@ -220,6 +238,40 @@ class Cluster:
             return
         if core.has_ready():
             self.drain(host, core)
+
+    def propose_change(self, node: NodeId, change: ConfChange) -> ProposalTicket:
+        """Ask ``node`` for a membership change; raises what ``propose_change`` raises
+        (``NotLeader``, ``ProposalDropped``, ``MembershipError``), ``NodeDown`` when the
+        node is down, ``TypeError`` when its core cannot change its membership."""
+        host = self.host(node)
+        core = host.core
+        if core is None:
+            raise NodeDown(node)
+        reconfigurable = _reconfigurable(core)
+        ticket = reconfigurable.propose_change(change)
+        if core.has_ready():
+            self.drain(host, core)
+        return ticket
+
+    def membership(self, node: NodeId) -> Membership | None:
+        """The configuration in effect on ``node`` (None when down or not reconfigurable)."""
+        core = self.host(node).core
+        if core is None or not hasattr(core, "membership"):
+            return None
+        return _reconfigurable(core).membership()
+
+    def members(self) -> tuple[NodeId, ...] | None:
+        """The members (voters and learners) of the configuration of the up leader of the
+        highest term; None when no such leader is up (or no core has a membership)."""
+        best: tuple[Term, Membership] | None = None
+        for host in self.hosts:
+            core = host.core
+            if core is None or not hasattr(core, "membership"):
+                continue
+            st = core.status()
+            if st.role is Role.LEADER and (best is None or st.term > best[0]):
+                best = (st.term, _reconfigurable(core).membership())
+        return None if best is None else best[1].members
 
     def crash(self, node: NodeId) -> None:
         """Power cut: unsynced writes, the core and the state machine are lost."""
@@ -325,6 +377,8 @@ class Cluster:
         if status.role is Role.LEADER and status.term != host.leader_term:
             host.leader_term = status.term
             self.elections += 1
+            if self.new_leader is not None:
+                self.new_leader(host.id)
 
     def _finish(self, host: Host, core: ProtocolCore[object], rd: Ready[object]) -> bool:
         """Steps 4-6 of a batch that is durable (if it had to be): from ``drain``, or
@@ -423,7 +477,19 @@ class Cluster:
         replica = host.replica
         entry = self.history.entry_at(replica.applied)
         assert entry is not None and self.spec.compact is not None
-        snapshot = Snapshot(SnapshotMeta(entry.index, entry.term, self.voters), replica.image())
+        membership_at = getattr(core, "membership_at", None)
+        if membership_at is None:
+            meta = SnapshotMeta(entry.index, entry.term, self.voters)
+        else:  # the configuration as of the snapshot's index, not the latest one
+            m: Membership = membership_at(entry.index)
+            meta = SnapshotMeta(entry.index, entry.term, m.voters, m.learners, m.addresses)
+        snapshot = Snapshot(meta, replica.image())
         host.storage.compact(snapshot)
         self.spec.compact(core, snapshot)
         host.snapshot_index = entry.index
+
+
+def _reconfigurable(core: ProtocolCore[object]) -> ReconfigurableCore[object]:
+    if not (hasattr(core, "propose_change") and hasattr(core, "membership")):
+        raise TypeError(f"{type(core).__name__} cannot change its membership")
+    return core  # type: ignore[return-value]

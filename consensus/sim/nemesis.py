@@ -12,6 +12,19 @@ Driven by its own seeded random stream and the run's :class:`FaultOptions`:
   ``early_messages`` crashes before that batch reaches its disk (see ``Cluster``).
 - targeted strategies (see ``FaultOptions``): leader, reply, sync and churn crashes,
   deposed leaders, fsync latency.
+- membership changes (``membership_every_us``, ``consensus sim --membership``): at
+  exponential intervals the leader of the highest term is asked for one single-step
+  change, drawn from the configuration in effect on it: promote a learner (or remove
+  it), remove a voter (the leader itself a third of the time) when there are more voters
+  than at the start, else add a non-member (a spare, or a node removed earlier, with
+  whatever its storage holds) as a learner, or remove a voter (never below
+  ``min(3, initial voters)``). Add, promote, remove is a replacement. A third of the
+  requests are followed by another one to 1-3 ticks later, which usually finds the
+  first still uncommitted and must be refused (``MembershipError``); and half of the
+  new leaders are asked for one at once, before their no-op commits (refused too: the
+  fix for the single-server bug). Generic over
+  :class:`~consensus.core.ReconfigurableCore`: only ``status()``, ``membership()`` and
+  ``propose_change()`` are used. Crashes and partitions pick among every node.
 
 :meth:`Nemesis.heal` ends the fault phase: every link restored, every crashed node
 restarted, and nothing more scheduled. Events: ``NEMESIS`` with payload ``(action, arg)``.
@@ -24,6 +37,8 @@ from collections.abc import Callable
 from typing import cast
 
 from ..core import Ready, Role
+from ..errors import NotLeader, ProposalDropped
+from ..membership import ChangeKind, ConfChange, Membership, MembershipError
 from ..storage.fs import CrashMode
 from ..types import NodeId
 from .cluster import Cluster
@@ -41,6 +56,8 @@ FSYNC_FAIL = "fsync-fail"
 SYNC_CRASH = "sync-crash"
 DEPOSE = "depose"
 UNDEPOSE = "undepose"
+MEMBER = "member"
+MEMBER_AGAIN = "member-again"
 
 DEPOSED_SLOWDOWN = 8
 """How much slower a deposed leader's clock runs while it is cut off."""
@@ -78,7 +95,9 @@ class Nemesis:
         self.partitions = 0
         self.crashes = 0
         self.fsync_failures = 0
-        if faults.partition_every_us and len(cluster.voters) > 1:
+        self.changes = 0
+        self.changes_refused = 0
+        if faults.partition_every_us and len(cluster.nodes) > 1:
             self._later(self._exp(faults.partition_every_us), PARTITION, 0)
         if faults.crash_every_us:
             self._later(self._exp(faults.crash_every_us), CRASH, 0)
@@ -88,7 +107,7 @@ class Nemesis:
             cluster.reply_crash = self.reply_crash
         if faults.fsync_us_max:
             cluster.defer_sync = self.defer_sync
-        if faults.deposed_every_us and len(cluster.voters) > 2:
+        if faults.deposed_every_us and len(cluster.nodes) > 2:
             self._later(self._exp(faults.deposed_every_us), DEPOSE, 0)
         self.slow_clock: Callable[[NodeId, int], None] | None = None
         """Set by the simulation: make a node's ticks this many times slower (1: normal)."""
@@ -98,6 +117,9 @@ class Nemesis:
         self._churned: dict[NodeId, int] = {}  # node -> last term it was asked to churn in
         if faults.fsync_fail_every_us:
             self._later(self._exp(faults.fsync_fail_every_us), FSYNC_FAIL, 0)
+        if faults.membership_every_us:
+            self._later(self._exp(faults.membership_every_us), MEMBER, 0)
+            cluster.new_leader = self._new_leader_elected
         cluster.storage_failed = self.storage_failed
 
     def _exp(self, mean_us: int) -> int:
@@ -118,7 +140,7 @@ class Nemesis:
             self._later(self._exp(faults.partition_every_us), PARTITION, 0)
             if self._partitioned:
                 return "partition skipped: one is active"
-            partition = draw_partition(self._rng, self._cluster.voters)
+            partition = draw_partition(self._rng, self._cluster.nodes)
             self._network.partition(partition.cut)
             self._partitioned = True
             self.partitions += 1
@@ -132,7 +154,7 @@ class Nemesis:
             return "partition healed"
         if action == CRASH:
             self._later(self._exp(faults.crash_every_us), CRASH, 0)
-            up = [n for n in self._cluster.voters if self._cluster.is_up(n)]
+            up = [n for n in self._cluster.nodes if self._cluster.is_up(n)]
             if not up:
                 return "crash skipped: every node is down"
             node = up[self._rng.randrange(len(up))]
@@ -170,7 +192,7 @@ class Nemesis:
             leader = self._leader()
             if leader is None:
                 return "depose skipped: no leader"
-            others = [n for n in self._cluster.voters if n != leader]
+            others = [n for n in self._cluster.nodes if n != leader]
             cut = frozenset((leader, n) for n in others) | frozenset((n, leader) for n in others)
             self._network.partition(cut)
             self._partitioned = True
@@ -188,13 +210,69 @@ class Nemesis:
             return "deposed leader reconnected"
         if action == FSYNC_FAIL:
             self._later(self._exp(faults.fsync_fail_every_us), FSYNC_FAIL, 0)
-            up = [n for n in self._cluster.voters if self._cluster.is_up(n)]
+            up = [n for n in self._cluster.nodes if self._cluster.is_up(n)]
             if not up:
                 return "fsync failure skipped: every node is down"
             node = up[self._rng.randrange(len(up))]
             self._disk(node).fs.fail_next_fsync()
             return f"node {node}'s next fsync fails"
+        if action == MEMBER:
+            self._later(self._exp(faults.membership_every_us), MEMBER, 0)
+            return self._change()
+        if action == MEMBER_AGAIN:
+            return self._change()
         raise ValueError(f"unknown nemesis action {action!r}")
+
+    # -- membership -----------------------------------------------------------------------
+    def _change(self) -> str:
+        """Ask the leader for one membership change (see the module docstring)."""
+        leader = self._leader()
+        if leader is None:
+            return "membership change skipped: no leader"
+        membership = self._cluster.membership(leader)
+        if membership is None:
+            return "membership change skipped: the core has no membership"
+        change = self._pick_change(membership, leader)
+        if change is None:
+            return f"membership change skipped: nothing to change in {membership.describe()}"
+        try:
+            ticket = self._cluster.propose_change(leader, change)
+        except (NotLeader, ProposalDropped, MembershipError) as exc:
+            self.changes_refused += 1
+            return f"membership {change.describe()} at node {leader} refused: {exc}"
+        self.changes += 1
+        if self._rng.random() < 1 / 3:
+            self._later((1 + self._rng.randrange(3)) * self._min_us, MEMBER_AGAIN, 0)
+        return f"membership {change.describe()} at node {leader} -> ({ticket.index}, {ticket.term})"
+
+    def _new_leader_elected(self, node: NodeId) -> None:
+        """Half of the time, ask a new leader for a change at once: before its no-op
+        commits, which it must refuse (the fix for the single-server bug)."""
+        if self.active and self._rng.random() < 0.5:
+            self._later(0, MEMBER_AGAIN, 0)
+
+    def _pick_change(self, m: Membership, leader: NodeId) -> ConfChange | None:
+        rng = self._rng
+        base = len(self._cluster.voters)
+        floor = min(3, base)
+        outsiders = [n for n in self._cluster.nodes if not m.is_member(n)]
+
+        def remove_voter() -> ConfChange:
+            if rng.random() < 1 / 3:
+                return ConfChange(ChangeKind.REMOVE, leader)
+            return ConfChange(ChangeKind.REMOVE, m.voters[rng.randrange(len(m.voters))])
+
+        if m.learners:
+            node = m.learners[rng.randrange(len(m.learners))]
+            kind = ChangeKind.PROMOTE if rng.random() < 0.85 else ChangeKind.REMOVE
+            return ConfChange(kind, node)
+        if len(m.voters) > base:
+            return remove_voter()
+        if outsiders and (len(m.voters) <= floor or rng.random() < 0.7):
+            return ConfChange(ChangeKind.ADD_LEARNER, outsiders[rng.randrange(len(outsiders))])
+        if len(m.voters) > floor:
+            return remove_voter()
+        return None
 
     def crash_point(
         self, node: int, early: int, durable: bool, commits: bool

@@ -48,6 +48,7 @@ FAULT_LEGEND: tuple[tuple[str, str], ...] = (
     ("corrupt=P", "a crash that writes back unsynced bytes flips a bit with probability P"),
     ("churn=P", "a new leader, or one that just learned of a commit, crashes mid-send"),
     ("churn<Xs", "churn only in the first X seconds"),
+    ("member/Xs", "--membership: the leader is asked for a membership change about every X s"),
 )
 """What each part of :meth:`FaultOptions.describe` means, for ``consensus sim``'s legend.
 Keep it in step with ``describe``."""
@@ -120,6 +121,12 @@ class SimConfig:
       (``no-progress``); and ``wall_s_max`` seconds of real time per seed
       (``budget-exceeded``; 0 turns it off: a wall budget is the one check that does not
       replay exactly).
+    - ``membership``: run the membership nemesis (``FaultOptions.membership_every_us``):
+      ``spares`` more nodes (ids ``nodes+1..nodes+spares``) start as non-members with
+      empty storage, and the leader is asked, at random intervals, to add a learner,
+      promote one, remove a member (the leader itself too) or replace a node, while the
+      other faults run. Only for protocols whose cores are
+      :class:`~consensus.core.ReconfigurableCore`.
     """
 
     nodes: int = attrs.field(default=5, validator=_at_least(1))
@@ -141,11 +148,18 @@ class SimConfig:
     messages_per_node_window_max: int = attrs.field(default=600, validator=_at_least(1))
     messages_per_commit_max: int = attrs.field(default=100, validator=_at_least(1))
     wall_s_max: float = 300.0
+    membership: bool = False
+    spares: int = attrs.field(default=2, validator=_at_least(0))
+
+    @property
+    def total_nodes(self) -> int:
+        """Node ids in the run: the initial voters, plus the spares with ``membership``."""
+        return self.nodes + (self.spares if self.membership else 0)
 
     def events_max(self) -> int:
         """The total event budget of one run."""
         seconds = (self.duration_us + self.heal_limit_us) / 1e6
-        return max(100_000, int(self.events_per_node_s_max * self.nodes * seconds))
+        return max(100_000, int(self.events_per_node_s_max * self.total_nodes * seconds))
 
     def __attrs_post_init__(self) -> None:
         if self.delay_us_max < self.delay_us_min:
@@ -211,6 +225,8 @@ class FaultOptions:
       paper's Figure 8. Raft then sends one entry per AppendEntries (``tune``).
       ``churn_until_us``: when > 0, churn stops at this virtual time (the seeds drawn
       with churn but without periodic crashes: they commit again afterwards).
+    - ``membership_every_us`` (``SimConfig.membership`` only, see :meth:`with_membership`):
+      on average this often the nemesis asks the leader for one membership change.
     """
 
     loss_rate: float = 0.0
@@ -233,6 +249,7 @@ class FaultOptions:
     corrupt_rate: float = 0.0
     churn_rate: float = 0.0
     churn_until_us: int = 0
+    membership_every_us: int = 0
 
     def enabled(self) -> tuple[FaultKind, ...]:
         """The kinds this record turns on, in :class:`FaultKind` order."""
@@ -282,6 +299,8 @@ class FaultOptions:
             parts.append(f"churn={self.churn_rate:.3f}")
         if self.churn_until_us:
             parts.append(f"churn<{self.churn_until_us / 1e6:.2f}s")
+        if self.membership_every_us:
+            parts.append(f"member/{self.membership_every_us / 1e6:.2f}s")
         return " ".join(parts) or "none"
 
     @classmethod
@@ -353,6 +372,12 @@ class FaultOptions:
             sync_crash_rate=sync_crash if crash and coins[3] else 0.0,
             corrupt_rate=corrupt if self.disk and coins[4] else 0.0,
         )
+
+    def with_membership(self, rng: random.Random, tick_interval_us: int) -> FaultOptions:
+        """``membership_every_us`` for a run with ``SimConfig.membership``: a mean of 10
+        to 100 ticks between change requests. ``rng`` is a stream of its own."""
+        every = int(rng.uniform(10, 100) * tick_interval_us)
+        return attrs.evolve(self, membership_every_us=every)
 
     def with_churn(
         self, rng: random.Random, tick_interval_us: int, crash_allowed: bool = True

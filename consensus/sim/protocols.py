@@ -116,6 +116,8 @@ class ProtocolSpec:
       proposals are typed operations, such as ``paxos-lwt``'s).
     - ``term_text``: how a violation prints an entry's term (Multi-Paxos: the ballot as
       ``(round, node)``, not its encoded integer).
+    - ``reconfigurable``: the cores are :class:`~consensus.core.ReconfigurableCore` (and
+      have ``membership_at(index)`` for snapshots): ``SimConfig.membership`` may be on.
     - ``tune``: swarm testing of the core's own knobs: given the run's random stream and
       its faults, it returns what to do to every core the run starts (say, small
       AppendEntries batches and a short in-flight window, so a lagging follower catches
@@ -133,6 +135,7 @@ class ProtocolSpec:
     tune: Callable[[random.Random, FaultOptions], Callable[[Any], None]] | None = None
     term_text: Callable[[int], str] = str
     operations: Callable[[], OperationSource] | None = None
+    reconfigurable: bool = False
 
 
 def _spec_module(name: str) -> ModuleType | None:

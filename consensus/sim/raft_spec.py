@@ -18,6 +18,16 @@ leave: see ``ProtocolInvariants``) and checks, incrementally:
   need not hold entries a newer leader committed since.
 
 On restart, the recovered log is checked against the same (index, term) table.
+
+Membership (``consensus sim --membership``):
+
+- one change in flight: when a leader writes a CONFIG entry of its term, its log holds
+  no other CONFIG entry after its commit index. (A correct leader has committed an entry
+  of its term before it appends a change, so its commit index is exact there.)
+- single-step changes: each CONFIG entry that becomes committed (in index order, from
+  ``Ready.committed``) differs from the configuration committed before it (at first,
+  the one the cores were built with) by one step: a learner added, a learner promoted,
+  or one member removed (addresses aside).
 """
 
 from __future__ import annotations
@@ -29,24 +39,28 @@ from typing import Any
 import attrs
 
 from ..core import Ready, Role
+from ..membership import ChangeKind, ConfChange, Membership, MembershipError
 from ..messages import Message, RequestVoteResponse
 from ..raft import RaftConfig, RaftCore
 from ..storage.base import Recovered
 from ..storage.memory import MemoryStorage
 from ..storage.sim_disk import SimDiskStorage
-from ..types import Entry, HardState, Index, NodeId, Snapshot, Term
+from ..types import Entry, EntryKind, HardState, Index, NodeId, Snapshot, Term
 from .options import FaultOptions
 from .protocols import ProtocolSpec
 from .violation import (
     ELECTION_SAFETY,
     LEADER_COMPLETENESS,
     LOG_MATCHING,
+    ONE_CHANGE_IN_FLIGHT,
     ONE_VOTE_PER_TERM,
+    SINGLE_STEP_CHANGE,
     SimViolation,
 )
 
 _LEADER = Role.LEADER
 _VOTE = RequestVoteResponse
+_CONFIG = EntryKind.CONFIG
 
 SIM_RAFT_CONFIG = RaftConfig()
 """The configuration simulated nodes run with (the library defaults)."""
@@ -64,6 +78,7 @@ class RaftInvariants:
         # index -> term of the node that first reported it committed: the term in which
         # it became committed, or later (so checks that use it err on the safe side)
         self._commit_terms: list[Term] = [0]
+        self._config: Membership | None = None  # the last committed configuration
 
     def observe(self, node: NodeId, core: Any, ready: Ready[Any]) -> None:
         raft: RaftCore = core
@@ -71,12 +86,19 @@ class RaftInvariants:
             self._became_leader(node, raft)
         if ready.entries:
             self._written_entries(node, raft, ready.entries)
+            if raft.role is _LEADER:
+                for entry in ready.entries:
+                    if entry.kind is _CONFIG and entry.term == raft.term:
+                        self._one_change_in_flight(node, raft)
+                        break
         if ready.committed:
             committed = self._committed
             for entry in ready.committed:
                 if entry.index == len(committed):
                     committed.append(entry.term)
                     self._commit_terms.append(raft.term)
+                    if entry.kind is _CONFIG:
+                        self._committed_config(node, raft, entry)
         for msg in ready.messages:
             if type(msg) is _VOTE and msg.granted and not msg.pre_vote:
                 chosen = self._votes.setdefault((msg.src, msg.term), msg.dst)
@@ -98,6 +120,31 @@ class RaftInvariants:
             prev = entry.term
 
     # -- the checks -----------------------------------------------------------------------
+    def _one_change_in_flight(self, node: NodeId, raft: RaftCore) -> None:
+        log = raft.log
+        pending = [
+            i
+            for i in range(max(log.committed + 1, log.first_index()), log.last_index() + 1)
+            if log.entry(i).kind is _CONFIG
+        ]
+        if len(pending) > 1:
+            raise SimViolation(
+                ONE_CHANGE_IN_FLIGHT,
+                f"leader {node} of term {raft.term} holds uncommitted CONFIG entries at "
+                f"indexes {pending} (commit index {log.committed})",
+            )
+
+    def _committed_config(self, node: NodeId, raft: RaftCore, entry: Entry) -> None:
+        new = Membership.decode(entry.data)
+        old = self._config if self._config is not None else raft.initial_membership
+        self._config = new
+        if not _one_step(old, new):
+            raise SimViolation(
+                SINGLE_STEP_CHANGE,
+                f"node {node} committed {new.describe()} at index {entry.index}, more than "
+                f"one step from the configuration committed before it ({old.describe()})",
+            )
+
     def _became_leader(self, node: NodeId, raft: RaftCore) -> None:
         term = raft.term
         other = self._leaders.setdefault(term, node)
@@ -149,6 +196,19 @@ class RaftInvariants:
             )
 
 
+def _one_step(old: Membership, new: Membership) -> bool:
+    """Whether ``new`` is ``old`` after one single-step change (addresses aside)."""
+    for n in sorted(set(old.members) | set(new.members)):
+        for kind in ChangeKind:
+            try:
+                after = old.apply(ConfChange(kind, n))
+            except MembershipError:
+                continue
+            if after.voters == new.voters and after.learners == new.learners:
+                return True
+    return False
+
+
 def _make_core(
     node: NodeId, voters: tuple[NodeId, ...], rng: random.Random, recovered: Any
 ) -> RaftCore:
@@ -194,4 +254,5 @@ RAFT_SPEC = ProtocolSpec(
     make_disk_storage=SimDiskStorage,
     vouches=_vouches,
     tune=_tune,
+    reconfigurable=True,
 )

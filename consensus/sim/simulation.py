@@ -11,6 +11,8 @@ tick phases. The run:
    off, clients stopped; a probe client must get ``probes`` proposals acknowledged and every
    node must apply the same log up to the same index within ``heal_limit_us``, else the run
    fails with ``liveness``. Every acknowledged proposal must then be applied everywhere.
+   With ``SimConfig.membership``, "every node" means every member of the configuration
+   of the leader of the highest term (removed nodes and spares never added drop out).
 
 Safety is checked while the run goes (each ``Ready`` of each node, see :mod:`.cluster`); the
 first violation ends the run. An exception escaping a core is reported as
@@ -80,6 +82,10 @@ class SimResult:
     end_us: int
     network: NetworkStats
     violation: Violation | None
+    changes: int = 0
+    """Membership changes the leader took (``SimConfig.membership``)."""
+    changes_refused: int = 0
+    """Membership changes asked for and refused (one in flight, not caught up, ...)."""
 
     @property
     def ok(self) -> bool:
@@ -98,6 +104,8 @@ class Simulation:
         faults: FaultOptions | None = None,
     ) -> None:
         """``faults`` replaces the options the seed would draw (for targeted runs)."""
+        if config.membership and not spec.reconfigurable:
+            raise ValueError(f"protocol {spec.name} cannot change its membership")
         self.spec = spec
         self.config = config
         self.seed = seed
@@ -115,6 +123,9 @@ class Simulation:
             config.tick_interval_us,
             FaultKind.CRASH in config.faults,
         )
+        if config.membership:
+            membership_rng = random.Random(master.getrandbits(64))
+            drawn = drawn.with_membership(membership_rng, config.tick_interval_us)
         self.faults = drawn if faults is None else faults
         self.snapshot_every_entries = (
             options_rng.randrange(10, 500) if options_rng.random() < 0.5 else 0
@@ -122,7 +133,12 @@ class Simulation:
         self.clock = Clock()
         self.queue = EventQueue()
         self.network = SimNetwork(
-            range(1, config.nodes + 1), net_rng, config, self.faults, self.queue, self.clock
+            range(1, config.total_nodes + 1),
+            net_rng,
+            config,
+            self.faults,
+            self.queue,
+            self.clock,
         )
         self.history = History(spec.term_text)
         make_disk = spec.make_disk_storage
@@ -142,6 +158,7 @@ class Simulation:
                 else None
             ),
             tune=tune,
+            spares=config.total_nodes - config.nodes,
         )
         self.workload = Workload(self.cluster, self.queue, self.clock, workload_rng, config)
         self.nemesis = Nemesis(
@@ -158,7 +175,7 @@ class Simulation:
         tick = config.tick_interval_us
         drift = config.tick_drift_max
         self._periods = [tick]  # index 0 unused: node ids start at 1
-        for node in self.cluster.voters:
+        for node in self.cluster.nodes:
             period = max(1, round(tick * (1 + ticks_rng.uniform(-drift, drift))))
             self._periods.append(period)
             self.queue.push(ticks_rng.randrange(period), TICK, node)
@@ -304,7 +321,7 @@ class Simulation:
         self._window_messages = self.cluster.messages
         self._window_applied = done
         allowed = (
-            config.messages_per_node_window_max * config.nodes
+            config.messages_per_node_window_max * config.total_nodes
             + config.messages_per_commit_max * applied
         )
         if messages > allowed:
@@ -338,6 +355,12 @@ class Simulation:
     def _check(self) -> str:
         if self.workload.probes_acked >= self.config.probes:
             replicas = [h.replica for h in self.cluster.hosts]
+            if self.config.membership:
+                members = self.cluster.members()
+                if members is None:
+                    self.queue.push(self.clock.now_us + self.config.tick_interval_us, CHECK, None)
+                    return "not converged: no leader"
+                replicas = [self.cluster.host(n).replica for n in members]
             first = replicas[0]
             if all(r.applied == first.applied and r.hash == first.hash for r in replicas):
                 self.history.check_acked(replicas)
@@ -382,6 +405,8 @@ class Simulation:
             end_us=self.clock.now_us,
             network=self.network.stats,
             violation=self.violation,
+            changes=self.nemesis.changes,
+            changes_refused=self.nemesis.changes_refused,
         )
 
 

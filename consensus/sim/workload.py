@@ -53,7 +53,7 @@ class Workload:
         self._clock = clock
         self._rng = rng
         self._config = config
-        self._nodes = len(cluster.voters)
+        self._nodes = len(cluster.nodes)
         self._reads = cluster.spec.reads and config.read_fraction > 0
         self._retry_us = config.tick_interval_us
         self._redirect_us = max(1, config.delay_us_max)  # one network trip to the hint

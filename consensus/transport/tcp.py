@@ -102,7 +102,7 @@ class _Link:
 
 
 class _Peer:
-    __slots__ = ("address", "connection", "connections", "id", "link", "queue", "wake")
+    __slots__ = ("address", "connection", "connections", "dialer", "id", "link", "queue", "wake")
 
     def __init__(self, peer_id: NodeId, address: Address) -> None:
         self.id = peer_id
@@ -112,6 +112,7 @@ class _Peer:
         self.connection: trio.CancelScope | None = None
         self.link: _Link | None = None
         self.connections = 0
+        self.dialer: trio.CancelScope | None = None  # the dialling task's, for remove_peer
 
 
 class TcpTransport:
@@ -139,6 +140,7 @@ class TcpTransport:
         self._rng = random.Random(seed)
         self._closed = False
         self.listen_address: Address | None = None
+        self._nursery: trio.Nursery | None = None  # run()'s, to dial peers added later
 
     # -- Transport --------------------------------------------------------------------
     @property
@@ -236,6 +238,48 @@ class TcpTransport:
         peer = self._peers.get(peer_id)
         return peer is not None and peer.connection is not None
 
+    def peer_addresses(self) -> dict[NodeId, Address]:
+        """The address book: every peer this transport sends to and accepts, by id."""
+        return {pid: peer.address for pid, peer in self._peers.items()}
+
+    def add_peer(self, peer_id: NodeId, address: Address) -> None:
+        """Add ``peer_id`` at ``address`` to the address book at run time (a new member),
+        or move it to ``address`` (its old connection is dropped and redialled). A
+        higher-numbered peer is dialled at once when the transport is running; a lower
+        one is accepted from now on. Adding this node itself is ignored."""
+        if peer_id == self._node_id:
+            return
+        peer = self._peers.get(peer_id)
+        if peer is not None:
+            if peer.address == address:
+                return
+            peer.address = address
+            if peer.connection is not None:
+                peer.connection.cancel()
+            return
+        peer = self._peers[peer_id] = _Peer(peer_id, address)
+        log.info(
+            "peer added",
+            extra={"fields": {"node": self._node_id, "peer": peer_id, "address": str(address)}},
+        )
+        if self._nursery is not None and peer_id > self._node_id:
+            self._nursery.start_soon(self._dial_forever, peer)
+
+    def remove_peer(self, peer_id: NodeId) -> None:
+        """Drop ``peer_id`` from the address book (a removed member): its connection and
+        dialling stop, queued messages are discarded, later sends to it are counted as
+        ``dropped_unknown_peer`` and its connections are refused. Unknown ids are
+        ignored."""
+        peer = self._peers.pop(peer_id, None)
+        if peer is None:
+            return
+        peer.queue.clear()
+        if peer.dialer is not None:
+            peer.dialer.cancel()
+        if peer.connection is not None:
+            peer.connection.cancel()
+        log.info("peer removed", extra={"fields": {"node": self._node_id, "peer": peer_id}})
+
     # -- running ----------------------------------------------------------------------
     async def run(
         self,
@@ -245,6 +289,7 @@ class TcpTransport:
     ) -> None:
         """Accept on ``listeners`` and dial every higher-numbered peer, until cancelled."""
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             for peer in self._peers.values():
                 if peer.id > self._node_id:
                     nursery.start_soon(self._dial_forever, peer)
@@ -287,12 +332,19 @@ class TcpTransport:
                 extra={"fields": {"node": self._node_id, "remote": remote, "reason": _reason(exc)}},
             )
             return
-        peer = self._peers[peer_id]
+        peer = self._peers.get(peer_id)
+        if peer is None:  # removed during the handshake
+            return
         if peer.connection is not None:
             peer.connection.cancel()  # the peer reconnected: the old connection is dead
         await self._run_connection(peer, stream)
 
     async def _dial_forever(self, peer: _Peer) -> None:
+        with trio.CancelScope() as scope:
+            peer.dialer = scope
+            await self._dial_loop(peer)
+
+    async def _dial_loop(self, peer: _Peer) -> None:
         backoff = self.options.backoff_s_min
         while True:
             try:

@@ -30,6 +30,7 @@ def test_quick_local_run_has_figures(tmp_path: Path, capsys: pytest.CaptureFixtu
             assert key in figures, (cell["name"], key)
         assert figures["ops_per_s"] > 0
         assert "cpu_us_per_op_leader" in figures and "cpu_us_per_op_client" in figures
+        assert figures["rss_mib"] >= figures["rss_mib_leader"] > 1
     assert cells["raft n=3 open r=200 put"]["figures"]["offered_per_s"] == 200
     assert report["skipped"] == []
     assert "raft n=3 seq put" in capsys.readouterr().out

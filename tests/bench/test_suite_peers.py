@@ -82,5 +82,10 @@ def test_embedded_raft_quick_run() -> None:
         assert any("pip install pysyncobj" in s["why"] for s in report.skipped)
     for cell in report.cells:
         assert cell.figures["ops_per_s"] > 0
+        f = cell.figures
+        assert f["cpu_us_per_op"] == pytest.approx(
+            f["cpu_us_per_op_leader"] + f["cpu_us_per_op_followers"]
+        )
+        assert "pid" not in f
         if cell.params["protocol"] == "pysyncobj":
             assert any("does not fsync" in n for n in cell.notes)

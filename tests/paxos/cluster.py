@@ -10,31 +10,38 @@ from typing import Any
 
 import attrs
 
+from consensus.membership import ConfChange, Membership
 from consensus.messages import Message
 from consensus.paxos import PaxosConfig, PaxosCore
 from consensus.sim.cluster import Cluster
 from consensus.sim.paxos_spec import MULTIPAXOS_SPEC
-from consensus.types import Entry, NodeId
+from consensus.types import Entry, NodeId, ProposalTicket
 
 Drop = Callable[[Message], bool]
 
 
 class PaxosCluster:
+    """``members``: each node's initial configuration (default: every node a voter); a
+    node joining later starts with the configuration that will hold it as a learner.
+    ``snapshot_every``: nodes compact every that many applied entries (0: never)."""
+
     def __init__(
         self,
         nodes: int = 3,
         seed: int = 0,
         config: PaxosConfig | None = None,
+        members: Callable[[NodeId], Membership] | None = None,
         snapshot_every: int = 0,
     ) -> None:
         self.mailbox: list[Message] = []
         spec = MULTIPAXOS_SPEC
-        if config is not None:
+        if config is not None or members is not None:
 
             def make_core(
                 node: NodeId, voters: tuple[NodeId, ...], rng: random.Random, rec: Any
             ) -> PaxosCore:
-                return PaxosCore(node, voters, rng, config, rec)
+                initial = members(node) if members is not None else Membership.of(voters)
+                return PaxosCore(node, initial, rng, config, rec)
 
             spec = attrs.evolve(spec, make_core=make_core)
         self.sim = Cluster(
@@ -84,6 +91,14 @@ class PaxosCluster:
         core.election_elapsed = core.randomized_election_ticks - 1
         self.sim.tick(node)
         self.run(drop)
+
+    def change(self, node: NodeId, change: ConfChange) -> ProposalTicket:
+        """``propose_change`` at ``node``, its batch drained (messages into the mailbox)."""
+        core = self.core(node)
+        ticket = core.propose_change(change)
+        if core.has_ready():
+            self.sim.drain(self.sim.host(node), self.sim.core(node))
+        return ticket
 
     def applied(self, node: NodeId) -> list[Entry]:
         log = self.sim.host(node).replica.log

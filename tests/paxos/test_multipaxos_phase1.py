@@ -13,6 +13,7 @@ from consensus.messages import (
     AcceptedRecord,
     Ballot,
     CatchUp,
+    Chosen,
     Nack,
     PaxosHardState,
     PaxosHeartbeat,
@@ -136,9 +137,13 @@ def test_slots_up_to_the_best_reported_commit_are_fetched_not_proposed() -> None
     ballot = core.own_ballot()
     core.step(Promise(2, 1, ballot, 1, 5, ()))
     rd = take(core)
-    assert core.status().role is Role.LEADER
+    # they may hold a CONFIG entry: the candidate learns them before it leads
+    assert core.status().role is Role.CANDIDATE
     assert not of_type(out(rd), Accept)
     assert of_type(out(rd), CatchUp) == [CatchUp(1, 2, 1)]
+    core.step(Chosen(2, 1, tuple(Entry(i, 7, b"v") for i in range(1, 6)), 5))
+    assert core.status().role is Role.LEADER
+    assert not of_type(out(take(core)), Accept)
     assert core.propose(b"x").index == 6
 
 
@@ -213,8 +218,6 @@ def test_status_reports_the_promised_ballot_as_the_term() -> None:
 
 def test_bad_construction_is_refused() -> None:
     rng = random.Random(0)
-    with pytest.raises(ValueError, match=r"node 4 is not among the voters \[1, 2, 3\]"):
-        PaxosCore(4, (1, 2, 3), rng)
     with pytest.raises(ValueError, match="voters must be distinct"):
         PaxosCore(1, (1, 2, 2), rng)
     with pytest.raises(ValueError, match=r"Paxos node ids must be in \[1, 65536\)"):

@@ -38,7 +38,6 @@ from consensus.types import (
     ProposalTicket,
     ReadState,
     Snapshot,
-    SnapshotMeta,
 )
 
 MessageFilter = Callable[[Message], bool]
@@ -271,7 +270,8 @@ class Network:
 
     def reachable(self, m: Message) -> bool:
         """Whether ``m`` can arrive now: its destination is up and on the sender's side."""
-        if not self.nodes[m.dst].up:
+        node = self.nodes.get(m.dst)
+        if node is None or not node.up:  # down, or a node not started (yet)
             return False
         groups = self.groups
         return groups is None or groups.get(m.src, -m.src) == groups.get(m.dst, -m.dst)
@@ -358,6 +358,16 @@ class Network:
         node.read_states = []
         node.dropped_reads = []
 
+    def add_node(self, id: NodeId) -> RaftCore:
+        """Start ``id`` as a joiner: empty storage, built with the initial voters (its own
+        id outside them). A membership change then makes it a learner, a voter."""
+        if id in self.nodes:
+            raise AssertionError(f"node {id} exists")
+        node = Node(id, MemoryStorage(), None)
+        node.core = self._make_core(node)
+        self.nodes[id] = node
+        return node.core
+
     def restart(self, id: NodeId) -> None:
         """Bring ``id`` back from what its storage recovers (a new rng incarnation)."""
         node = self.nodes[id]
@@ -377,7 +387,7 @@ class Network:
         image = [e for e in node.applied if e.index <= index]
         if not image or image[-1].index != index:
             raise AssertionError(f"node {id} has not applied {index}")
-        meta = SnapshotMeta(index, image[-1].term, self.voters)
+        meta = core.snapshot_meta(index, image[-1].term)  # the configuration as of index
         snapshot = Snapshot(meta, encode_entries(image))
         core.compact(snapshot)
         node.storage.compact(snapshot)

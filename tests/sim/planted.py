@@ -217,3 +217,15 @@ _handle_append = follower.handle_append
 
 def thrashing_follower() -> contextlib.AbstractContextManager[None]:
     return patched(follower, "handle_append", _refuse_held)
+
+
+# -- membership: the single-server rules -----------------------------------------------------
+def second_change_in_flight() -> contextlib.AbstractContextManager[None]:
+    """A leader takes a membership change while another is still uncommitted."""
+    return patched(_RaftCore, "_uncommitted_change", lambda self: 0)
+
+
+def change_before_own_term_commit() -> contextlib.AbstractContextManager[None]:
+    """A new leader takes a membership change before an entry of its term committed
+    (the single-server bug: an earlier leader's uncommitted change may be in its log)."""
+    return patched(_RaftCore, "_committed_in_term", lambda self: True)

@@ -174,6 +174,17 @@ CASES: dict[str, list[Step]] = {
         ),
         (Put("k" * 8, b"1"), PutResult(1, None)),
     ],
+    "limit: key bytes of a put count UTF-8 bytes, not characters": [
+        (
+            Put("é" * 5, b"1"),
+            ErrorResult("limit", "key of 10 bytes (limit key_bytes_max=8)", "key_bytes_max"),
+        ),
+        (
+            Put("€" * 3, b"1"),
+            ErrorResult("limit", "key of 9 bytes (limit key_bytes_max=8)", "key_bytes_max"),
+        ),
+        (Put("€" * 2, b"1"), PutResult(1, None)),
+    ],
     "limit: value bytes": [
         (
             Put("a", b"12345"),

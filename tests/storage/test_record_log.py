@@ -62,6 +62,31 @@ def test_segments_stay_under_their_size_bound() -> None:
     assert len(seen) == 302 and seen[-2] == b"big" * 3000
 
 
+def test_append_many_is_append_one_by_one_across_segment_rolls() -> None:
+    options = WalOptions(segment_bytes_max=4096)
+    payloads = [bytes([i % 256]) * (50 + i % 90) for i in range(200)]
+    one_fs, many_fs = SimFileSystem(0), SimFileSystem(0)
+    one, _ = open_log(one_fs, options)
+    expected = []
+    for payload in payloads:
+        expected.append((one.append(payload), one.active_segment))
+    many, _ = open_log(many_fs, options)
+    got = many.append_many(payloads[:70]) + many.append_many(payloads[70:])
+    assert got == expected
+    assert len({segment for _, segment in got}) > 3  # it rolled mid-batch
+    for log in (one, many):
+        log.close()
+    assert open_log(many_fs, options)[1] == payloads
+
+
+def test_append_many_checks_every_size_before_appending() -> None:
+    log, _ = open_log(SimFileSystem(0), WalOptions(record_bytes_max=10))
+    before = log.position
+    with pytest.raises(ValueError, match="a WAL record holds 1 to 10 bytes, got 11"):
+        log.append_many([b"ok", b"x" * 11])
+    assert log.position == before
+
+
 def test_record_size_limits() -> None:
     log, _ = open_log(SimFileSystem(0), WalOptions(record_bytes_max=10))
     with pytest.raises(ValueError, match="a WAL record holds 1 to 10 bytes, got 11"):

@@ -46,7 +46,7 @@ def test_nested_fixed_width_records_flatten_and_round_trip() -> None:
 
 def test_a_record_field_stays_a_nested_array() -> None:
     snapshot = Snapshot(SnapshotMeta(4, 2, (1, 2, 3)), b"image")
-    assert _raw(snapshot) == [[4, 2, [1, 2, 3]], b"image"]
+    assert _raw(snapshot) == [[4, 2, [1, 2, 3], [], []], b"image"]  # no learners, no addresses
 
 
 @pytest.mark.parametrize(

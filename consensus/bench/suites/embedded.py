@@ -17,13 +17,16 @@ suite stops every process by pid (SIGKILL: nothing is read from them after).
   ``ReplDict``. PySyncObj keeps its log in memory and never fsyncs (the cells say so).
   Not installed: ``report.skip`` with how to install it.
 
-Figures: ``ops_per_s`` (writes/s), ``p50_ms`` ... ``p99.9_ms``, ``errors`` and
-``cpu_us_per_op`` of the leader's process alone; ours also ``refused``: proposals the node
-did not take (``NotLeader``, ``ProposalDropped`` with ``Backpressure``: the Raft core
-holds at most ``max_uncommitted_entries`` uncommitted, fewer than ``W = 10000``), which
-the proposer retries. Our nodes' election timeout is ``--embedded-election-ms`` (1000 ms,
-etcd's default; PySyncObj's default is 400-1400 ms; ``consensus serve``'s 100 ms
-lets a leader busy with 10000 proposals on 2 loaded cores lose its leadership).
+Figures: ``ops_per_s`` (writes/s), ``p50_ms`` ... ``p99.9_ms``, ``errors``,
+``cpu_us_per_op_leader`` (the leader's process, its own clock),
+``cpu_us_per_op_followers`` (the other two, from ``/proc`` by pid over the leader's
+window) and ``cpu_us_per_op``, their sum (the leader's alone if a follower's CPU could
+not be read); ours also ``refused``: proposals the node did not take (``NotLeader``,
+``ProposalDropped`` with ``Backpressure``: the Raft core holds at most
+``max_uncommitted_entries`` uncommitted, fewer than ``W = 10000``), which the proposer
+retries. Our nodes' election timeout is ``--embedded-election-ms`` (1000 ms, etcd's
+default; PySyncObj's default is 400-1400 ms; ``consensus serve``'s 100 ms lets a leader
+busy with 10000 proposals on 2 loaded cores lose its leadership).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import time
 from pathlib import Path
 
 from ..report import BenchReport, Params, package_version
+from ..workload import process_cpu_s
 
 DESCRIPTION = "proposals from inside the leader's process, beside PySyncObj"
 SUITE = "embedded"
@@ -71,7 +75,12 @@ def _free_ports(count: int) -> list[int]:
 
 
 def _run_processes(commands: list[list[str]], out: Path, timeout_s: float) -> dict[str, float]:
-    """Start ``commands``, wait for ``out`` (the leader's figures), stop all by pid."""
+    """Start ``commands``, wait for ``out`` (the leader's figures), stop all by pid.
+
+    The leader writes ``out`` with suffix ``.start`` when its measured window begins; the
+    CPU time of every other process is read then and again when ``out`` appears, so the
+    figures get ``cpu_us_per_op_followers`` (their sum per write) beside the leader's own
+    (``cpu_us_per_op_leader``), and ``cpu_us_per_op`` becomes the two added."""
     procs: list[subprocess.Popen[bytes]] = []
     logs = [out.with_name(f"node-{i + 1}.log") for i in range(len(commands))]
 
@@ -87,13 +96,31 @@ def _run_processes(commands: list[list[str]], out: Path, timeout_s: float) -> di
             with path.open("wb") as log_file:
                 procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log_file))
         deadline = time.monotonic() + timeout_s
+        started = out.with_suffix(".start")
+        cpu_start: dict[int, float | None] | None = None
         while not out.exists():
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no figures within {timeout_s:g} s ({tails()})")
             if all(p.poll() is not None for p in procs):
                 raise RuntimeError(f"every node exited without figures ({tails()})")
-            time.sleep(0.05)
+            if cpu_start is None and started.exists():
+                cpu_start = {p.pid: process_cpu_s(p.pid) for p in procs}
+            time.sleep(0.005 if cpu_start is None else 0.05)
+        cpu_end = {p.pid: process_cpu_s(p.pid) for p in procs}
         figures: dict[str, float] = json.loads(out.read_text())
+        leader = int(figures.pop("pid", 0))
+        done = figures.get("ops", 0.0)
+        if cpu_start is not None and done:
+            deltas = [
+                end - begin
+                for pid, end in cpu_end.items()
+                if pid != leader and end is not None and (begin := cpu_start.get(pid)) is not None
+            ]
+            if len(deltas) == len(procs) - 1:  # every follower read both times
+                followers = sum(deltas) * 1e6 / done
+                figures["cpu_us_per_op_leader"] = figures["cpu_us_per_op"]
+                figures["cpu_us_per_op_followers"] = followers
+                figures["cpu_us_per_op"] += followers
         return figures
     finally:
         for p in procs:
@@ -271,6 +298,7 @@ def node_main(argv: list[str]) -> int:
             counts = {"done": 0, "errors": 0, "refused": 0}
             value = b"v" * 100
             cpu0 = time.process_time()
+            Path(out).with_suffix(".start").write_text(str(os.getpid()))  # suite reads CPU
             start = time.perf_counter()
             stop_at = trio.current_time() + float(seconds)
 
@@ -323,6 +351,8 @@ def node_main(argv: list[str]) -> int:
             figures["errors"] = float(counts["errors"])
             figures["refused"] = float(counts["refused"])
             figures["cpu_us_per_op"] = cpu * 1e6 / counts["done"] if counts["done"] else 0.0
+            figures["ops"] = float(counts["done"])
+            figures["pid"] = float(os.getpid())
             tmp = Path(out).with_suffix(".tmp")
             tmp.write_text(json.dumps(figures))
             tmp.rename(Path(out))

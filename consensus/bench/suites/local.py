@@ -1,6 +1,6 @@
 """Suite ``local``: our protocols as real processes with fsync on, on this host.
 
-Matrix: ``args.protocols`` x node counts (``--nodes``, default 3 and 5; ``--quick``: 3) x
+Matrix: ``args.protocols`` x node counts (``--nodes``; default 3 and 5, ``--quick`` 3) x
 three loops, each with the mix ``--local-mix`` on ``--local-keys`` keys and values of
 ``--local-value-size`` bytes:
 
@@ -101,7 +101,7 @@ def _loops(args: argparse.Namespace) -> list[tuple[str, int, float | None]]:
 
 def run(args: argparse.Namespace, report: BenchReport) -> None:
     mix = parse_mix(args.local_mix)
-    node_counts = [3] if args.quick else (args.node_counts or [3, 5])
+    node_counts = args.node_counts or ([3] if args.quick else [3, 5])
     targets = [
         (
             protocol,

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import posixpath
 import struct
+from collections.abc import Sequence
 
 import attrs
 
@@ -151,6 +152,14 @@ class DataDir:
         end = self.wal.append(payload)
         self.note_index(self.wal.active_segment, index)
         return end
+
+    def append_indexed_many(self, payloads: Sequence[bytes], indexes: Sequence[int]) -> None:
+        """:meth:`append_indexed` each payload with its index, in order (the WAL's lock
+        taken once for all)."""
+        segment_max = self.segment_max_index
+        for (_, segment), index in zip(self.wal.append_many(payloads), indexes, strict=True):
+            if segment_max.get(segment, 0) < index:
+                segment_max[segment] = index
 
     # -- snapshots and compaction ---------------------------------------------------
     def save_snapshot(self, snapshot: Snapshot) -> None:

@@ -133,9 +133,7 @@ class FileStorage:
                 if snapshot is not None:
                     self._store_snapshot(snapshot)
                 if entries:
-                    append = self._dir.append_indexed
-                    for entry, payload in zip(entries, payloads, strict=True):
-                        append(payload, entry.index)
+                    self._dir.append_indexed_many(payloads, [entry.index for entry in entries])
                     view.append(entries)
                 if hard_state is not None:
                     self._hard_state_position = self._wal.append(encode_hard_state(hard_state))

@@ -32,6 +32,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+from collections.abc import Sequence
 
 import attrs
 
@@ -231,27 +232,45 @@ class RecordLog:
                 f"a WAL record holds 1 to {self._opts.record_bytes_max} bytes, got {size}"
             )
         with self._mutex:
-            self._check_usable()
-            while True:
-                used = self._appended - self._active_start
-                if used + HEADER_BYTES + size <= self._opts.segment_bytes_max:
-                    break
-                if used == MAGIC_BYTES:
-                    break  # an oversized record gets a segment of its own
-                if self._syncing:  # the seal must not race an fsync of the same file
-                    self._wait_idle_locked()
-                    continue  # someone else may have rolled meanwhile
-                self._roll_locked()
-            position = self._appended
-            synced = self._synced
-            buffer = self._buffer
-            buffer += HEADER.pack(crc_of(position, size, synced, payload), size, synced)
-            buffer += payload
-            self._appended = position + HEADER_BYTES + size
-            self.records += 1
-            if len(buffer) >= self._opts.buffer_bytes_max:
-                self._flush_locked()
-            return self._appended
+            return self._append_locked(payload, size)
+
+    def append_many(self, payloads: Sequence[bytes]) -> list[tuple[int, int]]:
+        """:meth:`append` each of ``payloads`` in order, taking the lock once: for each,
+        the end position :meth:`append` returns and the start of the segment it went
+        to (what :attr:`active_segment` reads right after that append). Checks every
+        size before appending any (``ValueError``: nothing appended)."""
+        most = self._opts.record_bytes_max
+        for payload in payloads:
+            if not 0 < len(payload) <= most:
+                raise ValueError(f"a WAL record holds 1 to {most} bytes, got {len(payload)}")
+        out: list[tuple[int, int]] = []
+        with self._mutex:
+            for payload in payloads:
+                out.append((self._append_locked(payload, len(payload)), self._active_start))
+        return out
+
+    def _append_locked(self, payload: bytes, size: int) -> int:
+        self._check_usable()
+        while True:
+            used = self._appended - self._active_start
+            if used + HEADER_BYTES + size <= self._opts.segment_bytes_max:
+                break
+            if used == MAGIC_BYTES:
+                break  # an oversized record gets a segment of its own
+            if self._syncing:  # the seal must not race an fsync of the same file
+                self._wait_idle_locked()
+                continue  # someone else may have rolled meanwhile
+            self._roll_locked()
+        position = self._appended
+        synced = self._synced
+        buffer = self._buffer
+        buffer += HEADER.pack(crc_of(position, size, synced, payload), size, synced)
+        buffer += payload
+        self._appended = position + HEADER_BYTES + size
+        self.records += 1
+        if len(buffer) >= self._opts.buffer_bytes_max:
+            self._flush_locked()
+        return self._appended
 
     def _wait_idle_locked(self) -> None:
         """Wait until no fsync is in flight (the leader then hands over to nobody)."""
