@@ -9,6 +9,8 @@ keeps a distinguished proposer (the Multi-Paxos leader) in place and carries rea
 rounds; ``CatchUp`` asks for chosen values a node missed (answered with ``Chosen``, or with
 ``ChosenSnapshot`` when the sender compacted them away); ``ReadForward`` /
 ``ReadForwardReply`` carry a follower's read-index request to the leader and back.
+``PaxosTimeoutNow`` hands leadership over; ``PrePrepare`` / ``PrePromise`` are the pre-vote
+guard's probe; ``SnapshotChunk`` / ``SnapshotChunkRequest`` carry a snapshot in pieces.
 
 Ballot encoding: a ballot ``(round, node)`` is also written as one integer,
 ``round * 2**16 + node`` (:meth:`Ballot.as_term`), the ``term`` of entries it introduces
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import attrs
 
-from ..types import Entry, Index, NodeId, Snapshot, Term
+from ..types import Entry, Index, NodeId, Snapshot, SnapshotMeta, Term
 from ._base import Message
 
 NODE_ID_LIMIT = 2**16
@@ -136,10 +138,16 @@ class PaxosMessage(Message):
 
 @attrs.frozen(slots=True)
 class Prepare(PaxosMessage):
-    """Phase 1a: promise ``ballot`` for every slot from ``first_slot`` on."""
+    """Phase 1a: promise ``ballot`` for every slot from ``first_slot`` on.
+
+    ``transfer`` marks a campaign the leader ordered (:class:`PaxosTimeoutNow`): acceptors
+    answer it even while they hold a live leader's lease (``check_quorum``), as Raft's
+    ``RequestVote.transfer``.
+    """
 
     ballot: Ballot
     first_slot: Index
+    transfer: bool = False
 
 
 @attrs.frozen(slots=True)
@@ -255,10 +263,62 @@ class ReadForwardReply(PaxosMessage):
 class ChosenSnapshot(PaxosMessage):
     """The answer to a ``CatchUp`` for slots the sender has compacted: a state-machine
     snapshot that stands for every chosen value up to ``snapshot.meta.index``, and the
-    sender's commit index. Sent whole (one frame), not in chunks."""
+    sender's commit index, in one frame. Still understood, no longer sent: snapshots
+    travel as :class:`SnapshotChunk` (``PaxosConfig.snapshot_chunk_bytes`` each)."""
 
     snapshot: Snapshot
     commit: Index
+
+
+@attrs.frozen(slots=True)
+class PaxosTimeoutNow(PaxosMessage):
+    """Leadership transfer: the leader of ``ballot`` orders the receiver to start phase 1
+    at once, with a ballot above it, marking its Prepares ``transfer``. Sent once the
+    receiver reported every value the leader knows chosen."""
+
+    ballot: Ballot
+
+
+@attrs.frozen(slots=True)
+class PrePrepare(PaxosMessage):
+    """The pre-vote guard's probe: would the receiver promise a ballot of the sender now?
+    Changes nothing on the receiver. ``ballot`` only names the probe (answers echo it)."""
+
+    ballot: Ballot
+
+
+@attrs.frozen(slots=True)
+class PrePromise(PaxosMessage):
+    """The answer to :class:`PrePrepare` ``ballot``: ``granted`` iff the sender has not
+    heard from a live leader within ``election_ticks`` (and is not one); ``promised`` is
+    the sender's promised ballot, so the prober's real ballot can go above it."""
+
+    ballot: Ballot
+    granted: bool
+    promised: Ballot
+
+
+@attrs.frozen(slots=True)
+class SnapshotChunk(PaxosMessage):
+    """One piece of the sender's snapshot described by ``meta``: ``data`` is the image's
+    bytes ``offset .. offset + len(data)`` out of ``total``; ``commit`` is the sender's
+    commit index. The answer to a ``CatchUp`` for compacted slots (offset 0) and to a
+    :class:`SnapshotChunkRequest`."""
+
+    meta: SnapshotMeta
+    commit: Index
+    offset: int
+    data: bytes
+    total: int
+
+
+@attrs.frozen(slots=True)
+class SnapshotChunkRequest(PaxosMessage):
+    """Ask for the chunk at ``offset`` of the snapshot described by ``meta``; a sender
+    whose snapshot changed answers with offset 0 of its current one."""
+
+    meta: SnapshotMeta
+    offset: int
 
 
 PAXOS_MESSAGES: tuple[type[PaxosMessage], ...] = (
@@ -275,6 +335,11 @@ PAXOS_MESSAGES: tuple[type[PaxosMessage], ...] = (
     ReadForward,
     ReadForwardReply,
     ChosenSnapshot,
+    PaxosTimeoutNow,
+    PrePrepare,
+    PrePromise,
+    SnapshotChunk,
+    SnapshotChunkRequest,
 )
 
 PAXOS_RECORDS: tuple[type, ...] = (Ballot, AcceptedRecord, PaxosHardState, *PAXOS_MESSAGES)

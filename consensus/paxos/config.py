@@ -23,7 +23,16 @@ class PaxosConfig:
     - ``heartbeat_ticks``: the leader's heartbeat period; must be < election_ticks.
     - ``check_quorum``: leader lease. A node that heard from its leader within
       ``election_ticks`` ignores other nodes' Prepares, and a leader without a quorum
-      steps down.
+      steps down. Prepares of a leadership transfer (``Prepare.transfer``) are answered
+      regardless.
+    - ``pre_prepare``: the pre-vote guard (Raft's ``pre_vote``; on by default, as there).
+      A node whose election timeout expires first asks every voter whether it would
+      promise (``PrePrepare``; nobody changes state) and raises its ballot only when a
+      majority, itself included, says yes; a node that heard from a live leader within
+      ``election_ticks`` (or leads) says no. So a node back from a partition cannot
+      depose a healthy leader, nor make it re-run phase 1.
+    - ``snapshot_chunk_bytes``: catch-up snapshots travel in chunks of this many bytes
+      (``SnapshotChunk``), reassembled by the receiver and installed once complete.
     - ``accept_resend_ticks``: an Accept not yet acknowledged by an acceptor is sent to it
       again after this many ticks.
     - ``max_entries_per_msg``: entries in one Accept or Chosen message.
@@ -43,6 +52,7 @@ class PaxosConfig:
     election_ticks: int = attrs.field(default=10, validator=_positive)
     heartbeat_ticks: int = attrs.field(default=1, validator=_positive)
     check_quorum: bool = True
+    pre_prepare: bool = True
     accept_resend_ticks: int = attrs.field(default=3, validator=_positive)
     max_entries_per_msg: int = attrs.field(default=256, validator=_positive)
     max_uncommitted_entries: int = attrs.field(default=8192, validator=_positive)
@@ -50,6 +60,7 @@ class PaxosConfig:
     max_pending_reads: int = attrs.field(default=4096, validator=_positive)
     announce_commit: bool = False
     learner_max_lag: int = attrs.field(default=64, validator=attrs.validators.ge(0))
+    snapshot_chunk_bytes: int = attrs.field(default=256 * 1024, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
         if self.heartbeat_ticks >= self.election_ticks:

@@ -24,7 +24,7 @@ Contract choices (documented in ``docs/paxos.md``):
 - On restart the node re-delivers committed entries from its snapshot (or slot 1) on.
 - ``compact(snapshot)``: the driver snapshotted the state machine at an applied index;
   the core forgets the chosen values it covers and sends the snapshot
-  (``ChosenSnapshot``) to nodes that ask for them.
+  in chunks (``SnapshotChunk``, :mod:`.snapshot_chunks`) to nodes that ask for them.
 - Membership (:mod:`.membership`): the configuration travels in the log as CONFIG
   entries, changed stop-the-world; ``membership()``, ``propose_change()``,
   ``membership_at()``. Learners store the leader's proposals and learn chosen values but
@@ -59,7 +59,14 @@ from ..messages import (
     ReadForward,
     ReadForwardReply,
 )
-from ..messages.paxos import NODE_ID_LIMIT
+from ..messages.paxos import (
+    NODE_ID_LIMIT,
+    PaxosTimeoutNow,
+    PrePrepare,
+    PrePromise,
+    SnapshotChunk,
+    SnapshotChunkRequest,
+)
 from ..types import (
     Entry,
     EntryKind,
@@ -71,15 +78,18 @@ from ..types import (
     SnapshotMeta,
     Term,
 )
-from . import election, follower, leader, membership
+from . import election, follower, leader, membership, preprepare, snapshot_chunks, transfer
 from .acceptor_log import AcceptorLog
 from .chosen_log import ChosenLog
 from .config import PaxosConfig
 from .leader import LeaderState
 from .membership import ConfigHistory, PendingChange
 from .outbox import Outbox
+from .preprepare import Probe
 from .proposer import RangePhaseOne
 from .reads import ForwardedReads, ReadRounds
+from .snapshot_chunks import Incoming
+from .transfer import TransferState
 
 if TYPE_CHECKING:
     import random
@@ -90,15 +100,20 @@ _HANDLERS: dict[type, _Handler] = {
     Accept: follower.on_accept,
     Commit: follower.on_commit,
     PaxosHeartbeat: follower.on_heartbeat,
-    CatchUp: follower.on_catch_up,
+    CatchUp: snapshot_chunks.on_catch_up,
     Chosen: follower.on_chosen,
     ChosenSnapshot: follower.on_chosen_snapshot,
     ReadForwardReply: follower.on_read_reply,
     Promise: election.on_promise,
     Nack: election.on_nack,
     Accepted: leader.on_accepted,
-    PaxosHeartbeatAck: leader.on_heartbeat_ack,
+    PaxosHeartbeatAck: transfer.on_heartbeat_ack,
     ReadForward: leader.on_read_forward,
+    PaxosTimeoutNow: transfer.on_timeout_now,
+    PrePrepare: preprepare.on_pre_prepare,
+    PrePromise: preprepare.on_pre_promise,
+    SnapshotChunk: snapshot_chunks.on_chunk,
+    SnapshotChunkRequest: snapshot_chunks.on_chunk_request,
 }
 
 
@@ -159,6 +174,9 @@ class PaxosCore:
         self.catchup_wait = 0
         self.election_elapsed = 0
         self.randomized_election_ticks = self.config.election_ticks
+        self.transfer: TransferState | None = None  # leader: a leadership transfer running
+        self.probe: Probe | None = None  # the pre-vote guard's probe in progress
+        self.incoming: Incoming | None = None  # a chunked snapshot being reassembled
         self.forwarded = ForwardedReads(
             self.config.max_pending_reads, 2 * self.config.election_ticks
         )
@@ -182,7 +200,7 @@ class PaxosCore:
             last = max(last, self.lead.next_slot - 1)
         return Status(
             id=self._id,
-            role=self.role,
+            role=Role.PRE_CANDIDATE if self.probe is not None else self.role,
             term=self.acceptor.promised.as_term(),
             leader=self.leader,
             commit_index=self.chosen.commit,
@@ -221,6 +239,8 @@ class PaxosCore:
         not apply to the current configuration, another change is in flight, or a PROMOTE
         names a learner more than ``learner_max_lag`` slots behind the leader's commit.
         """
+        if self.transfer is not None:
+            raise ProposalDropped(f"leadership transfer to node {self.transfer.target} running")
         return membership.propose_change(self, change)
 
     def own_ballot(self) -> Ballot:
@@ -247,6 +267,8 @@ class PaxosCore:
         self.lead = None
         self.pending_change = None
         self.phase1 = None
+        self.transfer = None
+        self.probe = None
         self.election_elapsed = 0
         self.reset_election_timer()
 
@@ -291,13 +313,15 @@ class PaxosCore:
         if self.catchup_wait > 0:
             self.catchup_wait -= 1
         self.dropped_reads.extend(self.forwarded.tick())
+        if self.transfer is not None:
+            transfer.tick(self)
         self._tick_role()
 
     def _tick_election(self) -> None:
         self.election_elapsed += 1
         if self.election_elapsed >= self.randomized_election_ticks:
             if membership.is_voter(self):
-                election.campaign(self)
+                preprepare.on_election_timeout(self)  # probe, then phase 1
             else:  # learners and removed nodes never run phase 1
                 self.election_elapsed = 0
 
@@ -346,12 +370,15 @@ class PaxosCore:
     def propose(self, data: bytes) -> ProposalTicket:
         """Put ``data`` in the next slot; only the distinguished proposer takes proposals.
 
-        Raises ``NotLeader`` on other roles, ``ProposalDropped`` when
-        ``max_uncommitted_entries`` slots above the commit index are already taken.
+        Raises ``NotLeader`` on other roles, ``ProposalDropped`` during a leadership
+        transfer or when ``max_uncommitted_entries`` slots above the commit index are
+        already taken.
         """
         lead = self.lead
         if self.role is not Role.LEADER or lead is None:
             raise NotLeader(self.leader)
+        if self.transfer is not None:
+            raise ProposalDropped(f"leadership transfer to node {self.transfer.target} running")
         membership.refuse_proposal(self)
         uncommitted = lead.next_slot - 1 - self.chosen.commit
         if uncommitted >= self.config.max_uncommitted_entries:
@@ -375,6 +402,14 @@ class PaxosCore:
             self.send(ReadForward(self._id, self.leader, context))
         else:
             self.dropped_reads.append(context)
+
+    def transfer_leadership(self, to: NodeId) -> None:
+        """Hand leadership to ``to``, as :meth:`RaftCore.transfer_leadership` does: stop
+        taking proposals, bring ``to`` up to date, then order it to start phase 1 at once
+        (``PaxosTimeoutNow``); abandoned after ``election_ticks`` ticks. Raises
+        ``NotLeader`` off the leader, ``ValueError`` if ``to`` is not a voter. See
+        :mod:`.transfer`."""
+        transfer.start(self, to)
 
     def compact(self, snapshot: Snapshot) -> None:
         """The driver took ``snapshot`` of the state machine at an applied index: keep it

@@ -35,8 +35,9 @@ if TYPE_CHECKING:
     from .core import PaxosCore
 
 
-def campaign(core: PaxosCore) -> None:
-    """Start phase 1 with a new ballot."""
+def campaign(core: PaxosCore, transfer: bool = False) -> None:
+    """Start phase 1 with a new ballot (``transfer``: ordered by the leader, see
+    :mod:`.transfer`; the Prepares say so, to be answered despite the lease)."""
     ballot = next_ballot(core.id, max(core.seen, core.acceptor.promised))
     core.become_candidate()
     if not core.acceptor.prepare(ballot):
@@ -48,7 +49,7 @@ def campaign(core: PaxosCore) -> None:
     core.campaign_voters = core.voters  # the quorum of config(first): see membership.may_win
     p1.promised(core.id, core.chosen.commit, core.acceptor.votes_from(first))
     for peer in core.voter_peers:
-        core.send(Prepare(core.id, peer, ballot, first))
+        core.send(Prepare(core.id, peer, ballot, first, transfer))
     if p1.result() is VoteResult.WON:
         win(core)
 

@@ -42,7 +42,7 @@ def on_prepare(core: PaxosCore, m: Prepare) -> None:
     if m.ballot.node != m.src or m.first_slot < 1:
         return
     core.seen = max(core.seen, m.ballot)
-    if core.in_lease() and m.src != core.leader:
+    if core.in_lease() and m.src != core.leader and not m.transfer:
         return  # a live leader holds the lease: do not let a stray candidate depose it
     if not core.acceptor.prepare(m.ballot):
         core.send(Nack(core.id, m.src, m.ballot, core.acceptor.promised))

@@ -153,9 +153,11 @@ def announce(core: PaxosCore) -> None:
 
 
 def note_peer_commit(core: PaxosCore, peer: NodeId, commit: Index) -> None:
+    """``peer`` reported ``commit``: its latest report stands, even when lower (a node's
+    commit index is not synced, so it can go back after a restart; keeping the highest
+    one made ``maybe_fetch`` ask a peer that no longer had the values, forever)."""
     lead = _lead(core)
-    if commit > lead.peer_commit.get(peer, 0):
-        lead.peer_commit[peer] = commit
+    lead.peer_commit[peer] = commit
 
 
 def maybe_fetch(core: PaxosCore) -> None:

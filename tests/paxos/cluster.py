@@ -22,7 +22,8 @@ Drop = Callable[[Message], bool]
 
 class PaxosCluster:
     """``members``: each node's initial configuration (default: every node a voter); a
-    node joining later starts with the configuration that will hold it as a learner."""
+    node joining later starts with the configuration that will hold it as a learner.
+    ``snapshot_every``: nodes compact every that many applied entries (0: never)."""
 
     def __init__(
         self,
@@ -30,6 +31,7 @@ class PaxosCluster:
         seed: int = 0,
         config: PaxosConfig | None = None,
         members: Callable[[NodeId], Membership] | None = None,
+        snapshot_every: int = 0,
     ) -> None:
         self.mailbox: list[Message] = []
         spec = MULTIPAXOS_SPEC
@@ -43,7 +45,12 @@ class PaxosCluster:
 
             spec = attrs.evolve(spec, make_core=make_core)
         self.sim = Cluster(
-            spec, nodes, random.Random(seed), self.mailbox.append, record_applied=True
+            spec,
+            nodes,
+            random.Random(seed),
+            self.mailbox.append,
+            record_applied=True,
+            snapshot_every_entries=snapshot_every,
         )
         self.delivered = 0
 

@@ -108,10 +108,28 @@ def new_core(
     return PaxosCore(id, tuple(range(1, n + 1)), random.Random(seed), config)
 
 
+def grant_probe(core: PaxosCore) -> None:
+    """Answer ``core``'s pre-prepare probe, if one runs, with grants from the
+    lowest-numbered peers (a majority with its own)."""
+    from consensus.messages import ZERO_BALLOT
+    from consensus.messages.paxos import PrePromise
+    from consensus.quorum import majority
+
+    probe = core.probe
+    if probe is None:
+        return
+    for peer in core.peers[: majority(len(core.voters)) - 1]:
+        core.step(PrePromise(peer, core.id, probe.ballot, True, ZERO_BALLOT))
+
+
 def campaign(core: PaxosCore) -> Ready[Any]:
-    """Let ``core``'s election timeout expire; returns the batch with its Prepares."""
+    """Let ``core``'s election timeout expire (and its pre-prepare probe be granted, with
+    ``pre_prepare`` on); returns the batch with its Prepares."""
     core.election_elapsed = core.randomized_election_ticks - 1
     core.tick()
+    if core.probe is not None:
+        take(core)  # the PrePrepares
+        grant_probe(core)
     return take(core)
 
 

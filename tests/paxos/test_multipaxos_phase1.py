@@ -35,7 +35,7 @@ def test_election_timeouts_are_randomized_between_election_ticks_and_twice_that(
 
 
 def test_follower_starts_phase_one_when_its_election_timeout_expires() -> None:
-    core = new_core()
+    core = new_core(config=PaxosConfig(pre_prepare=False))  # the probe: test_preprepare.py
     for _ in range(core.randomized_election_ticks - 1):
         core.tick()
     assert not of_type(out(take(core)), Prepare)

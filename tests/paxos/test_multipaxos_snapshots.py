@@ -10,6 +10,7 @@ import pytest
 from consensus.core import Role
 from consensus.errors import InvariantViolation
 from consensus.messages import Accepted, Ballot, CatchUp, Chosen, ChosenSnapshot, PaxosHardState
+from consensus.messages.paxos import SnapshotChunk
 from consensus.paxos import PaxosCore
 from consensus.storage.base import Recovered
 from consensus.types import Entry, Snapshot, SnapshotMeta
@@ -38,7 +39,11 @@ def test_a_compacted_range_is_answered_with_the_snapshot() -> None:
     core = leader_with(5)
     core.compact(snap(3))
     core.step(CatchUp(3, 1, 2))
-    assert of_type(out(take(core)), ChosenSnapshot) == [ChosenSnapshot(1, 3, snap(3), 5)]
+    # in chunks (one here: the image is smaller than snapshot_chunk_bytes)
+    image = snap(3)
+    assert of_type(out(take(core)), SnapshotChunk) == [
+        SnapshotChunk(1, 3, image.meta, 5, 0, image.data, len(image.data))
+    ]
     core.step(CatchUp(3, 1, 4))  # above the snapshot: values as usual
     (chosen,) = of_type(out(take(core)), Chosen)
     assert [e.index for e in chosen.entries] == [4, 5]
