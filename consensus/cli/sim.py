@@ -142,11 +142,11 @@ LEGEND = "\n".join(
         "  per slot, promises monotone); then the cluster is healed and must commit new "
         "proposals; per-seed",
         "  budgets fail a seed that stops making progress (no-progress, budget-exceeded).",
-        "--membership adds: at most one uncommitted change in a leader's log, every committed "
-        "configuration",
-        "  one step from the one before; convergence is checked over the final members.",
         "fault abbreviations (each seed enables a random subset of --faults):",
         *(f"  {name:<15} {meaning}" for name, meaning in FAULT_LEGEND),
+        "--membership also checks: at most one uncommitted change in a leader's log, every "
+        "committed",
+        "  configuration one step from the one before; convergence is over the final members.",
     )
 )
 
@@ -295,6 +295,7 @@ def run(args: argparse.Namespace) -> int:
             "nodes": args.nodes,
             "faults": args.faults_text,
             "time_s": args.time,
+            "membership": membership,
             "totals": totals,
             "violations": [_seed_json(r, args) for r in failed],
         }

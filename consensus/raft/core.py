@@ -151,6 +151,8 @@ class RaftCore:
         self._configs: list[tuple[Index, Membership]] = [
             (e.index, Membership.decode(e.data)) for e in rec.entries if e.kind is EntryKind.CONFIG
         ]
+        self.config_at: Index = self._configs[-1][0] if self._configs else 0
+        """The index of the CONFIG entry in effect (0: snapshot's or initial)."""
         self._set_membership(self._configs[-1][1] if self._configs else self._base_membership)
         # candidate state
         self.votes = election.empty_tally(self)
@@ -199,8 +201,8 @@ class RaftCore:
 
     def config_index(self) -> Index:
         """The index of the CONFIG entry in effect; 0 when the configuration comes from
-        the snapshot or the constructor."""
-        return self._configs[-1][0] if self._configs else 0
+        the snapshot or the constructor (also kept in ``config_at``)."""
+        return self.config_at
 
     def membership_at(self, index: Index) -> Membership:
         """The configuration as of ``index``: that of the last CONFIG entry at or before
@@ -260,6 +262,7 @@ class RaftCore:
             )
         entry = Entry(log.last_index() + 1, self.term, new.encode(), EntryKind.CONFIG)
         self._configs.append((entry.index, new))
+        self.config_at = entry.index
         self._set_membership(new)  # new members' progress starts at this entry
         log.append(entry)
         replication.broadcast_append(self, send_if_empty=False)
@@ -295,6 +298,7 @@ class RaftCore:
                 del progress[n]
 
     def _refresh_membership(self) -> None:
+        self.config_at = self._configs[-1][0] if self._configs else 0
         m = self._configs[-1][1] if self._configs else self._base_membership
         if m is not self._membership:
             self._set_membership(m)
@@ -404,7 +408,7 @@ class RaftCore:
         if self.boot_ticks_left:
             self.boot_ticks_left -= 1
         self._tick_role()
-        if self.role is Role.LEADER and not self.is_voter:
+        if not self.is_voter and self.role is Role.LEADER:
             self._check_removed()
 
     def _tick_election(self) -> None:
@@ -469,7 +473,7 @@ class RaftCore:
             election.handle_vote_request(self, m)
             return
         self._step_role(self, m)
-        if self.role is Role.LEADER and not self.is_voter:
+        if not self.is_voter and self.role is Role.LEADER:
             self._check_removed()
 
     def _in_lease(self) -> bool:
@@ -604,6 +608,7 @@ class RaftCore:
         self.snapshot = snapshot
         self._base_membership = self.membership_at(meta.index)
         self._configs = [c for c in self._configs if c[0] > meta.index]
+        self._refresh_membership()
 
     def forwarded_reads_drop(self) -> None:
         if self.forwarded_reads:

@@ -21,6 +21,8 @@ from ..types import EntryKind, ReadState, Snapshot
 if TYPE_CHECKING:
     from .core import RaftCore
 
+_CONFIG = EntryKind.CONFIG
+
 
 def step_follower(core: RaftCore, m: RaftMessage) -> None:
     """Messages of the current term to a follower."""
@@ -79,7 +81,7 @@ def handle_append(core: RaftCore, m: AppendEntries) -> None:
         return
     last_new = log.try_append(m.prev_index, m.prev_term, m.entries)
     if last_new is not None:
-        if core.config_index() > m.prev_index or _has_config(m):
+        if core.config_at > m.prev_index or (m.entries and _has_config(m)):
             # A CONFIG entry was appended, or one may have been truncated away: the
             # configuration in effect follows the log (module docstring of .core).
             core.resync_configs(m.prev_index + 1)
@@ -94,7 +96,10 @@ def handle_append(core: RaftCore, m: AppendEntries) -> None:
 
 
 def _has_config(m: AppendEntries) -> bool:
-    return any(e.kind is EntryKind.CONFIG for e in m.entries)
+    for e in m.entries:  # noqa: SIM110 - a plain loop: this runs for every append
+        if e.kind is _CONFIG:
+            return True
+    return False
 
 
 def handle_snapshot(core: RaftCore, m: InstallSnapshot) -> None:

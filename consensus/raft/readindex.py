@@ -48,13 +48,21 @@ class ReadIndexQueue:
         return len(self._pending)
 
     def add(
-        self, context: bytes, index: Index, origin: NodeId, self_id: NodeId, tick: int = 0
+        self,
+        context: bytes,
+        index: Index,
+        origin: NodeId,
+        self_id: NodeId,
+        tick: int = 0,
+        self_votes: bool = True,
     ) -> bytes:
         """Queue a read, its round started at the leader's tick count ``tick``; returns
-        the heartbeat context that confirms it."""
+        the heartbeat context that confirms it. ``self_votes``: the leader is a voter (a
+        leader removing itself is not), so its own acknowledgement counts."""
         number = self._next_round
         self._next_round += 1
-        self._pending[number] = PendingRead(context, index, origin, {self_id}, tick)
+        acks = {self_id} if self_votes else set()
+        self._pending[number] = PendingRead(context, index, origin, acks, tick)
         return number.to_bytes(ROUND_BYTES, "big")
 
     def ack(
@@ -70,8 +78,9 @@ class ReadIndexQueue:
         read = self._pending.get(number)
         if read is None:
             return []
-        read.acks.add(voter)
-        if sum(1 for n in read.acks if n in voters) < majority(len(voters)):
+        if voter in voters:
+            read.acks.add(voter)
+        if len(read.acks) < majority(len(voters)):
             return []
         done: list[PendingRead] = []
         while self._pending:

@@ -236,7 +236,9 @@ def leader_read(core: RaftCore, context: bytes, origin: NodeId) -> None:
     if len(core.reads) >= core.config.max_pending_reads:
         core.fail_read(context, origin)
         return
-    round_context = core.reads.add(context, core.log.committed, origin, core.id, core.ticks)
+    round_context = core.reads.add(
+        context, core.log.committed, origin, core.id, core.ticks, core.is_voter
+    )
     broadcast_heartbeat(core, round_context)
 
 

@@ -152,6 +152,8 @@ class Cluster:
         """Told when a node's storage raised ``StorageError``, just before the node stops
         (a failed fsync is never retried: only a restart brings the node back)."""
         self.storage_failures = 0
+        self.new_leader: Callable[[NodeId], None] | None = None
+        """Told when a node is first seen leading a term (after its durable batch)."""
         self._proposed_hook = getattr(self.invariants, "proposed", None)
         new_storage = make_storage or spec.make_storage
         self.hosts: list[Host] = [Host(n, new_storage(), record_applied) for n in self.nodes]
@@ -375,6 +377,8 @@ class Cluster:
         if status.role is Role.LEADER and status.term != host.leader_term:
             host.leader_term = status.term
             self.elections += 1
+            if self.new_leader is not None:
+                self.new_leader(host.id)
 
     def _finish(self, host: Host, core: ProtocolCore[object], rd: Ready[object]) -> bool:
         """Steps 4-6 of a batch that is durable (if it had to be): from ``drain``, or

@@ -20,7 +20,9 @@ Driven by its own seeded random stream and the run's :class:`FaultOptions`:
   whatever its storage holds) as a learner, or remove a voter (never below
   ``min(3, initial voters)``). Add, promote, remove is a replacement. A third of the
   requests are followed by another one to 1-3 ticks later, which usually finds the
-  first still uncommitted and must be refused (``MembershipError``). Generic over
+  first still uncommitted and must be refused (``MembershipError``); and half of the
+  new leaders are asked for one at once, before their no-op commits (refused too: the
+  fix for the single-server bug). Generic over
   :class:`~consensus.core.ReconfigurableCore`: only ``status()``, ``membership()`` and
   ``propose_change()`` are used. Crashes and partitions pick among every node.
 
@@ -117,6 +119,7 @@ class Nemesis:
             self._later(self._exp(faults.fsync_fail_every_us), FSYNC_FAIL, 0)
         if faults.membership_every_us:
             self._later(self._exp(faults.membership_every_us), MEMBER, 0)
+            cluster.new_leader = self._new_leader_elected
         cluster.storage_failed = self.storage_failed
 
     def _exp(self, mean_us: int) -> int:
@@ -241,6 +244,12 @@ class Nemesis:
         if self._rng.random() < 1 / 3:
             self._later((1 + self._rng.randrange(3)) * self._min_us, MEMBER_AGAIN, 0)
         return f"membership {change.describe()} at node {leader} -> ({ticket.index}, {ticket.term})"
+
+    def _new_leader_elected(self, node: NodeId) -> None:
+        """Half of the time, ask a new leader for a change at once: before its no-op
+        commits, which it must refuse (the fix for the single-server bug)."""
+        if self.active and self._rng.random() < 0.5:
+            self._later(0, MEMBER_AGAIN, 0)
 
     def _pick_change(self, m: Membership, leader: NodeId) -> ConfChange | None:
         rng = self._rng

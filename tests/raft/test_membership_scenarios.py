@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from consensus.core import Role
-from consensus.membership import ChangeKind, ConfChange, Membership
-from consensus.messages import InstallSnapshot, RequestVote
+from consensus.membership import ChangeKind, ConfChange, Membership, MembershipError
+from consensus.messages import AppendEntries, Heartbeat, InstallSnapshot, RequestVote
+from consensus.raft import RaftConfig, RaftCore
 
 from .harness import Network, of_type
 
@@ -176,3 +179,70 @@ def test_a_restarted_node_recovers_its_configuration_from_its_snapshot() -> None
     net.crash(1)
     net.run_ticks(5 * net.config.election_ticks, ids=[2, 4])
     assert net.leader() in (2, 4) and asked <= {1, 2, 4} and 3 not in asked
+
+
+def _bug_cluster() -> Network:
+    # Without check-quorum: followers that just lost leader 1 answer node 2 at once.
+    net = Network(voters=(1, 2, 3, 4), seed=5, config=RaftConfig(check_quorum=False))
+    net.elect(1)
+    net.stabilize()
+    return net
+
+
+def _single_server_bug(net: Network) -> None:
+    """Ongaro's single-server bug (raft-dev, 2015), up to the second leader's change.
+
+    Voters 1-4, learner 5. Leader 1 promotes 5; the entry reaches 5 only, and both crash.
+    Node 2 wins term 2 with the votes of 3 and 4, its no-op reaching 3 but not 4, and at
+    once asks to remove node 1: voters 2-4, a quorum of 2, so 2 and 3 alone commit it.
+    """
+    net.add_node(5)
+    _change(net, 1, ADD, 5)
+    net.run_ticks(2)  # heartbeats: everyone learns that the addition committed
+    net.partition([1, 5], [2, 3, 4])
+    net.core(1).propose_change(ConfChange(PROMOTE, 5))
+    net.stabilize()
+    net.crash(1)
+    net.crash(5)
+    net.campaign(2)
+
+    def to_4(m: object) -> bool:
+        return isinstance(m, AppendEntries | Heartbeat) and m.dst == 4
+
+    for _ in range(20):
+        net.process_all()
+        net.deliver(drop=to_4)
+        if net.core(2).role is Role.LEADER:
+            break
+    assert net.core(2).role is Role.LEADER
+    net.core(2).propose_change(ConfChange(REMOVE, 1))
+
+
+def test_the_own_term_commit_rule_prevents_the_single_server_bug() -> None:
+    net = _bug_cluster()
+    with pytest.raises(MembershipError, match="has not committed an entry of its term 2"):
+        _single_server_bug(net)
+
+
+def test_without_the_own_term_commit_rule_two_majorities_commit_different_entries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(RaftCore, "_committed_in_term", lambda self: True)
+    net = _bug_cluster()
+    _single_server_bug(net)
+    for _ in range(5):  # 2 and 3 commit the removal (and 2's no-op) on their own
+        net.process_all()
+        net.deliver(drop=lambda m: m.dst == 4)
+    committed = net.core(2).log.committed
+    assert committed == net.core(2).log.last_index()
+    # 2 and 3 go down; 1 comes back with 4 and 5: its configuration (voters 1-5, from
+    # the promotion in its log) gives it a majority that 4's shorter log does not stop.
+    net.crash(2)
+    net.crash(3)
+    net.restart(1)
+    net.restart(5)
+    net.heal()
+    with pytest.raises(AssertionError, match="state machine safety"):
+        for _ in range(10):
+            net.campaign(1)
+            net.stabilize()
