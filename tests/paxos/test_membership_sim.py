@@ -79,10 +79,10 @@ def test_invariant_one_change_in_flight() -> None:
     assert isinstance(rd.hard_state, PaxosHardState) and rd.hard_state.promised == Ballot(1, 1)
 
 
-PLANTED_SEED = 3
+PLANTED_SEED = 16
 """The first seed of the membership sweep that catches a leader that does not fetch the
-chosen values below the reported commit index before it leads (seeds 3, 13, 14, 27 and
-46 of 0-49 did, when measured)."""
+chosen values below the reported commit index before it leads (seeds 16, 23, 28 and 29
+of 0-29 did, when measured)."""
 
 
 def test_leading_before_fetching_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
