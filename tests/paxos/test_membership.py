@@ -110,6 +110,13 @@ def test_a_learner_does_not_promise_and_voters_ignore_a_learners_prepare() -> No
     assert not voter.has_ready()
 
 
+def test_a_node_ignoring_a_prepare_from_ahead_of_it_catches_up_from_the_candidate() -> None:
+    learner = core_of(4, WITH_4)
+    learner.step(Prepare(1, 4, Ballot(3, 1), 9))  # 1 knows slots up to 8
+    assert of_type(out(take(learner)), CatchUp) == [CatchUp(4, 1, 1)]
+    assert not of_type(out(take(learner)), Promise)
+
+
 def test_a_learner_stores_proposals_and_learns_from_the_commit_index() -> None:
     learner = core_of(4, WITH_4)
     b = Ballot(1, 1)
