@@ -339,7 +339,11 @@ class PaxosCore:
         if type(m) is Prepare and not (
             membership.is_voter(self) and self.config_now.is_voter(m.src)
         ):
-            return  # only voters promise, and only to voters (removed nodes cannot disrupt)
+            # only voters promise, and only to voters (removed nodes cannot disrupt); but a
+            # candidate ahead of us may know a configuration that makes us (or it) a voter
+            if m.first_slot > self.chosen.commit + 1:
+                follower.request_catch_up(self, m.src)
+            return
         handler = _HANDLERS.get(type(m))
         if handler is not None:
             handler(self, m)

@@ -32,7 +32,7 @@ import attrs
 from ..core import Role
 from ..errors import InvariantViolation, NotLeader, ProposalDropped
 from ..membership import ChangeKind, ConfChange, Membership, MembershipError
-from ..messages import AcceptedRecord
+from ..messages import AcceptedRecord, CatchUp
 from ..quorum import VoteResult
 from ..types import Entry, EntryKind, Index, NodeId, ProposalTicket, SnapshotMeta
 
@@ -172,7 +172,13 @@ def propose_change(core: PaxosCore, change: ConfChange) -> ProposalTicket:
             f"another configuration change is in flight at slot {pending.entry.index} "
             f"({pending.membership.describe()}); retry once it is chosen"
         )
-    base = core.config_now
+    ahead = unapplied_config(core)
+    if ahead is not None:
+        raise MembershipError(
+            f"a configuration change chosen at slot {ahead} is not applied here yet "
+            f"(commit index {core.chosen.commit}); retry once it is"
+        )
+    base = core.config_now  # exact: nothing below the next slot can change it now
     new = base.apply(change)  # MembershipError when it does not apply
     if change.kind is ChangeKind.PROMOTE:
         lag = core.config.learner_max_lag
@@ -217,6 +223,14 @@ def _maybe_send(core: PaxosCore) -> None:
     leader.propose_entry(core, pending.entry)
 
 
+def unapplied_config(core: PaxosCore) -> Index | None:
+    """The first CONFIG slot known chosen above the commit index (learned out of order):
+    until the commit index passes it, this node's configuration is not exact."""
+    commit = core.chosen.commit
+    ahead = [s for s in core.configs.slots() if s > commit]
+    return min(ahead) if ahead else None
+
+
 # -- phase 1 ----------------------------------------------------------------------------
 def may_win(core: PaxosCore) -> bool:
     """Called by ``election.win`` with a won phase 1: True iff the phase 1 is good for
@@ -232,6 +246,17 @@ def may_win(core: PaxosCore) -> bool:
         core.known_commit = max(core.known_commit, p1.max_commit)
         if p1.max_commit_node is not None:
             follower.request_catch_up(core, p1.max_commit_node)
+        return False
+    ahead = unapplied_config(core)
+    if ahead is not None:
+        # a CONFIG known chosen above the commit index: learn the slots below it first
+        # (every slot below a chosen CONFIG was chosen before it: the drain), asking
+        # every voter, since none of the promises reported them
+        core.known_commit = max(core.known_commit, ahead)
+        if core.catchup_wait == 0:
+            core.catchup_wait = core.config.election_ticks
+            for peer in core.voter_peers:
+                core.send(CatchUp(core.id, peer, core.chosen.commit + 1))
         return False
     if core.campaign_voters != core.voters:
         if is_voter(core):

@@ -25,7 +25,7 @@ from consensus.messages import (
 )
 from consensus.messages.paxos import SnapshotChunk
 from consensus.paxos import PaxosConfig, PaxosCore
-from consensus.paxos.membership import ConfigHistory
+from consensus.paxos.membership import ConfigHistory, unapplied_config
 from consensus.paxos.reads import ReadRounds
 from consensus.storage.base import Recovered
 from consensus.types import Entry, EntryKind, Snapshot, SnapshotMeta
@@ -109,6 +109,13 @@ def test_a_learner_does_not_promise_and_voters_ignore_a_learners_prepare() -> No
     voter = core_of(2, WITH_4)
     voter.step(Prepare(4, 2, Ballot(3, 4), 1))
     assert not voter.has_ready()
+
+
+def test_a_node_ignoring_a_prepare_from_ahead_of_it_catches_up_from_the_candidate() -> None:
+    learner = core_of(4, WITH_4)
+    learner.step(Prepare(1, 4, Ballot(3, 1), 9))  # 1 knows slots up to 8
+    assert of_type(out(take(learner)), CatchUp) == [CatchUp(4, 1, 1)]
+    assert not of_type(out(take(learner)), Promise)
 
 
 def test_a_learner_stores_proposals_and_learns_from_the_commit_index() -> None:
@@ -242,6 +249,30 @@ def test_a_leader_that_removes_itself_steps_down_when_the_change_is_chosen() -> 
     for _ in range(100):
         core.tick()
     assert not of_type(out(take(core)), Prepare)
+
+
+def test_a_config_known_chosen_above_the_commit_index_is_not_applied_yet() -> None:
+    core = core_of(2, ABC)
+    core.learn(config_entry(3, WITH_4))  # slots 1 and 2 unknown
+    assert unapplied_config(core) == 3 and core.membership() == ABC
+    core.learn(Entry(1, 7, b"a"))
+    core.learn(Entry(2, 7, b"b"))
+    assert unapplied_config(core) is None and core.membership() == WITH_4
+
+
+def test_a_candidate_knowing_a_config_above_its_commit_catches_up_first() -> None:
+    core = core_of(1, ABC)
+    core.learn(config_entry(2, Membership.of([1, 2])))  # slot 1 unknown
+    campaign(core)
+    b = core.own_ballot()
+    core.step(Promise(2, 1, b, 1, 0, ()))
+    rd = take(core)
+    assert core.status().role is Role.CANDIDATE
+    assert sorted(m.dst for m in of_type(out(rd), CatchUp)) == [2, 3]
+    core.step(Chosen(2, 1, (Entry(1, 7, b"a"),), 2))
+    rd = take(core)  # now exact: {1, 2} governs slot 3, phase 1 starts over
+    assert core.voters == (1, 2) and core.own_ballot() > b
+    assert of_type(out(rd), Prepare) == [Prepare(1, 2, core.own_ballot(), 3)]
 
 
 # -- phase 1 with configurations --------------------------------------------------------
