@@ -198,6 +198,29 @@ class LocalTarget(Target):
             out[f"follower-{i}"] = live[n]
         return out
 
+    async def counters(self) -> dict[str, float]:
+        """Each live node's status counters (messages and frame bytes sent to peers,
+        storage fsyncs), summed; ``{}`` if a node does not answer (no figure is better
+        than a wrong one)."""
+        if self.cluster is None:
+            return {}
+        live = [
+            self.cluster.endpoints[n]
+            for n, p in sorted(self.cluster.processes.items())
+            if p.poll() is None
+        ]
+        totals = {"messages": 0.0, "bytes": 0.0, "fsyncs": 0.0}
+        async with KvClient(live, timeout_s=2.0, attempt_timeout_s=1.0) as kv:
+            for endpoint in live:
+                try:
+                    st = await kv.status(endpoint)
+                except ClientError:
+                    return {}
+                totals["messages"] += st.messages_sent
+                totals["bytes"] += st.bytes_sent
+                totals["fsyncs"] += st.fsyncs
+        return totals
+
     async def kill_leader(self) -> None:
         if self.cluster is None:
             raise TargetError("not started")

@@ -20,8 +20,10 @@ Contract:
   skipped with that reason.
 - ``pids()`` maps a label (``"leader"``, ``"follower-2"``, ``"node-3"``) to a live pid,
   for CPU accounting; labels say the role at the time of the call.
-- ``counters()`` returns cumulative per-cluster counters where the target exposes them
-  (``messages``, ``bytes``, ``fsyncs``, summed over nodes), else ``{}``.
+- ``await counters()`` returns cumulative per-cluster counters where the target exposes
+  them (``messages``, ``bytes``, ``fsyncs``, summed over nodes), else ``{}``; the
+  workload turns their change over the window into ``messages_per_op``,
+  ``bytes_per_op`` and ``fsyncs_per_op``.
 """
 
 from __future__ import annotations
@@ -102,7 +104,9 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def pids(self) -> dict[str, int]: ...
 
-    def counters(self) -> dict[str, float]:
+    async def counters(self) -> dict[str, float]:
+        """Cumulative ``messages``, ``bytes`` (sent between nodes) and ``fsyncs``, summed
+        over the live nodes; ``{}`` for a target that does not expose them."""
         return {}
 
     async def kill_leader(self) -> None:

@@ -30,7 +30,10 @@ Figures (:func:`run_workload`): ``ops_per_s``, ``p50_ms`` ... ``p99.9_ms`` (from
 ``/proc/PID/stat``, plus this process's ``time.process_time``, per measured op) and
 ``cpu_us_per_op_<label>`` per process label and ``cpu_us_per_op_client``; ``rss_mib``
 (resident memory of the target's processes at the window's end, summed, from
-``/proc/PID/status``) and ``rss_mib_<label>`` per process; with
+``/proc/PID/status``) and ``rss_mib_<label>`` per process; ``messages_per_op``,
+``bytes_per_op`` (between nodes, frame headers included) and ``fsyncs_per_op`` (every
+node's storage) from ``target.counters()`` read at the window's two ends, where the target
+has them (not in a failover run: a killed node's counters are gone); with
 ``failover`` the target's leader is killed in the middle of the window and
 ``unavailable_ms`` is the time from the kill to the first put, issued right after it
 by a probe session, that succeeds; the node is restarted after the window (a failover
@@ -277,6 +280,7 @@ async def run_workload(
             nursery.start_soon(connection, n)
         await trio.sleep(max(0.0, begin - clock()))
         pids = target.pids()
+        counted_before = {} if w.failover else await target.counters()
         cpu_before = {label: process_cpu_s(pid) for label, pid in pids.items()}
         client_before = time.process_time()
         if w.failover:
@@ -285,6 +289,7 @@ async def run_workload(
         cpu_after = {label: process_cpu_s(pid) for label, pid in pids.items()}
         client_cpu = time.process_time() - client_before
         rss = {label: process_rss_mib(pid) for label, pid in pids.items()}
+        counted_after = await target.counters() if counted_before else {}
         settle()
         with trio.move_on_after(w.drain_s):  # operations begun in the window finish
             await all_done.wait()
@@ -317,6 +322,10 @@ async def run_workload(
                 total += after - before
         figures["cpu_us_per_op_client"] = client_cpu / done * 1e6
         figures["cpu_us_per_op"] = total / done * 1e6
+    # Counters span the window (operations begun in it and still running add a little).
+    for name in ("messages", "bytes", "fsyncs"):
+        if done and name in counted_before and name in counted_after:
+            figures[f"{name}_per_op"] = (counted_after[name] - counted_before[name]) / done
     known = {label: mib for label, mib in rss.items() if mib is not None}
     for label, mib in known.items():
         figures[f"rss_mib_{label}"] = mib

@@ -181,6 +181,11 @@ class StatusReply:
     learners: tuple[int, ...] = ()
     progress: tuple[MatchIndex, ...] = ()
     """From the leader only: each member's match index."""
+    messages_sent: int = 0
+    """Counters since the node started (0 where the node's transport or storage keeps
+    none): messages sent to peers, the bytes of their frames, fsyncs of its storage."""
+    bytes_sent: int = 0
+    fsyncs: int = 0
 
 
 @attrs.frozen(slots=True)

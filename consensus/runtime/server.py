@@ -488,4 +488,16 @@ class ClientServer:
             voters=st.membership.voters if st.membership is not None else (),
             learners=st.membership.learners if st.membership is not None else (),
             progress=tuple(MatchIndex(n, i) for n, i in st.progress),
+            **self._counters(),
         )
+
+    def _counters(self) -> dict[str, int]:
+        """The node's cumulative traffic and fsync counters, where its parts keep them."""
+        driver = self.log.driver
+        stats = getattr(driver.transport, "stats", None)
+        fsyncs = getattr(driver.storage, "fsyncs", 0)
+        return {
+            "messages_sent": stats.sent if stats is not None else 0,
+            "bytes_sent": stats.bytes_sent if stats is not None else 0,
+            "fsyncs": fsyncs if isinstance(fsyncs, int) else 0,
+        }

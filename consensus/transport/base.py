@@ -46,6 +46,9 @@ class TransportStats:
     decode_errors: int = 0
     refused_connections: int = 0
     connections: int = 0
+    bytes_sent: int = 0
+    """Bytes of the frames encoded for sending, headers included (a transport without
+    frames leaves it 0)."""
 
 
 class Transport(Protocol):

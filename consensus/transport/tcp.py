@@ -223,6 +223,7 @@ class TcpTransport:
                 continue
             chunks.append(frame)
             size += len(frame)
+        self._stats.bytes_sent += size
         return b"".join(chunks)
 
     def on_deliver(self, callback: Callable[[], None] | None) -> None:

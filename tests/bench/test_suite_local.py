@@ -31,6 +31,9 @@ def test_quick_local_run_has_figures(tmp_path: Path, capsys: pytest.CaptureFixtu
         assert figures["ops_per_s"] > 0
         assert "cpu_us_per_op_leader" in figures and "cpu_us_per_op_client" in figures
         assert figures["rss_mib"] >= figures["rss_mib_leader"] > 1
+        # each write is replicated to two followers and fsynced on at least a quorum
+        assert figures["messages_per_op"] > 0 and figures["bytes_per_op"] > 16
+        assert figures["fsyncs_per_op"] > 0
     assert cells["raft n=3 open r=200 put"]["figures"]["offered_per_s"] == 200
     assert report["skipped"] == []
     assert "raft n=3 seq put" in capsys.readouterr().out
