@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 
 from ..core import Ready, Recovered, Role, Status
 from ..errors import InvariantViolation, NotLeader, ProposalDropped
-from ..membership import ChangeKind, ConfChange, Membership, MembershipError
+from ..membership import ConfChange, Membership
 from ..messages import (
     AppendEntries,
     Heartbeat,
@@ -70,7 +70,7 @@ from ..types import (
     SnapshotMeta,
     Term,
 )
-from . import election, follower, replication
+from . import election, follower, membership, replication
 from .config import RaftConfig
 from .log import RaftLog
 from .progress import Progress
@@ -147,13 +147,15 @@ class RaftCore:
         # membership: the base (snapshot's, else initial) and the CONFIG entries after it
         self._base_membership = initial
         if rec.snapshot is not None:
-            self._base_membership = _meta_membership(rec.snapshot.meta, initial)
+            self._base_membership = membership.of_meta(rec.snapshot.meta, initial)
         self._configs: list[tuple[Index, Membership]] = [
             (e.index, Membership.decode(e.data)) for e in rec.entries if e.kind is EntryKind.CONFIG
         ]
         self.config_at: Index = self._configs[-1][0] if self._configs else 0
         """The index of the CONFIG entry in effect (0: snapshot's or initial)."""
-        self._set_membership(self._configs[-1][1] if self._configs else self._base_membership)
+        membership.set_membership(
+            self, self._configs[-1][1] if self._configs else self._base_membership
+        )
         # candidate state
         self.votes = election.empty_tally(self)
         # follower state
@@ -208,15 +210,12 @@ class RaftCore:
         """The configuration as of ``index``: that of the last CONFIG entry at or before
         it, else the snapshot's (also for an index the snapshot covers), else the
         initial one. What a snapshot taken at ``index`` must record."""
-        for at, membership in reversed(self._configs):
-            if at <= index:
-                return membership
-        return self._base_membership
+        return membership.at(self, index)
 
     def snapshot_meta(self, index: Index, term: Term) -> SnapshotMeta:
         """The meta of a snapshot of the state machine at (``index``, ``term``), with the
         configuration as of ``index`` (:meth:`membership_at`)."""
-        m = self.membership_at(index)
+        m = membership.at(self, index)
         return SnapshotMeta(index, term, m.voters, m.learners, m.addresses)
 
     def propose_change(self, change: ConfChange) -> ProposalTicket:
@@ -228,45 +227,7 @@ class RaftCore:
         change does not apply to the configuration in effect, or a PROMOTE names a
         learner more than ``RaftConfig.max_promote_lag`` entries behind.
         """
-        if self.role is not Role.LEADER:
-            raise NotLeader(self.leader)
-        if self.transfer_target is not None:
-            raise ProposalDropped(f"leadership transfer to node {self.transfer_target} running")
-        log = self.log
-        what = change.describe()
-        if not self._committed_in_term():
-            raise MembershipError(
-                f"cannot {what} yet: the leader has not committed an entry of its term "
-                f"{self.term} (its no-op); retry shortly"
-            )
-        pending = self._uncommitted_change()
-        if pending:
-            raise MembershipError(
-                f"cannot {what}: the change at index {pending} "
-                f"({self._membership.describe()}) is not committed yet; one change at a time"
-            )
-        new = self._membership.apply(change)
-        if change.kind is ChangeKind.PROMOTE:
-            match = self.progress[change.node].match
-            lag = log.last_index() - match
-            if lag > self.config.max_promote_lag:
-                raise MembershipError(
-                    f"cannot {what}: it is {lag} entries behind the leader (match {match}, "
-                    f"last {log.last_index()}; max_promote_lag={self.config.max_promote_lag})"
-                )
-        uncommitted = log.last_index() - log.committed
-        if uncommitted >= self.config.max_uncommitted_entries:
-            raise ProposalDropped(
-                f"{uncommitted} entries await commit (max_uncommitted_entries="
-                f"{self.config.max_uncommitted_entries})"
-            )
-        entry = Entry(log.last_index() + 1, self.term, new.encode(), EntryKind.CONFIG)
-        self._configs.append((entry.index, new))
-        self.config_at = entry.index
-        self._set_membership(new)  # new members' progress starts at this entry
-        log.append(entry)
-        replication.broadcast_append(self, send_if_empty=False)
-        return ProposalTicket(entry.index, entry.term)
+        return membership.propose_change(self, change)
 
     def _committed_in_term(self) -> bool:
         """Whether an entry of this leader's term has committed (the fix for the
@@ -278,59 +239,6 @@ class RaftCore:
         """The index of the CONFIG entry in effect if it is not committed yet, else 0."""
         pending = self.config_index()
         return pending if pending > self.log.committed else 0
-
-    def _set_membership(self, m: Membership) -> None:
-        me = self._id
-        self._membership = m
-        self.voters = m.voters
-        self.peers = tuple(n for n in m.members if n != me)
-        self.voter_peers = tuple(n for n in m.voters if n != me)
-        self.is_voter = me in m.voters
-        if self.role is Role.LEADER:
-            # A lease was confirmed by a quorum of the old voters only: start over.
-            self.lease_start = None
-            cfg = self.config
-            progress = self.progress
-            for n in self.peers:
-                if n not in progress:
-                    progress[n] = Progress(self.log.last_index() + 1, cfg.max_inflight_msgs)
-            for n in [n for n in progress if n != me and not m.is_member(n)]:
-                del progress[n]
-
-    def _refresh_membership(self) -> None:
-        self.config_at = self._configs[-1][0] if self._configs else 0
-        m = self._configs[-1][1] if self._configs else self._base_membership
-        if m is not self._membership:
-            self._set_membership(m)
-
-    def resync_configs(self, from_index: Index) -> None:
-        """The log may have changed from ``from_index`` on (appended or truncated):
-        rebuild the CONFIG entries tracked from there and the configuration in effect."""
-        configs = [c for c in self._configs if c[0] < from_index]
-        log = self.log
-        for index in range(max(from_index, log.first_index()), log.last_index() + 1):
-            e = log.entry(index)
-            if e.kind is EntryKind.CONFIG:
-                configs.append((index, Membership.decode(e.data)))
-        self._configs = configs
-        self._refresh_membership()
-
-    def restored_snapshot(self, meta: SnapshotMeta) -> None:
-        """The log was replaced by ``meta``'s boundary (InstallSnapshot): its
-        configuration is now the one in effect."""
-        self._base_membership = _meta_membership(meta, self._base_membership)
-        self._configs = []
-        self._refresh_membership()
-
-    def _check_removed(self) -> None:
-        """A leader that is no longer a voter steps down once its removal committed."""
-        if (
-            self.role is Role.LEADER
-            and not self.is_voter
-            and self.config_index() <= (self.log.committed)
-        ):
-            replication.broadcast_heartbeat(self, None)  # the followers learn the commit
-            self.become_follower(self.term, None)
 
     # -- role transitions ---------------------------------------------------------------
     def _reset(self, term: Term) -> None:
@@ -409,7 +317,7 @@ class RaftCore:
             self.boot_ticks_left -= 1
         self._tick_role()
         if not self.is_voter and self.role is Role.LEADER:
-            self._check_removed()
+            membership.check_removed(self)
 
     def _tick_election(self) -> None:
         self.election_elapsed += 1
@@ -474,7 +382,7 @@ class RaftCore:
             return
         self._step_role(self, m)
         if not self.is_voter and self.role is Role.LEADER:
-            self._check_removed()
+            membership.check_removed(self)
 
     def _in_lease(self) -> bool:
         """Whether vote requests (other than a transfer's) are ignored: with check-quorum,
@@ -606,9 +514,7 @@ class RaftCore:
             return
         self.log.compact(meta.index, meta.term)
         self.snapshot = snapshot
-        self._base_membership = self.membership_at(meta.index)
-        self._configs = [c for c in self._configs if c[0] > meta.index]
-        self._refresh_membership()
+        membership.compacted(self, meta.index)
 
     def forwarded_reads_drop(self) -> None:
         if self.forwarded_reads:
@@ -687,7 +593,7 @@ class RaftCore:
             if self.role is Role.LEADER:
                 replication.self_persisted(self)
                 if not self.is_voter:
-                    self._check_removed()
+                    membership.check_removed(self)
         if ready.committed:
             log.applied_to(ready.committed[-1].index)
         if ready.messages:
@@ -703,10 +609,3 @@ class RaftCore:
                 f"node {self._id}: applied {log.applied} <= committed {log.committed} "
                 f"<= last {log.last_index()} does not hold"
             )
-
-
-def _meta_membership(meta: SnapshotMeta, fallback: Membership) -> Membership:
-    """The configuration a snapshot records (``fallback`` for a meta without voters)."""
-    if not meta.voters:
-        return fallback
-    return Membership(meta.voters, meta.learners, meta.addresses)

@@ -17,6 +17,7 @@ from ..messages import (
     TimeoutNow,
 )
 from ..types import EntryKind, ReadState, Snapshot
+from . import membership
 
 if TYPE_CHECKING:
     from .core import RaftCore
@@ -84,7 +85,7 @@ def handle_append(core: RaftCore, m: AppendEntries) -> None:
         if core.config_at > m.prev_index or (m.entries and _has_config(m)):
             # A CONFIG entry was appended, or one may have been truncated away: the
             # configuration in effect follows the log (module docstring of .core).
-            core.resync_configs(m.prev_index + 1)
+            membership.resync(core, m.prev_index + 1)
         log.commit_to(min(m.commit, last_new))
         core.send(AppendEntriesResponse(core.id, m.src, core.term, True, last_new))
         return
@@ -134,7 +135,7 @@ def handle_snapshot(core: RaftCore, m: InstallSnapshot) -> None:
         log.restore(meta)
         core.pending_snapshot = snapshot
         core.snapshot = snapshot
-        core.restored_snapshot(meta)
+        membership.restored_snapshot(core, meta)
     core.send(
         InstallSnapshotResponse(core.id, m.src, core.term, meta.index, True, len(buf), done=True)
     )
