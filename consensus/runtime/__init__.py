@@ -9,8 +9,8 @@
 """
 
 from .driver import Driver as Driver
-from .driver import DriverConfig as DriverConfig
-from .driver import NodeStatus as NodeStatus
+from .driver_config import DriverConfig as DriverConfig
+from .driver_config import NodeStatus as NodeStatus
 from .errors import Backpressure as Backpressure
 from .errors import NodeStopped as NodeStopped
 from .errors import NotLeader as NotLeader

@@ -30,12 +30,11 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-import attrs
 import trio
 
 from ..core import ProtocolCore, Ready, Role, Status
 from ..errors import ConsensusError, NotLeader, ProposalDropped
-from ..membership import ConfChange, Membership, MembershipError
+from ..membership import ConfChange, Membership
 from ..storage.base import CoreStorage
 from ..transport.base import Transport
 from ..types import (
@@ -49,103 +48,13 @@ from ..types import (
     Term,
 )
 from .clock import NodeClock
+from .driver_config import DriverConfig, NodeStatus
 from .errors import Backpressure, NodeStopped, OutcomeUnknown, Timeout
+from .node_membership import NodeMembership, snapshot_membership
 from .statemachine import StateMachine
 from .waiters import AppliedWaits, Resolver, Waiter
 
 log = logging.getLogger("consensus.runtime")
-
-
-@attrs.frozen(slots=True)
-class DriverConfig:
-    """Runtime knobs; times in seconds of Trio time.
-
-    - ``tick_s``: one core tick (the core's election and heartbeat timeouts are in ticks).
-    - ``proposals_waiting_max`` / ``reads_waiting_max``: back-pressure bounds.
-    - ``read_round_timeout_s``: a read-index round unanswered this long is failed with
-      ``Timeout`` so the reads queued behind it can go.
-    - ``snapshot_entries``: snapshot the state machine and compact the log every this
-      many applied entries (0: never).
-    - ``sync_in_thread``: run ``storage.sync`` in a worker thread, so that the node
-      keeps stepping messages and applying already-durable entries while the disk
-      works. Off, the fsync runs in the Ready loop itself: less CPU and no thread
-      hand-off latency (the node process uses that, see ``NodeConfig``), but the loop
-      blocks for the fsync's duration; also off for in-memory storage under
-      ``MockClock``, where a thread would let the clock jump.
-    - ``compact_in_thread``: run ``storage.compact`` (which writes a whole snapshot) in
-      a worker thread; None means the same as ``sync_in_thread``.
-    - ``subscriber_entries_max``: a committed-entry subscriber this far behind is cut off.
-    - ``yield_before_sync``: with ``sync_in_thread`` off, let other tasks run once
-      before the inline fsync (what was just queued goes out while the disk works). Off
-      where a fsync takes no time (the sim environment's virtual disks): one scheduler
-      pass less per fsync, the same order of events in virtual time.
-    - ``external_ticks``: start no ticker task; whoever runs the driver calls
-      :meth:`Driver.tick` every ``tick_s / clock.rate`` instead (the sim environment
-      ticks all its nodes from one timer). Off (the default), the driver ticks itself.
-    """
-
-    tick_s: float = 0.01
-    proposals_waiting_max: int = 16384
-    reads_waiting_max: int = 16384
-    read_round_timeout_s: float = 2.0
-    snapshot_entries: int = 20_000
-    sync_in_thread: bool = True
-    compact_in_thread: bool | None = None
-    subscriber_entries_max: int = 4096
-    inbox_batch_max: int = 4096
-    yield_before_sync: bool = True
-    external_ticks: bool = False
-
-    def __attrs_post_init__(self) -> None:
-        if self.tick_s <= 0:
-            raise ValueError(f"DriverConfig.tick_s must be > 0, got {self.tick_s}")
-        for name in (
-            "proposals_waiting_max",
-            "reads_waiting_max",
-            "subscriber_entries_max",
-            "inbox_batch_max",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"DriverConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.snapshot_entries < 0:
-            raise ValueError(
-                f"DriverConfig.snapshot_entries must be >= 0, got {self.snapshot_entries}"
-            )
-
-
-@attrs.frozen(slots=True)
-class NodeStatus:
-    """What ``status`` reports: the core's view plus the driver's applied index."""
-
-    id: NodeId
-    role: str
-    term: Term
-    leader: NodeId | None
-    commit_index: Index
-    applied_index: Index
-    last_index: Index
-    snapshot_index: Index
-    membership: Membership | None = None
-    """The configuration in effect on this node (the core's: its latest, committed or
-    not); None for a core without membership."""
-    applied_membership: Membership | None = None
-    """The configuration as of the applied index (the last committed CONFIG entry
-    applied here, or the snapshot's)."""
-    progress: tuple[tuple[NodeId, Index], ...] = ()
-    """On a leader: ``(member, match index)`` for every member (see ``Status``)."""
-
-
-def snapshot_membership(meta: SnapshotMeta) -> Membership:
-    """The configuration a snapshot's meta records."""
-    return Membership(meta.voters, meta.learners, meta.addresses)
-
-
-def supports_membership(core: object) -> bool:
-    """Whether ``core`` implements ``ReconfigurableCore`` (``membership`` and
-    ``propose_change``)."""
-    return callable(getattr(core, "membership", None)) and callable(
-        getattr(core, "propose_change", None)
-    )
 
 
 class _ReadRound:
@@ -217,15 +126,8 @@ class Driver:
         self._failure: Exception | None = None  # raised by the core in a delivery callback
         self._stopped: BaseException | None = None
         self._running = False
-        self.reconfigurable = supports_membership(core)
-        """The core implements ``ReconfigurableCore`` (membership changes at run time)."""
-        self.applied_membership: Membership | None = self._membership_at(self.applied_index)
-        """The configuration as of ``applied_index``: updated as CONFIG entries are
-        applied and snapshots installed (None for a core without membership)."""
-        self.on_membership: list[Callable[[], None]] = []
-        """Called (in the Ready loop's task) when ``applied_membership`` changes, or a
-        change was just proposed here (the node then updates its peer address book from
-        :meth:`membership` and ``applied_membership``)."""
+        self.members = NodeMembership(core, self.applied_index)
+        """The node's configuration as applied, and the hooks told of its changes."""
 
     # -- running ------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -475,7 +377,9 @@ class Driver:
         for entry in entries:
             if entry.index <= self.applied_index:
                 continue
-            result = apply(entry) if entry.kind == EntryKind.NORMAL else self._apply_other(entry)
+            result = (
+                apply(entry) if entry.kind == EntryKind.NORMAL else self.members.apply_entry(entry)
+            )
             self.applied_index = entry.index
             self.applied_term = entry.term
             pending = proposals.pop(entry.index, None)
@@ -494,75 +398,25 @@ class Driver:
                 self._publish(entry)
         self._applied_waits.release(self.applied_index)
 
-    def _apply_other(self, entry: Entry) -> bytes:
-        """A NOOP or CONFIG entry: never for the state machine. A CONFIG entry becomes
-        the applied membership (its proposer gets the encoded configuration back)."""
-        if entry.kind != EntryKind.CONFIG:
-            return b""
-        try:
-            membership = Membership.decode(entry.data)
-        except MembershipError as exc:
-            log.error(
-                "undecodable configuration entry",
-                extra={"fields": {"node": self.core.id, "index": entry.index, "error": str(exc)}},
-            )
-            return b""
-        self._set_applied_membership(membership, entry.index)
-        return entry.data
+    # -- membership (see :class:`~consensus.runtime.node_membership.NodeMembership`) ----
+    @property
+    def reconfigurable(self) -> bool:
+        """The core implements ``ReconfigurableCore`` (membership changes at run time)."""
+        return self.members.reconfigurable
 
-    def _set_applied_membership(self, membership: Membership, index: Index) -> None:
-        if membership == self.applied_membership:
-            return
-        self.applied_membership = membership
-        log.info(
-            "membership applied",
-            extra={
-                "fields": {
-                    "node": self.core.id,
-                    "index": index,
-                    "voters": list(membership.voters),
-                    "learners": list(membership.learners),
-                }
-            },
-        )
-        if not membership.is_member(self.core.id) and self.reconfigurable:
-            log.warning(
-                "this node is no longer a member of the cluster",
-                extra={"fields": {"node": self.core.id, "membership": membership.describe()}},
-            )
-        self._membership_changed()
+    @property
+    def applied_membership(self) -> Membership | None:
+        """The configuration as of ``applied_index`` (None for a core without one)."""
+        return self.members.applied
 
-    def _membership_changed(self) -> None:
-        for hook in list(self.on_membership):
-            try:
-                hook()
-            except Exception as exc:  # an address-book problem must not stop the node
-                log.warning(
-                    "membership hook failed",
-                    extra={"fields": {"node": self.core.id, "error": f"{exc!r}"}},
-                )
-
-    def _membership_at(self, index: Index) -> Membership | None:
-        """The configuration as of ``index`` (the core's ``membership_at`` when it has
-        one, else its current one); None for a core without membership."""
-        if not self.reconfigurable:
-            return None
-        at = getattr(self.core, "membership_at", None)
-        if at is not None:
-            try:
-                found: Membership = at(index)
-                return found
-            except (ValueError, LookupError):
-                pass
-        current: Membership = self.core.membership()  # type: ignore[attr-defined]
-        return current
+    @property
+    def on_membership(self) -> list[Callable[[], None]]:
+        """Hooks called when the configuration changed (see ``NodeMembership.hooks``)."""
+        return self.members.hooks
 
     def membership(self) -> Membership | None:
         """The core's configuration (latest, committed or not); None without membership."""
-        if not self.reconfigurable:
-            return None
-        current: Membership = self.core.membership()  # type: ignore[attr-defined]
-        return current
+        return self.members.current()
 
     def _install(self, snapshot: Snapshot) -> None:
         meta = snapshot.meta
@@ -572,7 +426,7 @@ class Driver:
         self.applied_index = self.snapshot_index = meta.index
         self.applied_term = meta.term
         if self.reconfigurable:
-            self._set_applied_membership(snapshot_membership(meta), meta.index)
+            self.members.set_applied(snapshot_membership(meta), meta.index)
         for index in [i for i in self._proposals if i <= meta.index]:
             self._proposals.pop(index)[1].fail(
                 OutcomeUnknown(
@@ -597,7 +451,7 @@ class Driver:
         every = self.config.snapshot_entries
         if not every or self.applied_index - self.snapshot_index < every:
             return
-        as_of = self._membership_at(self.applied_index) if self.reconfigurable else None
+        as_of = self.members.at(self.applied_index) if self.reconfigurable else None
         if as_of is not None:
             meta = SnapshotMeta(
                 self.applied_index,
@@ -707,7 +561,7 @@ class Driver:
             old[1].fail(ProposalDropped(f"entry {ticket.index} was overwritten"))
         self._proposals[ticket.index] = (ticket.term, resolver)
         self._wake.set()
-        self._membership_changed()  # dial a new learner now, not only once it commits
+        self.members.changed()  # dial a new learner now, not only once it commits
 
     # -- reads --------------------------------------------------------------------------
     async def read_barrier(self) -> Index:

@@ -37,7 +37,8 @@ from ..storage.base import CoreStorage
 from ..transport.base import Transport
 from ..types import Entry, Index, Snapshot
 from .clock import NodeClock
-from .driver import Driver, DriverConfig, NodeStatus
+from .driver import Driver
+from .driver_config import DriverConfig, NodeStatus
 from .errors import MembershipUnsupported, Timeout
 from .statemachine import StateMachine
 from .waiters import Resolver, Waiter

@@ -30,9 +30,10 @@ from ..types import EntryKind
 from ..unsafe import is_unsafe
 from .clock import NodeClock, run_clock_ticks
 from .config import NodeConfig
-from .driver import DriverConfig, supports_membership
+from .driver_config import DriverConfig
 from .log import ReplicatedLog, open_log
 from .lwt_log import LwtLog
+from .node_membership import supports_membership
 from .protocols import CoreTiming, ProtocolUnavailable, make_core
 from .server import ClientServer
 from .statemachine import StateMachine
