@@ -168,6 +168,19 @@ class Membership:
             [x for x in self.voters if x != n], [x for x in self.learners if x != n], addresses
         )
 
+    def one_step_from(self, old: Membership) -> bool:
+        """Whether this configuration is ``old`` after one single-step change (addresses
+        aside): what every committed configuration must be of the one before it."""
+        for n in sorted(set(old.members) | set(self.members)):
+            for kind in ChangeKind:
+                try:
+                    after = old.apply(ConfChange(kind, n))
+                except MembershipError:
+                    continue
+                if after.voters == self.voters and after.learners == self.learners:
+                    return True
+        return False
+
     # -- log entry payload --------------------------------------------------------------
     def encode(self) -> bytes:
         """The data of a CONFIG entry: ``[voters, learners, [[id, address], ...]]`` in CBOR."""

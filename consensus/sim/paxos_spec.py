@@ -39,7 +39,7 @@ import random
 from typing import Any
 
 from ..core import Ready, Role
-from ..membership import ChangeKind, ConfChange, Membership, MembershipError
+from ..membership import Membership
 from ..messages import ZERO_BALLOT, Accepted, Ballot, Message, PaxosHardState, Promise
 from ..paxos import PaxosConfig, PaxosCore
 from ..quorum import majority
@@ -166,7 +166,7 @@ class MultiPaxosInvariants:
         new = Membership.decode(entry.data)
         # the node delivered every slot below (or holds a snapshot standing for them)
         old = paxos.membership_at(entry.index - 1)
-        if not one_step(old, new):
+        if not new.one_step_from(old):
             raise SimViolation(
                 SINGLE_STEP_CHANGE,
                 f"node {node} delivered {new.describe()} at slot {entry.index}, more than "
@@ -209,19 +209,6 @@ class MultiPaxosInvariants:
         voters.add(node)
         if len(voters) == majority(len(counted)):
             self._check_chosen(entry, f"a majority voted for it in ballot {ballot_text(ballot)}")
-
-
-def one_step(old: Membership, new: Membership) -> bool:
-    """Whether ``new`` is ``old`` after one single-step change (addresses aside)."""
-    for n in sorted(set(old.members) | set(new.members)):
-        for kind in ChangeKind:
-            try:
-                after = old.apply(ConfChange(kind, n))
-            except MembershipError:
-                continue
-            if after.voters == new.voters and after.learners == new.learners:
-                return True
-    return False
 
 
 def _make_core(

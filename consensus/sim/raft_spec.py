@@ -39,7 +39,7 @@ from typing import Any
 import attrs
 
 from ..core import Ready, Role
-from ..membership import ChangeKind, ConfChange, Membership, MembershipError
+from ..membership import Membership
 from ..messages import Message, RequestVoteResponse
 from ..raft import RaftConfig, RaftCore
 from ..storage.base import Recovered
@@ -138,7 +138,7 @@ class RaftInvariants:
         new = Membership.decode(entry.data)
         old = self._config if self._config is not None else raft.initial_membership
         self._config = new
-        if not _one_step(old, new):
+        if not new.one_step_from(old):
             raise SimViolation(
                 SINGLE_STEP_CHANGE,
                 f"node {node} committed {new.describe()} at index {entry.index}, more than "
@@ -194,19 +194,6 @@ class RaftInvariants:
                 f"node {node} {how} entry ({entry.index}, {entry.term}) after an entry of term "
                 f"{prev}; elsewhere it follows an entry of term {seen_prev}",
             )
-
-
-def _one_step(old: Membership, new: Membership) -> bool:
-    """Whether ``new`` is ``old`` after one single-step change (addresses aside)."""
-    for n in sorted(set(old.members) | set(new.members)):
-        for kind in ChangeKind:
-            try:
-                after = old.apply(ConfChange(kind, n))
-            except MembershipError:
-                continue
-            if after.voters == new.voters and after.learners == new.learners:
-                return True
-    return False
 
 
 def _make_core(

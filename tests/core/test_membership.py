@@ -115,6 +115,7 @@ def test_encode_round_trips_and_each_change_moves_one_voter_at_most(
     moved = set(m.voters) ^ set(after.voters)
     assert len(moved) <= 1
     assert _majorities_intersect(set(m.voters), set(after.voters))
+    assert after.one_step_from(m)
 
 
 def _majorities_intersect(old: set[int], new: set[int]) -> bool:
@@ -130,3 +131,10 @@ def test_the_intersection_check_can_fail() -> None:
     assert not _majorities_intersect({1, 2}, {3, 4})
     assert not _majorities_intersect({1, 2, 3}, {1, 2, 3, 4, 5})  # two voters added at once
     assert _majorities_intersect({1, 2, 3}, {1, 2, 3, 4})
+
+
+def test_one_step_from_refuses_two_steps_and_no_step() -> None:
+    old = Membership.of([1, 2, 3])
+    assert not Membership.of([1, 2, 3, 4, 5]).one_step_from(old)  # two voters added
+    assert not Membership.of([1, 2, 4]).one_step_from(old)  # a replacement is two steps
+    assert not old.one_step_from(old)

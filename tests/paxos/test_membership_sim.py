@@ -19,7 +19,6 @@ from consensus.sim.paxos_spec import (
     MULTIPAXOS_SPEC,
     ONE_VALUE_PER_SLOT,
     MultiPaxosInvariants,
-    one_step,
 )
 from consensus.sim.simulation import run_seed
 from consensus.sim.violation import ONE_CHANGE_IN_FLIGHT, SINGLE_STEP_CHANGE
@@ -57,8 +56,8 @@ def config(slot: int, m: Membership) -> Entry:
 
 
 def test_invariant_single_step_change() -> None:
-    assert one_step(Membership.of([1, 2, 3]), Membership.of([1, 2, 3], [4]))
-    assert not one_step(Membership.of([1, 2, 3]), Membership.of([1, 2, 4]))
+    assert Membership.of([1, 2, 3], [4]).one_step_from(Membership.of([1, 2, 3]))
+    assert not Membership.of([1, 2, 4]).one_step_from(Membership.of([1, 2, 3]))
     core = PaxosCore(1, (1, 2, 3), random.Random(0))
     inv = MultiPaxosInvariants()
     inv.observe(1, core, Ready(committed=(config(1, Membership.of([1, 2, 3], [4])),)))

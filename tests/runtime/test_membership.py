@@ -5,20 +5,14 @@ nodes and check the configuration comes back from their storage; refusals."""
 
 from __future__ import annotations
 
-import random
-from typing import Any
-
 import attrs
 import pytest
 import trio
 
-from consensus.core import ProtocolCore
 from consensus.errors import NotLeader, ProposalDropped
 from consensus.membership import ChangeKind, ConfChange, Membership, MembershipError
-from consensus.raft import RaftCore
-from consensus.runtime import ReplicatedLog, open_log
+from consensus.runtime import ReplicatedLog
 from consensus.runtime.errors import MembershipUnsupported
-from consensus.runtime.protocols import make_core
 from consensus.storage.memory import MemoryStorage
 from consensus.storage.paxos_memory import PaxosMemoryStorage
 from consensus.types import NodeId
@@ -30,35 +24,10 @@ class MemberCluster(SimCluster):
     """SimCluster whose nodes start from the first ``initial`` voters, so that more
     nodes can be started as joiners (built with the cluster's voters, not members)."""
 
-    def __init__(self, nursery: trio.Nursery, size: int = 3, **kw: object) -> None:
-        super().__init__(nursery, size, **kw)  # type: ignore[arg-type]
-        self.initial = self.ids
-
     def add_node(self, node: NodeId) -> None:
+        """Storage for a joiner: the harness starts it, like every node, with the
+        cluster's first voters (``ids``), so it is not a member until added."""
         self.storage[node] = MemoryStorage() if self.protocol == "raft" else PaxosMemoryStorage()
-
-    async def _run_node(self, node: NodeId, task_status: trio.TaskStatus[None]) -> None:
-        storage = self.storage[node]
-        recovered = storage.recover()
-        self._restarts += 1
-        rng = random.Random(self.seed * 1000 + node * 10 + self._restarts)
-        core: ProtocolCore[Any]
-        if self.protocol == "raft":
-            core = RaftCore(node, self.initial, rng, self.raft_config, recovered)
-        else:
-            core = make_core(self.protocol, node, self.initial, rng, recovered)
-        transport = self.network.endpoint(node)
-        machine = self.make_machine()
-        with trio.CancelScope() as scope:
-            self._scopes[node] = scope
-            async with open_log(
-                core, storage, transport, machine, self.driver_config, snapshot=recovered.snapshot
-            ) as log:
-                self.machines[node] = machine
-                self.logs[node] = log
-                task_status.started()
-                await trio.sleep_forever()
-        await transport.aclose()
 
     async def change(self, change: ConfChange, timeout_s: float = 10) -> Membership:
         """Propose ``change`` on the leader, retrying while it is not ready for it."""
