@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 
 import trio
 
+from consensus.messages import Heartbeat
 from consensus.transport import (
     Address,
     SimNetwork,
@@ -61,3 +62,18 @@ async def tcp_cluster(
                     await trio.sleep(0.005)
         yield nodes
         nursery.cancel_scope.cancel()
+
+
+def heartbeat(src: int, dst: int, n: int = 1) -> Heartbeat:
+    """A small Raft message to send between two test transports."""
+    return Heartbeat(src=src, dst=dst, term=1, commit=n)
+
+
+async def eventually_delivered(a: TcpTransport, b: TcpTransport) -> None:
+    """Send ``a`` -> ``b`` until one arrives (a connection may still be dialling)."""
+    with trio.fail_after(10):
+        while True:
+            a.send(heartbeat(a.node_id, b.node_id, 5))
+            with trio.move_on_after(0.1):
+                if await b.inbox.receive() == heartbeat(a.node_id, b.node_id, 5):
+                    return

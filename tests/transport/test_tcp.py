@@ -11,11 +11,10 @@ import trio
 import trustme
 
 from consensus.codec import FRAME_HEADER, WIRE
-from consensus.messages import Heartbeat
 from consensus.transport import Address, TcpOptions, TcpTransport, TlsConfig, TlsConfigError
 from consensus.transport.handshake import HANDSHAKE, Hello, HelloAck, HelloReject, read_frame
 
-from .conftest import tcp_cluster
+from .conftest import eventually_delivered, heartbeat, tcp_cluster
 
 
 def _logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
@@ -23,19 +22,6 @@ def _logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
     return any(
         text in r.getMessage() or text in str(getattr(r, "fields", "")) for r in caplog.records
     )
-
-
-def _hb(src: int, dst: int, n: int = 1) -> Heartbeat:
-    return Heartbeat(src=src, dst=dst, term=1, commit=n)
-
-
-async def _eventually_delivered(a: TcpTransport, b: TcpTransport) -> None:
-    with trio.fail_after(10):
-        while True:
-            a.send(_hb(a.node_id, b.node_id, 5))
-            with trio.move_on_after(0.1):
-                if await b.inbox.receive() == _hb(a.node_id, b.node_id, 5):
-                    return
 
 
 async def _closed_by_peer(stream: trio.abc.ReceiveStream) -> bool:
@@ -70,7 +56,7 @@ async def test_handshake_refuses_other_cluster_and_unknown_node(
         assert nodes[2].stats.refused_connections == 2
         assert _logged(caplog, "cluster id 'beta' is not this cluster")
         # the genuine node 1 reconnects (the fake one replaced its link) and traffic flows
-        await _eventually_delivered(nodes[1], nodes[2])
+        await eventually_delivered(nodes[1], nodes[2])
 
 
 async def test_dialer_refuses_node_of_other_cluster() -> None:
@@ -111,7 +97,7 @@ async def test_garbage_frame_closes_connection_and_node_keeps_serving(
         assert nodes[2].stats.decode_errors == 1
         assert _logged(caplog, "bad frame")
         # the genuine node 1 reconnects (its old link was replaced) and traffic flows
-        await _eventually_delivered(nodes[1], nodes[2])
+        await eventually_delivered(nodes[1], nodes[2])
 
 
 async def test_spoofed_source_closes_connection() -> None:
@@ -121,7 +107,7 @@ async def test_spoofed_source_closes_connection() -> None:
         async with stream:
             await stream.send_all(HANDSHAKE.encode_frame(Hello(1, "test", 1, 3)))
             await read_frame(stream, HANDSHAKE)
-            await stream.send_all(WIRE.encode_frame(_hb(2, 3)))  # claims to be node 2
+            await stream.send_all(WIRE.encode_frame(heartbeat(2, 3)))  # claims to be node 2
             assert await _closed_by_peer(stream)
         assert nodes[3].stats.decode_errors == 1
 
@@ -166,9 +152,9 @@ async def test_mutual_tls_connects_and_carries_messages(tmp_path: Path) -> None:
     ca = trustme.CA()
     tls = {i: _tls_files(tmp_path, ca, f"n{i}") for i in (1, 2)}
     async with tcp_cluster((1, 2), tls=tls) as nodes:
-        assert nodes[1].send(_hb(1, 2))
+        assert nodes[1].send(heartbeat(1, 2))
         with trio.fail_after(5):
-            assert await nodes[2].inbox.receive() == _hb(1, 2)
+            assert await nodes[2].inbox.receive() == heartbeat(1, 2)
 
 
 async def test_tls_refuses_peer_with_certificate_of_another_ca(tmp_path: Path) -> None:

@@ -4,23 +4,9 @@ from __future__ import annotations
 
 import trio
 
-from consensus.messages import Heartbeat
 from consensus.transport import Address, TcpTransport, bind_listeners
 
-from .conftest import tcp_cluster
-
-
-def _hb(src: int, dst: int, n: int = 1) -> Heartbeat:
-    return Heartbeat(src=src, dst=dst, term=1, commit=n)
-
-
-async def _delivered(a: TcpTransport, b: TcpTransport) -> None:
-    with trio.fail_after(10):
-        while True:
-            a.send(_hb(a.node_id, b.node_id, 5))
-            with trio.move_on_after(0.1):
-                if await b.inbox.receive() == _hb(a.node_id, b.node_id, 5):
-                    return
+from .conftest import eventually_delivered, heartbeat, tcp_cluster
 
 
 async def test_add_then_remove_a_peer_at_run_time() -> None:
@@ -31,19 +17,19 @@ async def test_add_then_remove_a_peer_at_run_time() -> None:
         assert all(a is not None for a in peers.values())
         node3 = TcpTransport(3, "test", {n: a for n, a in peers.items() if a is not None})
         await nursery.start(node3.run, listeners)
-        assert not nodes[1].send(_hb(1, 3))  # unknown yet: dropped and counted
+        assert not nodes[1].send(heartbeat(1, 3))  # unknown yet: dropped and counted
         assert nodes[1].stats.dropped_unknown_peer == 1
         for n in (1, 2):
             nodes[n].add_peer(3, addr3)  # lower ids dial the new, higher one
         assert 3 in nodes[1].peer_addresses()
-        await _delivered(nodes[1], node3)
-        await _delivered(node3, nodes[2])
+        await eventually_delivered(nodes[1], node3)
+        await eventually_delivered(node3, nodes[2])
         nodes[1].remove_peer(3)
         assert 3 not in nodes[1].peer_addresses()
-        assert not nodes[1].send(_hb(1, 3))
+        assert not nodes[1].send(heartbeat(1, 3))
         with trio.fail_after(10):  # node 3's link to node 1 goes down and is not redialled
             while node3.connected(1):
                 await trio.sleep(0.01)
-        await _delivered(nodes[2], node3)  # the other link is untouched
+        await eventually_delivered(nodes[2], node3)  # the other link is untouched
         nodes[1].remove_peer(3)  # idempotent
         nursery.cancel_scope.cancel()
